@@ -1,0 +1,380 @@
+#!/usr/bin/env python3
+"""Kiln benchmark suite (issue 8): Kiln side by side with the in-process limit, a
+FastAPI/uvicorn model server and the AWS Lambda runtime emulator.
+
+Run it through scripts/bench [--quick], which prepares the venv and the emulator.
+Writes bench/results/<timestamp>.json, <timestamp>.md and <timestamp>-*.png.
+"""
+from __future__ import annotations
+
+import argparse
+import atexit
+import datetime as dt
+import json
+import math
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import numpy as np  # noqa: E402
+
+import models  # noqa: E402
+from common import (background_load, http, log, memory_of, percentiles_us, process_tree, stop_all)  # noqa: E402
+from loadgen import LOADGEN_CPU, run_wrk, wrk_available  # noqa: E402
+from systems.base import Unavailable  # noqa: E402
+from systems.kiln import Kiln, kiln_binary  # noqa: E402
+from systems.lambda_rie import LambdaRIE, rie_binary  # noqa: E402
+from systems.uvicorn_server import Uvicorn  # noqa: E402
+
+MODES = {
+    #          c=1 requests, warm-up s, c=16 s, cold starts, limit loop calls, c=1 max s
+    "quick": dict(lat_n=1000, warm_s=1, tput_s=2, cold_n=3, limit_n=3000, lat_max_s=4, limit_tput_s=1,
+                  cold_bundles=1),
+    "full": dict(lat_n=10000, warm_s=2, tput_s=10, cold_n=30, limit_n=20000, lat_max_s=60, limit_tput_s=5,
+                 cold_bundles=2),
+}
+CONCURRENCY = 16
+ALL_SYSTEMS = ["limit", "kiln", "uvicorn-1w", "uvicorn-2w", "lambda-rie"]
+
+
+def machine() -> dict:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {"cpu_model": cpu, "cores": os.cpu_count(), "memory_gib": round(mem_gb, 1),
+            "kernel": platform.release(), "python": platform.python_version()}
+
+
+def versions() -> dict:
+    out = {}
+    for mod in ["numpy", "onnxruntime", "sklearn", "skl2onnx", "fastapi", "uvicorn", "uvloop",
+                "httptools", "awslambdaric"]:
+        try:
+            m = __import__(mod)
+            out[mod] = getattr(m, "__version__", "?")
+        except Exception:  # noqa: BLE001
+            out[mod] = None
+    try:
+        from importlib.metadata import version
+        out["awslambdaric"] = version("awslambdaric")
+    except Exception:  # noqa: BLE001
+        pass
+    try:
+        w = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=5)
+        out["wrk"] = (w.stdout + w.stderr).strip().splitlines()[0]
+    except Exception:  # noqa: BLE001
+        out["wrk"] = None
+    rie = rie_binary()
+    if rie:
+        try:
+            g = subprocess.run(["go", "version", "-m", rie], capture_output=True, text=True, timeout=10)
+            mod = [ln.split() for ln in g.stdout.splitlines() if ln.strip().startswith("mod")]
+            out["aws-lambda-rie"] = " ".join(mod[0][1:3]) if mod else rie
+        except Exception:  # noqa: BLE001
+            out["aws-lambda-rie"] = rie
+    kb = kiln_binary()
+    if kb:
+        try:
+            k = subprocess.run([kb, "version"], capture_output=True, text=True, timeout=10)
+            out["kiln"] = (k.stdout.strip() or k.stderr.strip())[:200]
+        except Exception as e:  # noqa: BLE001
+            out["kiln"] = f"? ({e})"
+    return out
+
+
+def predictions_of(body: bytes, unwrap: bool):
+    doc = json.loads(body)
+    if unwrap:
+        if doc.get("statusCode") != 200:
+            raise RuntimeError(f"handler answered {doc}")
+        doc = json.loads(doc["body"])
+    return doc["predictions"]
+
+
+# ------------------------------------------------------------------ the limit
+
+def run_limit(bundles, workloads, cfg, tmp: Path) -> dict:
+    res = {}
+    for w in workloads:
+        bf = tmp / f"{w.name}.body.json"
+        bf.write_text(w.body)
+        log(f"limit/{w.name}: in-process handler loop x{cfg['limit_n']} and bare session.run")
+        p = subprocess.run([sys.executable, str(HERE / "systems" / "limit.py"), "latency",
+                            "--bundle", str(bundles[w.bundle]), "--body-file", str(bf),
+                            "--n", str(cfg["limit_n"]), "--warmup", str(min(2000, cfg["limit_n"] // 5))],
+                           capture_output=True, text=True, timeout=600)
+        if p.returncode != 0:
+            raise RuntimeError(f"limit latency failed: {p.stderr[-1500:]}")
+        d = json.loads(p.stdout)
+        hand = percentiles_us(d["handler"]["ns"])
+        sess = percentiles_us(d["session_run"]["ns"])
+        cpu_us = d["handler"]["cpu_us_per_call"]
+        # Measured: two in-process loops, one per core, side by side.
+        log(f"limit/{w.name}: two in-process loops side by side for {cfg['limit_tput_s']} s")
+        ps = [subprocess.Popen([sys.executable, str(HERE / "systems" / "limit.py"), "throughput",
+                                "--bundle", str(bundles[w.bundle]), "--body-file", str(bf),
+                                "--seconds", str(cfg["limit_tput_s"])],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        rps_measured = 0.0
+        for q in ps:
+            o, e = q.communicate(timeout=120)
+            if q.returncode != 0:
+                raise RuntimeError(f"limit throughput failed: {e[-1500:]}")
+            t = json.loads(o)
+            rps_measured += t["calls"] / t["seconds"]
+        res[w.name] = {
+            "c1": hand, "session_run": sess,
+            "handler_cpu_us": cpu_us, "session_run_cpu_us": d["session_run"]["cpu_us_per_call"],
+            "c16": {"rps": round(2e6 / cpu_us, 1), "rps_measured_2_loops": round(rps_measured, 1),
+                    "what": "2 cores / handler CPU cost per call (rps); measured: 2 loops side by side"},
+            "sample": d["sample_response"], "threadpools": d.get("threadpools"),
+        }
+        log(f"  handler p50 {hand['p50']} us p99 {hand['p99']} us; session.run p50 {sess['p50']} us; "
+            f"limit {res[w.name]['c16']['rps']} rps (measured {rps_measured:.0f})")
+    return res
+
+
+# ------------------------------------------------------------------ HTTP systems
+
+def tree_memory(ep) -> dict:
+    pids = []
+    for p in ep.pids:
+        pids += process_tree(p)
+    m = memory_of(sorted(set(pids)))
+    roots = set(ep.pids)
+    m["roots_rss_mb"] = round(sum(x["rss_kb"] for x in m["processes"] if x["pid"] in roots) / 1024, 1)
+    m["children_count"] = sum(1 for x in m["processes"] if x["pid"] not in roots)
+    m["children_pss_mb"] = round(sum(x["pss_kb"] for x in m["processes"] if x["pid"] not in roots) / 1024, 1)
+    m["children_rss_mb"] = round(sum(x["rss_kb"] for x in m["processes"] if x["pid"] not in roots) / 1024, 1)
+    return m
+
+
+def measure_endpoint(ep, w, cfg, expect) -> dict:
+    body = json.dumps({"body": w.body}) if ep.wrap_event else w.body
+    hdrs = dict(ep.headers)
+    st, b, _ = http("POST", ep.url, body, dict(hdrs, **{"Content-Type": "application/json"}), timeout=30)
+    if st != 200:
+        raise RuntimeError(f"probe {ep.url} -> HTTP {st}: {b[:400]!r}")
+    got = predictions_of(b, ep.unwrap_result)
+    ok = got == expect
+    # c=1: warm-up, calibrate the duration for >= lat_n requests, then measure.
+    c1addr = ep.addrs[:1]
+    warm = run_wrk(addrs=c1addr, path=ep.path, body=body, headers=hdrs, connections=1, threads=1,
+                   duration_s=cfg["warm_s"], server_pids=ep.pids)
+    rate = max(warm["rps"], 1.0)
+    dur = min(cfg["lat_max_s"], max(2, math.ceil(cfg["lat_n"] * 1.1 / rate)))
+    c1 = run_wrk(addrs=c1addr, path=ep.path, body=body, headers=hdrs, connections=1, threads=1,
+                 duration_s=dur, server_pids=ep.pids)
+    mem_c1 = tree_memory(ep)
+    # c=16: a short warm-up at full concurrency (fills pools), then measure.
+    nthreads = CONCURRENCY if len(ep.addrs) > 1 else 2
+    run_wrk(addrs=ep.addrs, path=ep.path, body=body, headers=hdrs, connections=CONCURRENCY,
+            threads=nthreads, duration_s=cfg["warm_s"], server_pids=ep.pids)
+    c16 = run_wrk(addrs=ep.addrs, path=ep.path, body=body, headers=hdrs, connections=CONCURRENCY,
+                  threads=nthreads, duration_s=cfg["tput_s"], server_pids=ep.pids)
+    for r in (c1, c16):
+        if not r["errors"]["status"]:
+            r.pop("stderr", None)
+    return {"c1": c1, "c16": c16, "predictions_match_limit": ok, "memory_after_c1": mem_c1}
+
+
+def run_http_system(sysobj, bundles, workloads, cfg, expect, do_cold=True) -> dict:
+    out = {"label": sysobj.label, "workloads": {}, "memory": {}, "cold": {}, "notes": ""}
+    for bi, (bname, bdir) in enumerate(bundles.items()):
+        ws = [w for w in workloads if w.bundle == bname]
+        probe = ws[0].body
+        log(f"{sysobj.name}/{bname}: starting")
+        with sysobj.serve(bname, bdir, probe) as ep:
+            out["notes"] = ep.notes
+            for w in ws:
+                r = measure_endpoint(ep, w, cfg, expect[w.name])
+                out["workloads"][w.name] = r
+                log(f"  {sysobj.name}/{w.name}: c1 p50 {r['c1']['p50']} us p99 {r['c1']['p99']} us "
+                    f"({r['c1']['requests']} req) | c16 {r['c16']['rps']} rps p99 {r['c16']['p99']} us "
+                    f"errors {r['c16']['errors']} | match={r['predictions_match_limit']}")
+            out["memory"][bname] = m = tree_memory(ep)
+            out.setdefault("memory_after_c1", {})[bname] = out["workloads"][ws[0].name]["memory_after_c1"]
+            log(f"  {sysobj.name}/{bname}: memory {m['count']} processes RSS {m['rss_mb']} MB PSS {m['pss_mb']} MB")
+        if do_cold and cfg["cold_n"] > 0 and bi < cfg["cold_bundles"]:
+            log(f"{sysobj.name}/{bname}: {cfg['cold_n']} cold starts")
+            c = sysobj.cold_starts(bname, bdir, probe, cfg["cold_n"])
+            c.update(summarize_ms(c["ms"]))
+            out["cold"][bname] = c
+            log(f"  cold p50 {c.get('p50')} ms p99 {c.get('p99')} ms (n={c.get('n')}, errors {len(c['errors'])})")
+    return out
+
+
+def summarize_ms(ms) -> dict:
+    if not ms:
+        return {"n": 0, "p50": None, "p99": None}
+    a = np.asarray(ms, dtype=float)
+    return {"n": int(a.size), "p50": round(float(np.percentile(a, 50)), 1),
+            "p99": round(float(np.percentile(a, 99)), 1), "min": round(float(a.min()), 1),
+            "max": round(float(a.max()), 1)}
+
+
+# ------------------------------------------------------------------ main
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="short run for development (<= 3 min)")
+    ap.add_argument("--systems", default=",".join(ALL_SYSTEMS),
+                    help=f"comma-separated subset of {','.join(ALL_SYSTEMS)}")
+    ap.add_argument("--no-cold", action="store_true", help="skip the cold-start figures")
+    ap.add_argument("--out", default=str(HERE / "results"), help="results folder")
+    args = ap.parse_args()
+
+    mode = "quick" if args.quick else "full"
+    cfg = MODES[mode]
+    selected = [s.strip() for s in args.systems.split(",") if s.strip()]
+    for s in selected:
+        if s not in ALL_SYSTEMS:
+            ap.error(f"unknown system {s}")
+    if not wrk_available():
+        print("bench: wrk not found (apt-get install wrk)", file=sys.stderr)
+        return 2
+
+    t_start = time.perf_counter()
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    outdir = Path(args.out)
+    outdir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="kiln-bench-"))
+    logdir = tmp / "logs"
+    logdir.mkdir()
+
+    def on_signal(signum, _frame):
+        stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    atexit.register(stop_all)
+
+    log(f"kiln bench, {mode} mode, work dir {tmp}")
+    bg0 = background_load(1.0)
+    if bg0 > 0.05:
+        log(f"WARNING: {bg0:.0%} of the CPUs are busy with other work before the run: figures will be noisy")
+    log("training models and exporting with skl2onnx (zipmap=False)")
+    bundles, workloads, model_info = models.build(tmp)
+    req = tmp / "requirements.txt"
+    models.write_requirements(req)
+
+    result = {
+        "meta": {
+            "timestamp": stamp, "mode": mode, "config": cfg, "concurrency": CONCURRENCY,
+            "command": "scripts/bench" + (" --quick" if args.quick else ""),
+            "machine": machine(), "versions": versions(), "models": model_info,
+            "workloads": {w.name: {"title": w.title, "bundle": w.bundle, "rows": w.rows,
+                                   "body_bytes": len(w.body)} for w in workloads},
+            "loadgen": f"wrk (Lua POST script), pinned with taskset to CPU {LOADGEN_CPU}; "
+                       "c=1: 1 thread 1 connection; c=16: 2 threads (16 for the RIE: one per emulator)",
+            "pinning": f"wrk pinned to CPU {LOADGEN_CPU}; servers unpinned (CPUs 0-{(os.cpu_count() or 1) - 1}). "
+                       "On 2 cores the load generator shares a core with the servers: its CPU use is "
+                       "reported per run as loadgen_core_share.",
+            "env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "ORT_THREADS")},
+            "requirements": req.read_text(),
+            "background_load_before": bg0,
+        },
+        "systems": {},
+    }
+    # Sanity of the handler contract in every system: the same predictions as in-process.
+    expect = {}
+    rc = 0
+    try:
+        if "limit" in selected or True:  # the limit anchors every ratio: always run it
+            result["systems"]["limit"] = {"label": "limit: handler in-process (no HTTP)", "available": True,
+                                          "workloads": run_limit(bundles, workloads, cfg, tmp)}
+            expect = {w: r["sample"]["predictions"] for w, r in result["systems"]["limit"]["workloads"].items()}
+
+        for name in selected:
+            if name == "limit":
+                continue
+            if name == "kiln":
+                sysobj = Kiln(logdir, req, bundles)
+            elif name == "uvicorn-1w":
+                sysobj = Uvicorn(1, logdir)
+            elif name == "uvicorn-2w":
+                sysobj = Uvicorn(2, logdir)
+            elif name == "lambda-rie":
+                sysobj = LambdaRIE(logdir, CONCURRENCY)
+            ok, why = sysobj.available()
+            if not ok:
+                log(f"SKIP {name}: {why}")
+                result["systems"][name] = {"label": sysobj.label, "available": False, "reason": why}
+                continue
+            t0 = time.perf_counter()
+            try:
+                if name == "kiln":
+                    log("kiln: starting daemon, building the layer, deploying, adding routes and a key")
+                    sysobj.start()
+                # Cold starts of uvicorn: once (1 worker) is enough.
+                cold = not args.no_cold and name != "uvicorn-2w"
+                r = run_http_system(sysobj, bundles, workloads, cfg, expect, do_cold=cold)
+                r["available"] = True
+                if name == "kiln":
+                    r["setup_s"] = sysobj.setup_s
+                    r["contract_deviations"] = sysobj.deviations
+                    if sysobj.proc:
+                        r["daemon_rss"] = memory_of([sysobj.proc.pid])
+                    r["cli_calls"] = len(sysobj.cli_log)
+                result["systems"][name] = r
+            except (Exception, Unavailable) as e:  # noqa: BLE001 - a broken system is reported, not fatal
+                log(f"FAILED {name}: {e}")
+                tail = ""
+                for f in sorted(logdir.glob("*.log")):
+                    if f.name.startswith(name.split("-")[0]):
+                        tail += f"--- {f.name}\n" + "\n".join(f.read_text(errors="replace").splitlines()[-25:]) + "\n"
+                result["systems"][name] = {"label": sysobj.label, "available": True, "failed": str(e)[:3000],
+                                           "log_tail": tail[-4000:]}
+                if name == "kiln":
+                    result["systems"][name]["cli_log"] = sysobj.cli_log[-10:]
+                    result["systems"][name]["contract_deviations"] = sysobj.deviations
+                rc = 1
+            finally:
+                if name == "kiln":
+                    sysobj.stop()
+                stop_all()
+            result["systems"][name]["elapsed_s"] = round(time.perf_counter() - t0, 1)
+    finally:
+        stop_all()
+        result["meta"]["elapsed_s"] = round(time.perf_counter() - t_start, 1)
+        result["meta"]["background_load_after"] = background_load(1.0)
+        import report
+        result["targets"] = report.targets(result)
+        jpath = outdir / f"{stamp}.json"
+        jpath.write_text(json.dumps(result, indent=1) + "\n")
+        md = report.markdown(result, stamp)
+        try:
+            pngs = report.plots(result, outdir, stamp)
+        except Exception as e:  # noqa: BLE001
+            pngs = []
+            log(f"plots failed: {e}")
+        if pngs:
+            md += "\n## Plots\n\n" + "\n".join(f"![{p.stem}]({p.name})" for p in pngs) + "\n"
+        (outdir / f"{stamp}.md").write_text(md)
+        print()
+        print(md)
+        log(f"wrote {jpath}, {outdir / (stamp + '.md')} and {len(pngs)} plots in "
+            f"{result['meta']['elapsed_s']} s")
+        shutil.rmtree(tmp, ignore_errors=True)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

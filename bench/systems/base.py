@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Endpoint:
+    addrs: list[tuple[str, int]]          # one address, or one per concurrent slot (RIE)
+    path: str
+    headers: dict = field(default_factory=dict)
+    pids: list[int] = field(default_factory=list)   # roots of the process trees serving it
+    wrap_event: bool = False              # body is sent as a function-URL event {"body": ...}
+    unwrap_result: bool = False           # response is the handler's raw dict (statusCode/body)
+    notes: str = ""
+
+    @property
+    def url(self) -> str:
+        h, p = self.addrs[0]
+        return f"http://{h}:{p}{self.path}"
+
+
+class Unavailable(Exception):
+    """The system cannot run here; the message says why (it is reported, not fatal)."""

@@ -1,0 +1,106 @@
+#include "cli/client.h"
+
+#include <algorithm>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cstdlib>
+#include <fstream>
+
+namespace kiln::cli {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+
+Client::Client(std::string base_url, std::string key) : key_(std::move(key)) {
+  std::string rest = base_url.substr(base_url.find("://") == std::string::npos ? 0 : base_url.find("://") + 3);
+  rest = rest.substr(0, rest.find('/'));
+  size_t colon = rest.rfind(':');
+  host_ = colon == std::string::npos ? rest : rest.substr(0, colon);
+  port_ = colon == std::string::npos ? "80" : rest.substr(colon + 1);
+}
+
+Result<Reply> Client::Send(const std::string& method, const std::string& path,
+                           const std::string& body, const std::string& content_type,
+                           const std::map<std::string, std::string>& headers) {
+  try {
+    asio::io_context io;
+    asio::ip::tcp::resolver resolver(io);
+    beast::tcp_stream stream(io);
+    stream.connect(resolver.resolve(host_, port_));
+    http::request<http::string_body> req{http::string_to_verb(method), path, 11};
+    req.set(http::field::host, host_);
+    req.set(http::field::user_agent, "kiln-cli");
+    if (!key_.empty()) req.set(http::field::authorization, "Bearer " + key_);
+    if (!content_type.empty()) req.set(http::field::content_type, content_type);
+    for (const auto& [k, v] : headers) req.set(k, v);
+    req.body() = body;
+    req.prepare_payload();
+    http::write(stream, req);
+    beast::flat_buffer buf;
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+    http::read(stream, buf, parser);
+    auto& res = parser.get();
+    Reply r;
+    r.status = static_cast<int>(res.result_int());
+    for (const auto& f : res) {
+      std::string name(f.name_string());
+      std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+      r.headers[name] = std::string(f.value());
+    }
+    r.body = std::move(res.body());
+    beast::error_code ec;
+    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    return r;
+  } catch (const std::exception& e) {
+    return Status(Code::kUnavailable,
+                  "cannot reach kiln at " + host_ + ":" + port_ + " (" + e.what() + "); is `kiln serve` running?");
+  }
+}
+
+std::string ErrorText(const Reply& r) {
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  if (j.is_object() && j.contains("error") && j["error"].is_object()) {
+    return j["error"].value("message", r.body);
+  }
+  if (j.is_object() && j.contains("errorType")) {
+    return j.value("errorType", "") + ": " + j.value("errorMessage", "");
+  }
+  return "HTTP " + std::to_string(r.status) + (r.body.empty() ? "" : ": " + r.body);
+}
+
+Result<nlohmann::json> Client::Call(const std::string& method, const std::string& path,
+                                    const nlohmann::json& body) {
+  KILN_ASSIGN_OR_RETURN(Reply r, Send(method, path, body.is_null() ? "" : body.dump(),
+                                      body.is_null() ? "" : "application/json"));
+  if (r.status < 200 || r.status >= 300) {
+    Code code = r.status == 404 ? Code::kNotFound : r.status == 409 ? Code::kConflict
+                : r.status == 401 ? Code::kUnauthenticated : Code::kInvalidArgument;
+    return Status(code, ErrorText(r));
+  }
+  if (r.body.empty()) return nlohmann::json(nullptr);
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  if (j.is_discarded()) return Internal("the server's answer is not JSON: " + r.body.substr(0, 200));
+  return j;
+}
+
+Result<Client> ClientFromEnvironment(const std::string& data_dir) {
+  const char* url = std::getenv("KILN_URL");
+  std::string key;
+  if (const char* k = std::getenv("KILN_ADMIN_KEY"); k && *k) {
+    key = k;
+  } else {
+    std::ifstream in(data_dir + "/admin.key");
+    if (!in || !std::getline(in, key) || key.empty()) {
+      return InvalidArgument("no admin key: set KILN_ADMIN_KEY or point --data at the daemon's data folder (" +
+                             data_dir + "/admin.key not readable)");
+    }
+  }
+  return Client(url && *url ? url : "http://127.0.0.1:8080", key);
+}
+
+}  // namespace kiln::cli

@@ -1,0 +1,165 @@
+// kiln deploy DIR|bundle.zip|bundle.tar.gz
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cli/bundle_packer.h"
+#include "cli/commands.h"
+#include "cli/deploy_config.h"
+#include "cli/output.h"
+#include "common/time_util.h"
+
+namespace kiln::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+struct DeployFlags {
+  std::string target;
+  std::string name, handler, timeout;
+  int64_t memory = 0;
+  std::vector<std::string> env, layers;
+  bool json = false;
+};
+
+bool EndsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// The archive to upload and the kiln.yaml beside it, if any.
+Result<std::pair<std::string, DeployConfig>> Load(const DeployFlags& f, std::string* default_name) {
+  std::error_code ec;
+  if (fs::is_directory(f.target, ec)) {
+    DeployConfig cfg;
+    fs::path yaml = fs::path(f.target) / "kiln.yaml";
+    if (fs::exists(yaml, ec)) {
+      std::ifstream in(yaml);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      KILN_ASSIGN_OR_RETURN(cfg, ParseDeployYaml(ss.str()));
+    }
+    KILN_ASSIGN_OR_RETURN(PackedBundle packed, PackDirectory(f.target));
+    std::fprintf(stderr, "packed %lld files from %s (%.1f KiB)\n", static_cast<long long>(packed.files),
+                 f.target.c_str(), packed.bytes.size() / 1024.0);
+    *default_name = fs::absolute(f.target).lexically_normal().filename().string();
+    if (default_name->empty()) *default_name = fs::absolute(f.target).parent_path().filename().string();
+    return std::make_pair(std::move(packed.bytes), cfg);
+  }
+  if (!EndsWith(f.target, ".zip") && !EndsWith(f.target, ".tar.gz") && !EndsWith(f.target, ".tgz")) {
+    return InvalidArgument(f.target + " is neither a folder nor a .zip/.tar.gz bundle");
+  }
+  std::ifstream in(f.target, std::ios::binary);
+  if (!in) return InvalidArgument("cannot read " + f.target);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string stem = fs::path(f.target).filename().string();
+  *default_name = stem.substr(0, stem.find('.'));
+  return std::make_pair(ss.str(), DeployConfig{});
+}
+
+Status EnsureRoutes(Client& client, const std::string& function, const std::vector<RouteSpec>& specs,
+                    json* out) {
+  if (specs.empty()) return OkStatus();
+  KILN_ASSIGN_OR_RETURN(json existing, client.Call("GET", "/v1/routes"));
+  for (const auto& spec : specs) {
+    std::string method = spec.method;
+    std::transform(method.begin(), method.end(), method.begin(), ::toupper);
+    bool found = false;
+    for (const auto& r : existing["routes"]) {
+      if (r["method"] != method || r["path"] != spec.path) continue;
+      if (r["function"] != function) {
+        return Conflict("route " + method + " " + spec.path + " belongs to function " +
+                        r["function"].get<std::string>());
+      }
+      out->push_back(r);
+      found = true;
+    }
+    if (found) continue;
+    KILN_ASSIGN_OR_RETURN(json created, client.Call("POST", "/v1/routes",
+                                                    {{"method", method}, {"path", spec.path},
+                                                     {"function", function}, {"auth", spec.auth}}));
+    out->push_back(created);
+  }
+  return OkStatus();
+}
+
+Status Deploy(const Globals& g, const DeployFlags& f) {
+  KILN_ASSIGN_OR_RETURN(Client client, g.MakeClient());
+  std::string default_name;
+  KILN_ASSIGN_OR_RETURN(auto loaded, Load(f, &default_name));
+  auto& [archive, cfg] = loaded;
+
+  std::string name = !f.name.empty() ? f.name : cfg.name.value_or(default_name);
+  json body = json::object();
+  if (!f.handler.empty()) cfg.handler = f.handler;
+  if (f.memory > 0) cfg.memory_mb = f.memory;
+  if (!f.timeout.empty()) {
+    int64_t ms = ParseDurationMs(f.timeout);
+    if (ms < 0) return InvalidArgument("--timeout '" + f.timeout + "' is not a duration (5s, 250ms, 2m)");
+    cfg.timeout_ms = ms;
+  }
+  for (const auto& kv : f.env) {
+    KILN_ASSIGN_OR_RETURN(auto pair, ParseEnvAssignment(kv));
+    cfg.env[pair.first] = pair.second;
+  }
+  if (!f.layers.empty()) cfg.layers = f.layers;
+
+  std::fprintf(stderr, "uploading %.1f KiB...\n", archive.size() / 1024.0);
+  bool zip = archive.size() >= 2 && archive[0] == 'P' && archive[1] == 'K';
+  KILN_ASSIGN_OR_RETURN(Reply up, client.Send("POST", "/v1/blobs", archive,
+                                              zip ? "application/zip" : "application/gzip"));
+  if (up.status != 201) return InvalidArgument(ErrorText(up));
+  json blob = json::parse(up.body);
+
+  body["blob"] = blob["digest"];
+  if (cfg.handler) body["handler"] = *cfg.handler;
+  if (cfg.memory_mb) body["memory_mb"] = *cfg.memory_mb;
+  if (cfg.timeout_ms) body["timeout_ms"] = *cfg.timeout_ms;
+  body["env"] = cfg.env;
+  body["layers"] = cfg.layers;
+  KILN_ASSIGN_OR_RETURN(json version, client.Call("POST", "/v1/functions/" + name + "/versions", body));
+  json routes = json::array();
+  KILN_RETURN_IF_ERROR(EnsureRoutes(client, name, cfg.routes, &routes));
+
+  if (f.json) {
+    version["routes"] = routes;
+    PrintJson(version);
+    return OkStatus();
+  }
+  std::string layers;
+  for (const auto& l : version["layers"]) {
+    layers += (layers.empty() ? "" : ", ") + l["name"].get<std::string>() + ":" + std::to_string(l["version"].get<int64_t>());
+  }
+  std::printf("deployed %s:%lld  handler %s  memory %lld MB  timeout %lld ms  layers %s\n", name.c_str(),
+              static_cast<long long>(version["version"].get<int64_t>()),
+              version["handler"].get<std::string>().c_str(),
+              static_cast<long long>(version["memory_mb"].get<int64_t>()),
+              static_cast<long long>(version["timeout_ms"].get<int64_t>()), layers.empty() ? "-" : layers.c_str());
+  std::printf("bundle %s (%lld files)\n", blob["digest"].get<std::string>().c_str(),
+              static_cast<long long>(blob["files"].get<int64_t>()));
+  for (const auto& r : routes) {
+    std::printf("route %s %s (auth %s)\n", r["method"].get<std::string>().c_str(),
+                r["path"].get<std::string>().c_str(), r["auth"].get<std::string>().c_str());
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+void AddDeploy(CLI::App& app, Globals& g) {
+  auto f = std::make_shared<DeployFlags>();
+  auto* cmd = app.add_subcommand("deploy", "Deploy a bundle folder or archive as a new function version");
+  cmd->add_option("target", f->target, "A folder (with optional kiln.yaml), or a .zip/.tar.gz bundle")->required();
+  cmd->add_option("--name", f->name, "Function name (default: kiln.yaml name, else the folder/archive name)");
+  cmd->add_option("--handler", f->handler, "module.function (default handler.handler)");
+  cmd->add_option("--memory", f->memory, "Memory in MB (64-2048, default 256)");
+  cmd->add_option("--timeout", f->timeout, "Timeout: 5s, 250ms, 2m (default 5s)");
+  cmd->add_option("--env", f->env, "KEY=VALUE (repeatable)");
+  cmd->add_option("--layer", f->layers, "Layer NAME or NAME:VERSION, in order (repeatable)");
+  cmd->add_flag("--json", f->json, "Print the new version as JSON");
+  cmd->callback([&g, f] { g.status = Deploy(g, *f); });
+}
+
+}  // namespace kiln::cli

@@ -1,0 +1,27 @@
+// The client commands of `kiln`. Each Add* registers its subcommands; a command's
+// outcome lands in Globals::status, which main turns into the exit code and the one
+// line on stderr.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <string>
+
+#include "cli/client.h"
+#include "common/status.h"
+
+namespace kiln::cli {
+
+struct Globals {
+  std::string data_dir = "./kiln-data";
+  Status status;
+  Result<Client> MakeClient() const { return ClientFromEnvironment(data_dir); }
+};
+
+void AddDeploy(CLI::App& app, Globals& g);
+void AddInvoke(CLI::App& app, Globals& g);
+void AddRoute(CLI::App& app, Globals& g);
+void AddKey(CLI::App& app, Globals& g);
+void AddRuns(CLI::App& app, Globals& g);
+void AddLayer(CLI::App& app, Globals& g);
+
+}  // namespace kiln::cli

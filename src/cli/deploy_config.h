@@ -1,0 +1,35 @@
+// What `kiln deploy` sends: kiln.yaml (when the folder has one) overlaid by flags.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace kiln::cli {
+
+struct RouteSpec {
+  std::string method = "POST";
+  std::string path;
+  std::string auth = "key";
+};
+
+struct DeployConfig {
+  std::optional<std::string> name;
+  std::optional<std::string> handler;
+  std::optional<int64_t> memory_mb;
+  std::optional<int64_t> timeout_ms;
+  std::map<std::string, std::string> env;
+  std::vector<std::string> layers;
+  std::vector<RouteSpec> routes;
+};
+
+// Parses kiln.yaml text. `timeout` is "5s", "250ms", "2m" or a number of seconds.
+Result<DeployConfig> ParseDeployYaml(const std::string& text);
+
+// "K=V" -> (K, V), or an error.
+Result<std::pair<std::string, std::string>> ParseEnvAssignment(const std::string& kv);
+
+}  // namespace kiln::cli

@@ -1,0 +1,49 @@
+// kiln: the daemon (`kiln serve`) and the client commands, one binary.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "daemon/daemon.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Kiln: serverless CPU inference, self-hosted"};
+  app.require_subcommand(1);
+  kiln::cli::Globals g;
+  if (const char* d = std::getenv("KILN_DATA"); d && *d) g.data_dir = d;
+  app.add_option("--data", g.data_dir, "Data folder (default ./kiln-data; the CLI reads admin.key there)");
+
+  kiln::daemon::DaemonConfig config;
+  int64_t max_body_mb = 2, max_bundle_mb = 512;
+  int serve_rc = 0;
+  auto* serve = app.add_subcommand("serve", "Run the Kiln daemon");
+  serve->add_option("--listen", config.listen, "HOST:PORT (default 127.0.0.1:8080)");
+  serve->add_option("--max-body-mb", max_body_mb, "Request body cap of user routes (default 2)");
+  serve->add_option("--max-bundle-mb", max_bundle_mb, "Unpacked bundle cap (default 512)");
+  serve->add_option("--max-bundle-files", config.bundle_limits.max_files, "Bundle file-count cap (default 20000)");
+  serve->add_option("--queue-size", config.queue_size, "Requests waiting per function (default 64)");
+  serve->callback([&] {
+    config.data_dir = g.data_dir;
+    config.max_body_bytes = static_cast<size_t>(max_body_mb) << 20;
+    config.bundle_limits.max_bytes = max_bundle_mb << 20;
+    serve_rc = kiln::daemon::Serve(config);
+  });
+
+  kiln::cli::AddDeploy(app, g);
+  kiln::cli::AddInvoke(app, g);
+  kiln::cli::AddRoute(app, g);
+  kiln::cli::AddKey(app, g);
+  kiln::cli::AddRuns(app, g);
+  kiln::cli::AddLayer(app, g);
+  app.add_subcommand("version", "Print the version")->callback([] { std::printf("kiln %s\n", KILN_VERSION); });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (!g.status.ok()) {
+    std::fprintf(stderr, "kiln: %s\n", g.status.message().c_str());
+    return 1;
+  }
+  return serve_rc;
+}

@@ -1,0 +1,51 @@
+#include "common/crypto.h"
+
+#include <gtest/gtest.h>
+
+namespace kiln {
+namespace {
+
+TEST(Crypto, Sha256OfKnownInput) {
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(Crypto, IncrementalSha256MatchesOneShot) {
+  Sha256 h;
+  h.Update("a");
+  h.Update("bc");
+  EXPECT_EQ(h.FinishHex(), Sha256Hex("abc"));
+}
+
+TEST(Crypto, RandomAlnumHasLengthAndAlphabet) {
+  std::string s = RandomAlnum(100);
+  ASSERT_EQ(s.size(), 100u);
+  for (char c : s) EXPECT_TRUE(std::isalnum(static_cast<unsigned char>(c)));
+  EXPECT_NE(RandomAlnum(20), RandomAlnum(20));
+}
+
+TEST(Crypto, UuidShape) {
+  std::string u = RandomUuid();
+  ASSERT_EQ(u.size(), 36u);
+  EXPECT_EQ(u[14], '4');
+  EXPECT_EQ(u[8], '-');
+}
+
+TEST(Crypto, ConstantTimeEquals) {
+  EXPECT_TRUE(ConstantTimeEquals("secret", "secret"));
+  EXPECT_FALSE(ConstantTimeEquals("secret", "secreT"));
+  EXPECT_FALSE(ConstantTimeEquals("secret", "secrets"));
+}
+
+TEST(Crypto, Base64RoundTrip) {
+  for (std::string in : {std::string(""), std::string("a"), std::string("ab"), std::string("abc"),
+                         std::string("\x00\xff\x10", 3)}) {
+    std::string out;
+    ASSERT_TRUE(Base64Decode(Base64Encode(in), &out));
+    EXPECT_EQ(out, in);
+  }
+  std::string out;
+  EXPECT_FALSE(Base64Decode("abc", &out));
+}
+
+}  // namespace
+}  // namespace kiln

@@ -1,0 +1,18 @@
+// Wall-clock helpers. Durations on the hot path use std::chrono::steady_clock; these
+// are only for timestamps users read.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace kiln {
+
+int64_t NowEpochMs();
+// RFC 3339 UTC with milliseconds: 2026-11-28T11:43:39.123Z
+std::string FormatRfc3339(int64_t epoch_ms);
+// The API Gateway `requestContext.time` shape: 28/Nov/2026:11:43:39 +0000
+std::string FormatClf(int64_t epoch_ms);
+// "5s", "250ms", "2m", or a bare number of seconds. Returns -1 when malformed.
+int64_t ParseDurationMs(const std::string& text);
+
+}  // namespace kiln

@@ -1,0 +1,348 @@
+#include "control/control_api.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <nlohmann/json.hpp>
+
+#include "common/crypto.h"
+#include "common/time_util.h"
+#include "control/openapi.h"  // generated: kOpenApiDocument
+#include "gateway/credentials.h"
+#include "gateway/http_event.h"
+
+namespace kiln::control {
+namespace {
+
+using nlohmann::json;
+namespace http = boost::beast::http;
+
+constexpr int64_t kMinMemoryMb = 64, kMaxMemoryMb = 2048;
+constexpr int64_t kMinTimeoutMs = 1, kMaxTimeoutMs = 900000;
+constexpr size_t kMaxLayers = 5;
+
+std::string_view Sv(boost::beast::string_view s) { return {s.data(), s.size()}; }
+
+std::vector<std::string> SplitPath(std::string_view target) {
+  std::string_view path = target.substr(0, target.find('?'));
+  std::vector<std::string> out;
+  size_t start = 1;
+  while (start <= path.size()) {
+    size_t end = path.find('/', start);
+    if (end == std::string_view::npos) end = path.size();
+    if (end > start) out.emplace_back(path.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+std::string QueryParam(std::string_view target, const std::string& key) {
+  size_t q = target.find('?');
+  if (q == std::string_view::npos) return "";
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    size_t amp = rest.find('&');
+    std::string_view pair = rest.substr(0, amp);
+    size_t eq = pair.find('=');
+    if (pair.substr(0, eq) == key) return eq == std::string_view::npos ? "" : std::string(pair.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    rest = rest.substr(amp + 1);
+  }
+  return "";
+}
+
+Result<json> ParseObject(const std::string& body) {
+  json j = json::parse(body.empty() ? "{}" : body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return InvalidArgument("the body must be a JSON object");
+  return j;
+}
+
+Response Json(unsigned status, const json& body) {
+  return gateway::JsonResponse(status, body.dump(-1, ' ', false, json::error_handler_t::replace), 11, true);
+}
+
+Response FromResult(unsigned ok_status, const Result<json>& r) {
+  if (!r.ok()) return gateway::ErrorResponse(r.status(), 11, true);
+  return Json(ok_status, *r);
+}
+
+Response NoContent() {
+  Response res{http::status::no_content, 11};
+  res.keep_alive(true);
+  return res;
+}
+
+// A string list field, or an error naming it.
+Result<std::vector<std::string>> StringList(const json& j, const char* field) {
+  std::vector<std::string> out;
+  if (!j.contains(field) || j[field].is_null()) return out;
+  if (!j[field].is_array()) return InvalidArgument(std::string(field) + " must be a list of strings");
+  for (const auto& v : j[field]) {
+    if (!v.is_string()) return InvalidArgument(std::string(field) + " must be a list of strings");
+    out.push_back(v.get<std::string>());
+  }
+  return out;
+}
+
+bool ReservedPath(const std::string& path) {
+  for (const char* p : {"/v1/", "/ui/"}) {
+    if (path.rfind(p, 0) == 0) return true;
+  }
+  return path == "/v1" || path == "/ui" || path == "/metrics" || path == "/healthz";
+}
+
+}  // namespace
+
+bool ValidName(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_'; });
+}
+
+asio::awaitable<Response> ControlApi::Handle(Request req, const gateway::RequestInfo&) {
+  Segments seg = SplitPath(Sv(req.target()));
+  if (seg.size() == 2 && seg[1] == "openapi.json" && req.method() == http::verb::get) {
+    co_return gateway::JsonResponse(200, kOpenApiDocument, req.version(), true);
+  }
+  const ApiKeyRecord* key = d_.catalog->Authenticate(gateway::PresentedKey(req.base()));
+  if (key == nullptr) {
+    co_return gateway::ErrorResponse(Status(Code::kUnauthenticated, "an admin key is required"),
+                                     req.version(), true);
+  }
+  if (!key->admin) {
+    co_return gateway::ErrorResponse(
+        Status(Code::kPermissionDenied, "key " + key->id + " is not an admin key"), req.version(), true);
+  }
+  co_return co_await Route(req, seg);
+}
+
+asio::awaitable<Response> ControlApi::Route(Request& req, const Segments& seg) {
+  const http::verb m = req.method();
+  const size_t n = seg.size();
+  auto is = [&](size_t i, const char* s) { return n > i && seg[i] == s; };
+  const std::string& body = req.body();
+
+  if (n == 2 && is(1, "blobs") && m == http::verb::post) co_return co_await PutBlob(req);
+  if (is(1, "functions")) {
+    if (n == 2 && m == http::verb::get) co_return FromResult(200, ListFunctions());
+    if (n == 3 && m == http::verb::get) co_return FromResult(200, GetFunction(seg[2]));
+    if (n == 4 && is(3, "versions") && m == http::verb::post) co_return FromResult(201, CreateVersion(seg[2], body));
+    if (n == 4 && is(3, "versions") && m == http::verb::get) co_return FromResult(200, GetFunction(seg[2]));
+    if (n == 4 && is(3, "invocations") && m == http::verb::post) co_return co_await Invoke(req, seg[2]);
+  }
+  if (is(1, "routes")) {
+    if (n == 2 && m == http::verb::post) co_return FromResult(201, CreateRoute(body));
+    if (n == 2 && m == http::verb::get) co_return Json(200, {{"routes", d_.catalog->Routes()}});
+    if (n == 3 && m == http::verb::delete_) {
+      int64_t id = std::atoll(seg[2].c_str());
+      Status st = id > 0 ? d_.catalog->RemoveRoute(id) : NotFound("no route with id " + seg[2]);
+      co_return st.ok() ? NoContent() : gateway::ErrorResponse(st, 11, true);
+    }
+  }
+  if (is(1, "keys")) {
+    if (n == 2 && m == http::verb::post) co_return FromResult(201, CreateKey(body));
+    if (n == 2 && m == http::verb::get) co_return Json(200, {{"keys", d_.catalog->Keys()}});
+    if (n == 3 && m == http::verb::delete_) {
+      Status st = d_.catalog->RemoveKey(seg[2]);
+      co_return st.ok() ? NoContent() : gateway::ErrorResponse(st, 11, true);
+    }
+  }
+  if (is(1, "runs") && m == http::verb::get) {
+    if (n == 2) co_return FromResult(200, ListRuns(req));
+    if (n == 3) {
+      d_.recorder->Flush();
+      auto run = d_.store->GetRun(seg[2]);
+      co_return run.ok() ? Json(200, *run) : gateway::ErrorResponse(run.status(), 11, true);
+    }
+  }
+  if (is(1, "layers")) {
+    if (n == 2 && m == http::verb::get) co_return FromResult(200, ListLayers(""));
+    if (n == 3 && m == http::verb::get) co_return FromResult(200, ListLayers(seg[2]));
+    if (n == 4 && is(3, "builds") && m == http::verb::post) co_return FromResult(202, StartLayerBuild(seg[2], body));
+  }
+  if (n == 3 && is(1, "layer-builds") && m == http::verb::get) {
+    auto b = d_.layers->Describe(seg[2]);
+    co_return b ? Json(200, *b) : gateway::ErrorResponse(NotFound("no layer build " + seg[2]), 11, true);
+  }
+  co_return gateway::ErrorResponse(NotFound("no control endpoint " + std::string(req.method_string()) +
+                                            " " + std::string(req.target())),
+                                   11, true);
+}
+
+asio::awaitable<Response> ControlApi::PutBlob(Request& req) {
+  BlobStore* blobs = d_.blobs;
+  const std::string& bytes = req.body();
+  // Unpacking is filesystem-heavy: off the I/O thread, then back.
+  // (optional<>: asio 1.74 wants a default-constructible result.)
+  std::optional<Result<BlobInfo>> put = co_await asio::co_spawn(
+      d_.blocking,
+      [blobs, &bytes]() -> asio::awaitable<std::optional<Result<BlobInfo>>> { co_return blobs->Put(bytes); },
+      asio::use_awaitable);
+  const Result<BlobInfo>& info = *put;
+  if (!info.ok()) co_return gateway::ErrorResponse(info.status(), 11, true);
+  co_return Json(201, {{"digest", info->digest}, {"size", info->size}, {"files", info->files}});
+}
+
+Result<json> ControlApi::CreateVersion(const std::string& name, const std::string& body) {
+  if (!ValidName(name)) return InvalidArgument("function name '" + name + "': use 1-64 of [A-Za-z0-9_-]");
+  KILN_ASSIGN_OR_RETURN(json j, ParseObject(body));
+  FunctionVersion v;
+  v.function = name;
+  try {
+    v.blob = j.at("blob").get<std::string>();
+    v.handler = j.value("handler", v.handler);
+    v.memory_mb = j.value("memory_mb", v.memory_mb);
+    v.timeout_ms = j.value("timeout_ms", v.timeout_ms);
+    v.env = j.value("env", v.env);
+  } catch (const json::exception& e) {
+    return InvalidArgument(std::string("version fields: ") + e.what());
+  }
+  if (!d_.blobs->Has(v.blob)) return InvalidArgument("unknown blob '" + v.blob + "': upload it to /v1/blobs first");
+  if (v.handler.find('.') == std::string::npos) {
+    return InvalidArgument("handler '" + v.handler + "' must be module.function");
+  }
+  if (v.memory_mb < kMinMemoryMb || v.memory_mb > kMaxMemoryMb) {
+    return InvalidArgument("memory_mb must be within 64-2048, got " + std::to_string(v.memory_mb));
+  }
+  if (v.timeout_ms < kMinTimeoutMs || v.timeout_ms > kMaxTimeoutMs) {
+    return InvalidArgument("timeout_ms must be within 1-900000, got " + std::to_string(v.timeout_ms));
+  }
+  KILN_ASSIGN_OR_RETURN(std::vector<std::string> layer_specs, StringList(j, "layers"));
+  if (layer_specs.size() > kMaxLayers) return InvalidArgument("at most 5 layers per function");
+  for (const auto& spec : layer_specs) {
+    size_t colon = spec.find(':');
+    std::string lname = spec.substr(0, colon);
+    KILN_ASSIGN_OR_RETURN(auto versions, d_.store->ListLayerVersions(lname));
+    if (!ValidName(lname) || versions.empty()) return InvalidArgument("unknown layer '" + lname + "'");
+    int64_t want = colon == std::string::npos ? versions.back().version : std::atoll(spec.c_str() + colon + 1);
+    auto it = std::find_if(versions.begin(), versions.end(), [&](const LayerVersion& l) { return l.version == want; });
+    if (it == versions.end()) return InvalidArgument("unknown layer version '" + spec + "'");
+    v.layers.push_back({lname, want});  // pinned now: the version never changes under it
+  }
+  KILN_ASSIGN_OR_RETURN(FunctionVersion stored, d_.catalog->CreateVersion(std::move(v)));
+  return json(stored);
+}
+
+asio::awaitable<Response> ControlApi::Invoke(Request& req, const std::string& name) {
+  std::optional<int64_t> version;
+  if (auto h = req.find("X-Kiln-Version"); h != req.end()) version = std::atoll(std::string(h->value()).c_str());
+  const FunctionVersion* fv = d_.catalog->Find(name, version);
+  if (fv == nullptr) co_return gateway::ErrorResponse(NotFound("no function " + name + (version ? ":" + std::to_string(*version) : "")), 11, true);
+  std::string event = req.body().empty() ? "null" : req.body();
+  if (!json::accept(event)) co_return gateway::ErrorResponse(InvalidArgument("the event must be JSON"), 11, true);
+  dispatch::InvocationRequest ir{*fv, std::move(event), RandomUuid(), "cli", "",
+                                 static_cast<int64_t>(req.body().size())};
+  dispatch::Invocation inv = co_await d_.dispatcher->Invoke(std::move(ir));
+  co_return gateway::RenderInvocation(inv, req.version());
+}
+
+Result<json> ControlApi::GetFunction(const std::string& name) {
+  auto versions = d_.catalog->Versions(name);
+  if (versions.empty()) return NotFound("no function " + name);
+  json list = json::array();
+  for (const auto* v : versions) list.push_back(*v);
+  return json{{"name", name}, {"latest_version", versions.back()->version}, {"versions", list}};
+}
+
+Result<json> ControlApi::ListFunctions() {
+  json list = json::array();
+  for (const auto& name : d_.catalog->FunctionNames()) {
+    const FunctionVersion* latest = d_.catalog->Find(name, std::nullopt);
+    list.push_back({{"name", name}, {"latest_version", latest->version},
+                    {"updated_at", FormatRfc3339(latest->created_at)}});
+  }
+  return json{{"functions", list}};
+}
+
+Result<json> ControlApi::CreateRoute(const std::string& body) {
+  KILN_ASSIGN_OR_RETURN(json j, ParseObject(body));
+  kiln::Route r;
+  std::string auth, mode;
+  try {
+    r.method = j.at("method").get<std::string>();
+    r.path = j.at("path").get<std::string>();
+    r.function = j.at("function").get<std::string>();
+    if (j.contains("version") && !j["version"].is_null()) r.version = j["version"].get<int64_t>();
+    auth = j.value("auth", "key");
+    mode = j.value("mode", "sync");
+  } catch (const json::exception& e) {
+    return InvalidArgument(std::string("route fields: ") + e.what());
+  }
+  std::transform(r.method.begin(), r.method.end(), r.method.begin(), ::toupper);
+  static const char* kMethods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"};
+  if (std::find_if(std::begin(kMethods), std::end(kMethods), [&](const char* m) { return r.method == m; }) ==
+      std::end(kMethods)) {
+    return InvalidArgument("method '" + r.method + "' is not an HTTP method Kiln routes");
+  }
+  if (r.path.empty() || r.path[0] != '/' || r.path.find('?') != std::string::npos) {
+    return InvalidArgument("path '" + r.path + "' must start with / and carry no query");
+  }
+  if (ReservedPath(r.path)) return InvalidArgument("path '" + r.path + "' is reserved by Kiln");
+  if (auth != "key" && auth != "none") return InvalidArgument("auth must be 'key' or 'none'");
+  if (mode != "sync") return InvalidArgument("mode '" + mode + "' is not available yet: only 'sync'");
+  r.auth = auth == "none" ? RouteAuth::kNone : RouteAuth::kKey;
+  if (d_.catalog->Find(r.function, r.version) == nullptr) {
+    return NotFound("no function " + r.function + (r.version ? ":" + std::to_string(*r.version) : ""));
+  }
+  KILN_ASSIGN_OR_RETURN(kiln::Route stored, d_.catalog->AddRoute(std::move(r)));
+  return json(stored);
+}
+
+Result<json> ControlApi::CreateKey(const std::string& body) {
+  KILN_ASSIGN_OR_RETURN(json j, ParseObject(body));
+  std::string name = j.value("name", "");
+  if (name.empty()) return InvalidArgument("a key needs a name");
+  KILN_ASSIGN_OR_RETURN(auto routes, StringList(j, "routes"));
+  KILN_ASSIGN_OR_RETURN(auto functions, StringList(j, "functions"));
+  bool admin = j.value("admin", false);
+  if (!admin && routes.empty() && functions.empty()) {
+    return InvalidArgument("a key needs a scope: routes, functions, or admin");
+  }
+  KILN_ASSIGN_OR_RETURN(auth::NewKey k, d_.catalog->CreateKey(name, routes, functions, admin));
+  json out = k.record;
+  out["key"] = k.plaintext;
+  return out;
+}
+
+Result<json> ControlApi::ListRuns(const Request& req) {
+  RunFilter f;
+  f.function = QueryParam(Sv(req.target()), "function");
+  std::string status = QueryParam(Sv(req.target()), "status");
+  if (!status.empty()) {
+    f.status = ParseRunStatus(status);
+    if (!f.status) return InvalidArgument("unknown run status '" + status + "'");
+  }
+  std::string cold = QueryParam(Sv(req.target()), "cold");
+  if (!cold.empty()) f.cold = cold == "true" || cold == "1";
+  std::string limit = QueryParam(Sv(req.target()), "limit");
+  if (!limit.empty()) f.limit = std::clamp(std::atoi(limit.c_str()), 1, 1000);
+  d_.recorder->Flush();
+  KILN_ASSIGN_OR_RETURN(auto runs, d_.store->ListRuns(f));
+  json list = json::array();
+  for (const auto& r : runs) {
+    json jr = r;
+    jr.erase("logs");
+    list.push_back(std::move(jr));
+  }
+  return json{{"runs", list}};
+}
+
+Result<json> ControlApi::StartLayerBuild(const std::string& name, const std::string& body) {
+  if (!ValidName(name)) return InvalidArgument("layer name '" + name + "': use 1-64 of [A-Za-z0-9_-]");
+  KILN_ASSIGN_OR_RETURN(json j, ParseObject(body));
+  std::string requirements = j.value("requirements", "");
+  if (requirements.find_first_not_of(" \t\r\n") == std::string::npos) {
+    return InvalidArgument("requirements are empty");
+  }
+  return json{{"build_id", d_.layers->Start(name, requirements)}};
+}
+
+Result<json> ControlApi::ListLayers(const std::string& name) {
+  KILN_ASSIGN_OR_RETURN(auto versions, d_.store->ListLayerVersions(name));
+  if (!name.empty()) {
+    if (versions.empty()) return NotFound("no layer " + name);
+    return json{{"name", name}, {"versions", versions}};
+  }
+  return json{{"layers", versions}};
+}
+
+}  // namespace kiln::control

@@ -1,0 +1,173 @@
+#include "daemon/daemon.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "control/control_api.h"
+#include "daemon/front_door.h"
+#include "dispatch/dispatcher.h"
+#include "gateway/user_gateway.h"
+#include "layers/layer_builder.h"
+#include "pool/pool.h"
+#include "registry/blob_store.h"
+#include "registry/catalog.h"
+#include "runs/run_recorder.h"
+#include "store/sqlite_store.h"
+
+namespace kiln::daemon {
+namespace {
+
+namespace fs = std::filesystem;
+namespace asio = boost::asio;
+
+int Fatal(const Status& st) {
+  spdlog::critical("{}", st.message());
+  return 1;
+}
+
+std::string WorkerPath() {
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  return (self.parent_path() / "kiln-worker").string();
+}
+
+// The admin key lives in <data>/admin.key (0600); made on first start.
+Status EnsureAdminKey(Catalog& catalog, const std::string& data_dir) {
+  std::string path = data_dir + "/admin.key";
+  std::ifstream in(path);
+  std::string existing;
+  if (in && std::getline(in, existing) && catalog.Authenticate(existing) != nullptr) {
+    return OkStatus();
+  }
+  KILN_ASSIGN_OR_RETURN(auth::NewKey k, catalog.CreateKey("admin", {}, {}, true));
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoStatus("open(" + path + ", 0600)");
+  std::string line = k.plaintext + "\n";
+  bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  ::fchmod(fd, 0600);
+  ::close(fd);
+  if (!ok) return ErrnoStatus("write(" + path + ")");
+  spdlog::info("admin key written to {}", path);
+  return OkStatus();
+}
+
+std::vector<std::string> WorkerEnv() {
+  std::vector<std::string> env = {
+      "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", "HOME=/tmp", "TMPDIR=/tmp",
+      // One thread per native pool by default: a container's CPU share is one request.
+      "OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1", "MKL_NUM_THREADS=1"};
+  // Machine-specific OpenBLAS settings keep numpy from picking a broken kernel.
+  for (const char* name : {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"}) {
+    if (const char* v = std::getenv(name)) env.push_back(std::string(name) + "=" + v);
+  }
+  return env;
+}
+
+// The INIT header of a version: where its code and layers are, and its environment.
+Result<std::string> InitHeader(const FunctionVersion& fv, const BlobStore& blobs, Store& store,
+                               const layers::LayerBuilder& builder) {
+  nlohmann::json layer_paths = nlohmann::json::array();
+  for (const LayerRef& ref : fv.layers) {
+    KILN_ASSIGN_OR_RETURN(auto versions, store.ListLayerVersions(ref.name));
+    auto it = std::find_if(versions.begin(), versions.end(),
+                           [&](const LayerVersion& l) { return l.version == ref.version; });
+    if (it == versions.end()) {
+      return NotFound("layer " + ref.name + ":" + std::to_string(ref.version) + " is gone");
+    }
+    layer_paths.push_back(builder.SitePath(*it));
+  }
+  std::string bundle = blobs.PathOf(fv.blob);
+  nlohmann::json env = fv.env;
+  env["LAMBDA_TASK_ROOT"] = bundle;
+  env["KILN_FUNCTION_NAME"] = fv.function;
+  env["KILN_FUNCTION_VERSION"] = std::to_string(fv.version);
+  env["KILN_MEMORY_MB"] = std::to_string(fv.memory_mb);
+  env["AWS_LAMBDA_FUNCTION_NAME"] = fv.function;
+  env["AWS_LAMBDA_FUNCTION_VERSION"] = std::to_string(fv.version);
+  env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] = std::to_string(fv.memory_mb);
+  nlohmann::json init = {{"bundle", bundle},
+                         {"handler", fv.handler},
+                         {"function_name", fv.function},
+                         {"function_version", std::to_string(fv.version)},
+                         {"memory_mb", fv.memory_mb},
+                         {"layer_paths", layer_paths},
+                         {"env", env}};
+  return init.dump();
+}
+
+Result<std::pair<std::string, uint16_t>> SplitListen(const std::string& listen) {
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) return InvalidArgument("--listen wants HOST:PORT, got " + listen);
+  int port = std::atoi(listen.c_str() + colon + 1);
+  if (port <= 0 || port > 65535) return InvalidArgument("--listen: bad port in " + listen);
+  return std::make_pair(listen.substr(0, colon), static_cast<uint16_t>(port));
+}
+
+}  // namespace
+
+int Serve(const DaemonConfig& config) {
+  signal(SIGPIPE, SIG_IGN);  // a worker that dies mid-write must not take the daemon along
+  auto listen = SplitListen(config.listen);
+  if (!listen.ok()) return Fatal(listen.status());
+  std::error_code ec;
+  fs::create_directories(config.data_dir, ec);
+  if (ec) return Fatal(Internal("mkdir " + config.data_dir + ": " + ec.message()));
+  const std::string db_path = config.data_dir + "/kiln.db";
+
+  auto store = SqliteStore::Open(db_path);
+  if (!store.ok()) return Fatal(store.status());
+  auto recorder_store = SqliteStore::Open(db_path);
+  if (!recorder_store.ok()) return Fatal(recorder_store.status());
+  runs::RunRecorder recorder(std::move(recorder_store).value());
+
+  Catalog catalog(store->get());
+  if (Status st = catalog.Load(); !st.ok()) return Fatal(st);
+  if (Status st = EnsureAdminKey(catalog, config.data_dir); !st.ok()) return Fatal(st);
+  BlobStore blobs(config.data_dir + "/bundles", config.bundle_limits);
+  if (Status st = blobs.Init(); !st.ok()) return Fatal(st);
+
+  asio::io_context io(1);
+  asio::thread_pool blocking(2);
+  layers::LayerBuilder builder(io.get_executor(), store->get(), config.data_dir, KILN_PYTHON_EXECUTABLE);
+
+  pool::PoolConfig pool_config{WorkerPath(), WorkerEnv(), config.queue_size,
+                               std::chrono::milliseconds(config.init_timeout_ms)};
+  pool::Pool pool(io.get_executor(), pool_config, [&](const FunctionVersion& fv) {
+    return InitHeader(fv, blobs, **store, builder);
+  });
+  dispatch::Dispatcher dispatcher(&pool, &recorder,
+                                  dispatch::Limits{config.max_response_bytes, 64u << 10});
+  control::ControlApi control({&catalog, store->get(), &blobs, &builder, &recorder, &dispatcher,
+                               blocking.get_executor()});
+  gateway::UserGateway user(&catalog, &dispatcher, config.max_body_bytes);
+  FrontDoor front(&control, &user, static_cast<size_t>(config.bundle_limits.max_bytes));
+  gateway::HttpServer server(io, &front);
+  if (Status st = server.Listen(listen->first, listen->second); !st.ok()) return Fatal(st);
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](boost::system::error_code, int sig) {
+    spdlog::info("signal {}: stopping", sig);
+    server.Stop();
+    pool.Shutdown();
+    io.stop();
+  });
+  spdlog::info("kiln serving on http://{} (data {}, worker {})", config.listen, config.data_dir,
+               pool_config.worker_path);
+  spdlog::warn(
+      "containers run as plain child processes: no namespaces, cgroup limits or seccomp yet");
+  io.run();
+  blocking.join();
+  return 0;
+}
+
+}  // namespace kiln::daemon

@@ -1,0 +1,33 @@
+// DESIGN: `kiln serve`. Wires the components, top to bottom:
+//
+//   HttpServer -> FrontDoor -> ControlApi | UserGateway -> Dispatcher -> Pool
+//        -> Container -> (fork/exec) kiln-worker ; Dispatcher -> RunRecorder -> Store
+//
+// Threads: one I/O thread runs every connection, the catalog, the pool and the
+// containers (no locks on the request path); a small blocking pool unpacks bundles;
+// the run recorder writes runs on its own thread and store connection; each layer
+// build runs pip on a thread of its own. SIGINT/SIGTERM stop it: no new connections,
+// containers killed, queued run records written.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "registry/bundle_extractor.h"
+
+namespace kiln::daemon {
+
+struct DaemonConfig {
+  std::string data_dir = "./kiln-data";
+  std::string listen = "127.0.0.1:8080";
+  size_t max_body_bytes = 2u << 20;
+  size_t max_response_bytes = 6u << 20;
+  ExtractLimits bundle_limits;
+  size_t queue_size = 64;
+  int64_t init_timeout_ms = 60000;
+};
+
+// Runs until a stop signal; returns the process exit code.
+int Serve(const DaemonConfig& config);
+
+}  // namespace kiln::daemon

@@ -1,0 +1,160 @@
+#include "dispatch/dispatcher.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "common/time_util.h"
+
+namespace kiln::dispatch {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double MsSince(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+void Fail(Invocation& inv, RunStatus status, int http_status, std::string type, std::string msg) {
+  inv.run.status = status;
+  inv.run.http_status = http_status;
+  inv.run.error_type = std::move(type);
+  inv.run.error_message = std::move(msg);
+  inv.http.reset();
+  inv.body = nlohmann::json{{"errorType", inv.run.error_type},
+                            {"errorMessage", inv.run.error_message}}.dump();
+}
+
+// The first `max` bytes, not cutting a UTF-8 sequence in two.
+std::string Utf8Prefix(const std::string& s, size_t max, bool* truncated) {
+  *truncated = s.size() > max;
+  if (!*truncated) return s;
+  size_t end = max;
+  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+  return s.substr(0, end);
+}
+
+HttpResult ParseHttp(const nlohmann::json& h) {
+  HttpResult r;
+  r.status = h.value("statusCode", 200);
+  for (const auto& [k, v] : h.value("headers", nlohmann::json::object()).items()) {
+    r.headers[k] = v.get<std::string>();
+  }
+  r.cookies = h.value("cookies", std::vector<std::string>{});
+  return r;
+}
+
+}  // namespace
+
+std::string ReportLine(const RunRecord& run, int64_t memory_mb) {
+  char buf[512];
+  int n = std::snprintf(buf, sizeof buf,
+                        "REPORT RequestId: %s Duration: %.2f ms Billed Duration: %lld ms Memory "
+                        "Size: %lld MB Max Memory Used: %lld MB",
+                        run.id.c_str(), run.duration_ms,
+                        static_cast<long long>(std::ceil(run.duration_ms)),
+                        static_cast<long long>(memory_mb),
+                        static_cast<long long>(std::ceil(run.max_memory_mb)));
+  std::string line(buf, static_cast<size_t>(n));
+  if (run.init_ms) {
+    std::snprintf(buf, sizeof buf, " Init Duration: %.2f ms", *run.init_ms);
+    line += buf;
+  }
+  return line + "\n";
+}
+
+boost::asio::awaitable<Invocation> Dispatcher::Invoke(InvocationRequest req) {
+  Invocation inv;
+  RunRecord& run = inv.run;
+  run.id = req.request_id;
+  run.function = req.fv.function;
+  run.version = req.fv.version;
+  run.trigger = req.trigger;
+  run.route = req.route;
+  run.started_at = NowEpochMs();
+  run.request_bytes = req.request_bytes;
+  const auto t0 = Clock::now();
+  const auto budget = std::chrono::milliseconds(req.fv.timeout_ms);
+
+  auto acquired = co_await pool_->Acquire(req.fv, t0 + budget);
+  if (auto* refusal = std::get_if<pool::Refusal>(&acquired)) {
+    Fail(inv, refusal->status, refusal->http_status, refusal->error_type, refusal->message);
+    run.logs = refusal->logs;
+    run.init_ms = refusal->init_ms;
+    run.cold = refusal->cold;
+    run.duration_ms = MsSince(t0);
+    Finish(inv, req.fv.memory_mb);
+    co_return inv;
+  }
+  auto& got = std::get<pool::Acquired>(acquired);
+  pool::Container& container = got.lease.container();
+  run.cold = got.cold;
+  if (got.cold) run.init_ms = got.init_ms;
+  run.container_id = container.id();
+
+  // The handler's budget starts when the event is sent (the init phase has its own).
+  const auto invoke_start = Clock::now();
+  nlohmann::json header = {{"request_id", run.id}, {"remaining_ms", req.fv.timeout_ms}};
+  pool::Exchange ex = co_await container.Invoke(header.dump(), std::move(req.event), budget);
+  run.duration_ms = MsSince(invoke_start);
+  run.logs = got.init_logs + container.TakeLogs();
+
+  switch (ex.end) {
+    case pool::Exchange::End::kTimeout:
+      Fail(inv, RunStatus::kTimeout, 504, "Runtime.Timeout",
+           "Task timed out after " + std::to_string(req.fv.timeout_ms) + " ms");
+      break;
+    case pool::Exchange::End::kCrashed:
+      Fail(inv, RunStatus::kCrashed, 502, "Runtime.Crashed",
+           "the container ended during the request: " + ex.how);
+      break;
+    case pool::Exchange::End::kFrame: {
+      run.max_memory_mb = container.PeakMemoryMb();
+      auto h = nlohmann::json::parse(ex.frame.header, nullptr, false);
+      if (h.is_discarded()) {
+        Fail(inv, RunStatus::kError, 502, "Runtime.InvalidResult", "malformed RESULT header");
+      } else if (!h.value("ok", false)) {
+        std::string type = h.value("errorType", "Runtime.Unknown");
+        Fail(inv, RunStatus::kError, type == "Runtime.MarshalError" ? 502 : 500, type,
+             h.value("errorMessage", ""));
+      } else if (ex.frame.payload.size() > limits_.max_response_bytes) {
+        Fail(inv, RunStatus::kError, 502, "ResponseTooLarge",
+             "the response of " + std::to_string(ex.frame.payload.size()) +
+                 " bytes is over the limit of " + std::to_string(limits_.max_response_bytes));
+      } else {
+        run.status = RunStatus::kOk;
+        if (h.contains("http")) inv.http = ParseHttp(h["http"]);
+        run.http_status = inv.http ? inv.http->status : 200;
+        inv.body = std::move(ex.frame.payload);
+      }
+      break;
+    }
+  }
+  Finish(inv, req.fv.memory_mb);
+  co_return inv;
+}
+
+void Dispatcher::RecordRejected(const FunctionVersion& fv, const std::string& request_id,
+                                const std::string& trigger, const std::string& route,
+                                int64_t request_bytes, const std::string& why) {
+  Invocation inv;
+  inv.run.id = request_id;
+  inv.run.function = fv.function;
+  inv.run.version = fv.version;
+  inv.run.trigger = trigger;
+  inv.run.route = route;
+  inv.run.started_at = NowEpochMs();
+  inv.run.request_bytes = request_bytes;
+  Fail(inv, RunStatus::kRejected, 413, "RequestTooLarge", why);
+  Finish(inv, fv.memory_mb);
+}
+
+void Dispatcher::Finish(Invocation& inv, int64_t memory_mb) {
+  RunRecord& run = inv.run;
+  run.response_bytes = static_cast<int64_t>(inv.body.size());
+  run.result = Utf8Prefix(inv.body, limits_.max_result_chars, &run.truncated);
+  if (!run.logs.empty() && run.logs.back() != '\n') run.logs += '\n';
+  run.logs += ReportLine(run, memory_mb);
+  recorder_->Emit(run);
+}
+
+}  // namespace kiln::dispatch

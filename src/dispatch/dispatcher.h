@@ -1,0 +1,71 @@
+// DESIGN: runs one invocation end to end and accounts for it: lease a container from
+// the pool (a cold start when needed), send the event with the remaining time, turn
+// how the exchange ended into a run record (status, HTTP status, error, result, logs,
+// REPORT line) and emit it. Every invocation ends in exactly one emitted record,
+// whatever happened, including a refusal before any container was touched.
+// Runs on the daemon's I/O thread.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "model/records.h"
+#include "pool/pool.h"
+#include "runs/run_recorder.h"
+
+namespace kiln::dispatch {
+
+struct Limits {
+  size_t max_response_bytes = 6u << 20;
+  size_t max_result_chars = 64u << 10;
+};
+
+struct InvocationRequest {
+  FunctionVersion fv;
+  std::string event;  // JSON text
+  std::string request_id;
+  std::string trigger;  // http | cli
+  std::string route;    // "POST /predict" or empty
+  int64_t request_bytes = 0;
+};
+
+// The handler's HTTP answer when it returned a dict with statusCode.
+struct HttpResult {
+  int status = 200;
+  std::map<std::string, std::string> headers;
+  std::vector<std::string> cookies;
+};
+
+struct Invocation {
+  RunRecord run;                     // as emitted
+  std::optional<HttpResult> http;    // ok runs that returned statusCode
+  std::string body;                  // ok: the result bytes; failure: the error JSON
+};
+
+class Dispatcher {
+ public:
+  Dispatcher(pool::Pool* pool, runs::RunRecorder* recorder, Limits limits)
+      : pool_(pool), recorder_(recorder), limits_(limits) {}
+
+  boost::asio::awaitable<Invocation> Invoke(InvocationRequest req);
+
+  // A request refused before dispatch (body over the cap): recorded, never run.
+  void RecordRejected(const FunctionVersion& fv, const std::string& request_id,
+                      const std::string& trigger, const std::string& route, int64_t request_bytes,
+                      const std::string& why);
+
+ private:
+  void Finish(Invocation& inv, int64_t memory_mb);
+
+  pool::Pool* pool_;
+  runs::RunRecorder* recorder_;
+  Limits limits_;
+};
+
+// The Lambda-style last log line of a run.
+std::string ReportLine(const RunRecord& run, int64_t memory_mb);
+
+}  // namespace kiln::dispatch

@@ -1,0 +1,20 @@
+// The API key a request presents: `Authorization: Bearer <key>` or `X-Api-Key: <key>`.
+#pragma once
+
+#include <string_view>
+
+#include "gateway/http_server.h"
+
+namespace kiln::gateway {
+
+inline std::string_view PresentedKey(const RequestHeader& h) {
+  if (auto a = h.find(http::field::authorization); a != h.end()) {
+    std::string_view v(a->value().data(), a->value().size());
+    constexpr std::string_view kBearer = "Bearer ";
+    if (v.size() > kBearer.size() && v.substr(0, kBearer.size()) == kBearer) return v.substr(kBearer.size());
+  }
+  if (auto x = h.find("X-Api-Key"); x != h.end()) return {x->value().data(), x->value().size()};
+  return {};
+}
+
+}  // namespace kiln::gateway

@@ -1,0 +1,172 @@
+#include "gateway/http_event.h"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "common/crypto.h"
+#include "common/time_util.h"
+
+namespace kiln::gateway {
+namespace {
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+int HexVal(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+// application/x-www-form-urlencoded decoding of one query component.
+std::string DecodeComponent(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '+') {
+      out.push_back(' ');
+    } else if (in[i] == '%' && i + 2 < in.size() &&
+               HexVal(in[i + 1]) >= 0 && HexVal(in[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(HexVal(in[i + 1]) * 16 + HexVal(in[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(in[i]);
+    }
+  }
+  return out;
+}
+
+bool ValidUtf8(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool IsTextBody(const std::string& content_type, const std::string& body) {
+  std::string ct = Lower(content_type.substr(0, content_type.find(';')));
+  static const char* kBinaryPrefixes[] = {"application/octet-stream", "image/", "audio/", "video/",
+                                          "application/zip", "application/gzip",
+                                          "application/x-protobuf", "application/pdf"};
+  for (const char* p : kBinaryPrefixes) {
+    if (ct.rfind(p, 0) == 0) return false;
+  }
+  return ValidUtf8(body);
+}
+
+std::string BuildHttpEvent(const Request& req, const EventContext& ctx) {
+  using nlohmann::json;
+  std::string target(req.target());
+  size_t q = target.find('?');
+  std::string path = target.substr(0, q);
+  std::string raw_query = q == std::string::npos ? "" : target.substr(q + 1);
+
+  // Header names lower-cased, repeated headers joined by commas; cookies apart.
+  std::map<std::string, std::string> headers;
+  json cookies = json::array();
+  for (const auto& field : req.base()) {
+    std::string name = Lower(std::string(field.name_string()));
+    std::string value(field.value());
+    if (name == "cookie") {
+      size_t start = 0;
+      while (start < value.size()) {
+        size_t end = value.find(';', start);
+        if (end == std::string::npos) end = value.size();
+        std::string c = value.substr(start, end - start);
+        c.erase(0, c.find_first_not_of(' '));
+        if (!c.empty()) cookies.push_back(c);
+        start = end + 1;
+      }
+      continue;
+    }
+    auto [it, fresh] = headers.emplace(name, value);
+    if (!fresh) it->second += "," + value;
+  }
+
+  json query = json::object();
+  size_t start = 0;
+  while (!raw_query.empty() && start <= raw_query.size()) {
+    size_t end = raw_query.find('&', start);
+    if (end == std::string::npos) end = raw_query.size();
+    std::string_view pair(raw_query.data() + start, end - start);
+    if (!pair.empty()) {
+      size_t eq = pair.find('=');
+      std::string key = DecodeComponent(pair.substr(0, eq));
+      std::string value = eq == std::string_view::npos ? "" : DecodeComponent(pair.substr(eq + 1));
+      if (query.contains(key)) {
+        query[key] = query[key].get<std::string>() + "," + value;
+      } else {
+        query[key] = value;
+      }
+    }
+    start = end + 1;
+  }
+
+  const std::string& body = req.body();
+  std::string content_type = headers.count("content-type") ? headers["content-type"] : "";
+  bool text = IsTextBody(content_type, body);
+  std::string user_agent = headers.count("user-agent") ? headers["user-agent"] : "";
+
+  json event = {
+      {"version", "2.0"},
+      {"routeKey", ctx.route_key},
+      {"rawPath", path},
+      {"rawQueryString", raw_query},
+      {"headers", headers},
+      {"requestContext",
+       {{"accountId", "anonymous"},
+        {"apiId", "kiln"},
+        {"domainName", headers.count("host") ? headers["host"] : ""},
+        {"http",
+         {{"method", std::string(req.method_string())},
+          {"path", path},
+          {"protocol", req.version() == 10 ? "HTTP/1.0" : "HTTP/1.1"},
+          {"sourceIp", ctx.source_ip},
+          {"userAgent", user_agent}}},
+        {"requestId", ctx.request_id},
+        {"routeKey", ctx.route_key},
+        {"stage", "$default"},
+        {"time", FormatClf(ctx.epoch_ms)},
+        {"timeEpoch", ctx.epoch_ms}}},
+      {"body", body.empty() ? json(nullptr) : json(text ? body : Base64Encode(body))},
+      {"isBase64Encoded", !body.empty() && !text},
+  };
+  if (!cookies.empty()) event["cookies"] = cookies;
+  if (!query.empty()) event["queryStringParameters"] = query;
+  return event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+Response RenderInvocation(const dispatch::Invocation& inv, unsigned version) {
+  Response res{static_cast<http::status>(inv.run.http_status), version};
+  if (inv.run.status == RunStatus::kOk && inv.http) {
+    for (const auto& [k, v] : inv.http->headers) res.set(k, v);
+    for (const auto& c : inv.http->cookies) res.insert(http::field::set_cookie, c);
+    if (res.find(http::field::content_type) == res.end()) {
+      res.set(http::field::content_type, "application/json");
+    }
+  } else {
+    res.set(http::field::content_type, "application/json");
+    if (inv.run.status == RunStatus::kThrottled) res.set(http::field::retry_after, "1");
+  }
+  res.set("X-Kiln-Run-Id", inv.run.id);
+  res.set("X-Kiln-Run-Status", RunStatusName(inv.run.status));
+  res.body() = inv.body;
+  res.prepare_payload();
+  return res;
+}
+
+}  // namespace kiln::gateway

@@ -1,0 +1,80 @@
+#include "gateway/user_gateway.h"
+
+#include "common/crypto.h"
+#include "common/time_util.h"
+#include "gateway/credentials.h"
+#include "gateway/http_event.h"
+
+namespace kiln::gateway {
+namespace {
+
+Response Refuse(Code code, std::string message, unsigned version) {
+  return ErrorResponse(Status(code, std::move(message)), version, true);
+}
+
+}  // namespace
+
+std::variant<UserGateway::Target, Response> UserGateway::Resolve(const RequestHeader& h) {
+  std::string target(h.target());
+  std::string path = target.substr(0, target.find('?'));
+  std::string method(h.method_string());
+  RouteMatch m = catalog_->Match(method, path);
+  if (m.route == nullptr) {
+    if (m.other_methods.empty()) return Refuse(Code::kNotFound, "no route for " + path, h.version());
+    Response res = Refuse(Code::kMethodNotAllowed, method + " is not allowed on " + path, h.version());
+    std::string allow;
+    for (const auto& o : m.other_methods) allow += (allow.empty() ? "" : ", ") + o;
+    res.set(http::field::allow, allow);
+    return res;
+  }
+  const Route& route = *m.route;
+  if (route.auth == RouteAuth::kKey) {
+    std::string_view presented = PresentedKey(h);
+    if (presented.empty()) {
+      Response res = Refuse(Code::kUnauthenticated, "this route needs an API key", h.version());
+      res.set(http::field::www_authenticate, "Bearer");
+      return res;
+    }
+    const ApiKeyRecord* key = catalog_->Authenticate(presented);
+    if (key == nullptr) return Refuse(Code::kUnauthenticated, "the API key is not valid", h.version());
+    if (!auth::KeyAllowsRoute(*key, route.path, route.function)) {
+      return Refuse(Code::kPermissionDenied, "key " + key->id + " is not scoped to " + route.path,
+                    h.version());
+    }
+  }
+  const FunctionVersion* fv = catalog_->Find(route.function, route.version);
+  if (fv == nullptr) {
+    return Refuse(Code::kNotFound, "the route's function " + route.function + " has no such version",
+                  h.version());
+  }
+  return Target{route.method + " " + route.path, *fv};
+}
+
+Response UserGateway::TooLarge(const RequestHeader& header) {
+  auto resolved = Resolve(header);
+  if (auto* refusal = std::get_if<Response>(&resolved)) return std::move(*refusal);
+  auto& t = std::get<Target>(resolved);
+  std::string why = "the request body is over the limit of " + std::to_string(max_body_) + " bytes";
+  int64_t length = 0;
+  if (auto cl = header.find(http::field::content_length); cl != header.end()) {
+    length = std::atoll(std::string(cl->value()).c_str());
+  }
+  std::string run_id = RandomUuid();
+  dispatcher_->RecordRejected(t.fv, run_id, "http", t.route_key, length, why);
+  Response res = Refuse(Code::kPayloadTooLarge, why, header.version());
+  res.set("X-Kiln-Run-Id", run_id);
+  return res;
+}
+
+asio::awaitable<Response> UserGateway::Handle(Request req, const RequestInfo& info) {
+  auto resolved = Resolve(req.base());
+  if (auto* refusal = std::get_if<Response>(&resolved)) co_return std::move(*refusal);
+  auto& t = std::get<Target>(resolved);
+  EventContext ctx{t.route_key, info.remote_ip, RandomUuid(), NowEpochMs()};
+  dispatch::InvocationRequest ir{std::move(t.fv), BuildHttpEvent(req, ctx), ctx.request_id, "http",
+                                 ctx.route_key, static_cast<int64_t>(req.body().size())};
+  dispatch::Invocation inv = co_await dispatcher_->Invoke(std::move(ir));
+  co_return RenderInvocation(inv, req.version());
+}
+
+}  // namespace kiln::gateway

@@ -1,0 +1,39 @@
+// DESIGN: user routes: every path outside /v1/, /ui/, /metrics and /healthz. The
+// route and the key are checked on the header alone (404, 405, 401, 403), before the
+// body is read, so a refused request costs no container and an oversized one is
+// recorded `rejected` without touching one. An accepted request becomes a v2.0 event
+// and goes to the dispatcher.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <variant>
+
+#include "dispatch/dispatcher.h"
+#include "gateway/http_server.h"
+#include "registry/catalog.h"
+
+namespace kiln::gateway {
+
+class UserGateway {
+ public:
+  UserGateway(Catalog* catalog, dispatch::Dispatcher* dispatcher, size_t max_body)
+      : catalog_(catalog), dispatcher_(dispatcher), max_body_(max_body) {}
+
+  size_t max_body() const { return max_body_; }
+  asio::awaitable<Response> Handle(Request req, const RequestInfo& info);
+  Response TooLarge(const RequestHeader& header);
+
+ private:
+  struct Target {
+    std::string route_key;  // "POST /predict"
+    FunctionVersion fv;     // a copy: the catalog may change while the request runs
+  };
+  // The route's target, or the refusal to send.
+  std::variant<Target, Response> Resolve(const RequestHeader& header);
+
+  Catalog* catalog_;
+  dispatch::Dispatcher* dispatcher_;
+  size_t max_body_;
+};
+
+}  // namespace kiln::gateway

@@ -1,0 +1,91 @@
+#include "model/records.h"
+
+#include <nlohmann/json.hpp>
+
+#include "common/time_util.h"
+
+namespace kiln {
+
+namespace {
+constexpr const char* kRunStatusNames[] = {
+    "ok", "error", "timeout", "oom", "crashed", "throttled", "rejected", "queued", "running",
+    "result_too_large"};
+}  // namespace
+
+const char* RunStatusName(RunStatus s) { return kRunStatusNames[static_cast<int>(s)]; }
+
+std::optional<RunStatus> ParseRunStatus(const std::string& s) {
+  for (int i = 0; i < static_cast<int>(std::size(kRunStatusNames)); ++i) {
+    if (s == kRunStatusNames[i]) return static_cast<RunStatus>(i);
+  }
+  return std::nullopt;
+}
+
+const char* RouteAuthName(RouteAuth a) { return a == RouteAuth::kKey ? "key" : "none"; }
+const char* RouteModeName(RouteMode m) { return m == RouteMode::kSync ? "sync" : "async"; }
+
+void to_json(nlohmann::json& j, const LayerRef& v) {
+  j = {{"name", v.name}, {"version", v.version}};
+}
+
+void to_json(nlohmann::json& j, const FunctionVersion& v) {
+  j = {{"function", v.function},     {"version", v.version},       {"blob", v.blob},
+       {"handler", v.handler},       {"runtime", v.runtime},       {"layers", v.layers},
+       {"memory_mb", v.memory_mb},   {"timeout_ms", v.timeout_ms}, {"env", v.env},
+       {"created_at", FormatRfc3339(v.created_at)}};
+}
+
+void to_json(nlohmann::json& j, const Route& v) {
+  j = {{"id", v.id},
+       {"method", v.method},
+       {"path", v.path},
+       {"function", v.function},
+       {"version", v.version ? nlohmann::json(*v.version) : nlohmann::json(nullptr)},
+       {"auth", RouteAuthName(v.auth)},
+       {"mode", RouteModeName(v.mode)},
+       {"created_at", FormatRfc3339(v.created_at)}};
+}
+
+void to_json(nlohmann::json& j, const ApiKeyRecord& v) {
+  j = {{"id", v.id},           {"name", v.name},   {"routes", v.routes},
+       {"functions", v.functions}, {"admin", v.admin}, {"created_at", FormatRfc3339(v.created_at)}};
+}
+
+void to_json(nlohmann::json& j, const LayerVersion& v) {
+  j = {{"name", v.name},
+       {"version", v.version},
+       {"digest", v.digest},
+       {"requirements", v.requirements},
+       {"packages", v.packages},
+       {"size_bytes", v.size_bytes},
+       {"created_at", FormatRfc3339(v.created_at)}};
+}
+
+void to_json(nlohmann::json& j, const RunRecord& v) {
+  auto opt_str = [](const std::string& s) {
+    return s.empty() ? nlohmann::json(nullptr) : nlohmann::json(s);
+  };
+  j = {{"id", v.id},
+       {"function", v.function},
+       {"version", v.version},
+       {"trigger", v.trigger},
+       {"route", opt_str(v.route)},
+       {"started_at", FormatRfc3339(v.started_at)},
+       {"duration_ms", v.duration_ms},
+       {"init_ms", v.init_ms ? nlohmann::json(*v.init_ms) : nlohmann::json(nullptr)},
+       {"cold", v.cold},
+       {"container_id", opt_str(v.container_id)},
+       {"status", RunStatusName(v.status)},
+       {"http_status", v.http_status},
+       {"request_bytes", v.request_bytes},
+       {"response_bytes", v.response_bytes},
+       {"result", v.result},
+       {"truncated", v.truncated},
+       {"error_type", opt_str(v.error_type)},
+       {"error_message", opt_str(v.error_message)},
+       {"logs", v.logs},
+       {"max_memory_mb", v.max_memory_mb},
+       {"attempt", v.attempt}};
+}
+
+}  // namespace kiln

@@ -1,0 +1,111 @@
+// DESIGN: the records Kiln keeps, as plain values. Every layer above the store speaks
+// these types; JSON conversion (the API's shapes, docs/API.md) lives beside them.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace kiln {
+
+struct LayerRef {
+  std::string name;
+  int64_t version = 0;
+};
+
+// One immutable, numbered version of a function.
+struct FunctionVersion {
+  std::string function;
+  int64_t version = 0;
+  std::string blob;  // "sha256:<hex>" of the bundle archive
+  std::string handler = "handler.handler";
+  std::string runtime = "python3.11";
+  std::vector<LayerRef> layers;
+  int64_t memory_mb = 256;
+  int64_t timeout_ms = 5000;
+  std::map<std::string, std::string> env;
+  int64_t created_at = 0;  // epoch ms
+};
+
+enum class RouteAuth { kKey, kNone };
+enum class RouteMode { kSync, kAsync };
+
+struct Route {
+  int64_t id = 0;
+  std::string method;
+  std::string path;
+  std::string function;
+  std::optional<int64_t> version;  // pinned version; nullopt follows the latest
+  RouteAuth auth = RouteAuth::kKey;
+  RouteMode mode = RouteMode::kSync;
+  int64_t created_at = 0;
+};
+
+// An API key as stored: the secret only as its SHA-256.
+struct ApiKeyRecord {
+  std::string id;  // the 8 characters after "kiln_"
+  std::string name;
+  std::string secret_sha256;
+  std::vector<std::string> routes;
+  std::vector<std::string> functions;
+  bool admin = false;
+  int64_t created_at = 0;
+};
+
+struct LayerVersion {
+  std::string name;
+  int64_t version = 0;
+  std::string digest;  // "sha256:<hex>" of the requirements and the resolved set
+  std::string requirements;
+  std::vector<std::string> packages;  // "name==version", as pip resolved them
+  int64_t size_bytes = 0;
+  int64_t created_at = 0;
+};
+
+enum class RunStatus {
+  kOk, kError, kTimeout, kOom, kCrashed, kThrottled, kRejected, kQueued, kRunning,
+  kResultTooLarge,
+};
+const char* RunStatusName(RunStatus s);
+std::optional<RunStatus> ParseRunStatus(const std::string& s);
+
+struct RunRecord {
+  std::string id;
+  std::string function;
+  int64_t version = 0;
+  std::string trigger = "http";  // http | async | pipeline | cli
+  std::string route;             // "POST /predict", empty when not routed
+  int64_t started_at = 0;        // epoch ms
+  double duration_ms = 0;
+  std::optional<double> init_ms;  // cold runs only
+  bool cold = false;
+  std::string container_id;
+  RunStatus status = RunStatus::kOk;
+  int http_status = 0;
+  int64_t request_bytes = 0;
+  int64_t response_bytes = 0;
+  std::string result;  // at most kStoredResultChars characters
+  bool truncated = false;
+  std::string error_type;
+  std::string error_message;
+  std::string logs;
+  double max_memory_mb = 0;
+  int attempt = 1;
+};
+
+void to_json(nlohmann::json& j, const LayerRef& v);
+void to_json(nlohmann::json& j, const FunctionVersion& v);
+void to_json(nlohmann::json& j, const Route& v);
+// Never includes the hash.
+void to_json(nlohmann::json& j, const ApiKeyRecord& v);
+void to_json(nlohmann::json& j, const LayerVersion& v);
+void to_json(nlohmann::json& j, const RunRecord& v);
+
+const char* RouteAuthName(RouteAuth a);
+const char* RouteModeName(RouteMode m);
+
+}  // namespace kiln

@@ -1,0 +1,188 @@
+#include "pool/container.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <fstream>
+
+namespace kiln::pool {
+
+namespace {
+constexpr char kLogCapMarker[] = "\n[kiln] log limit of 256 KiB reached; the rest was dropped\n";
+}  // namespace
+
+const char* ContainerStateName(ContainerState s) {
+  switch (s) {
+    case ContainerState::kStarting: return "starting";
+    case ContainerState::kWarm: return "warm";
+    case ContainerState::kBusy: return "busy";
+    case ContainerState::kGone: return "gone";
+  }
+  return "gone";
+}
+
+Result<std::shared_ptr<Container>> Container::Start(asio::any_io_executor ex,
+                                                    const sandbox::SpawnSpec& spec,
+                                                    std::string id) {
+  KILN_ASSIGN_OR_RETURN(sandbox::WorkerProcess w, sandbox::SpawnWorker(spec));
+  std::shared_ptr<Container> c(new Container(ex, std::move(w), std::move(id)));
+  asio::co_spawn(ex, [c]() { return c->PumpLogs(); }, asio::detached);
+  return c;
+}
+
+Container::Container(asio::any_io_executor ex, sandbox::WorkerProcess w, std::string id)
+    : id_(std::move(id)),
+      pid_(w.pid),
+      channel_(ex, w.channel.release()),
+      logs_(ex, w.logs.release()),
+      deadline_(ex) {}
+
+Container::~Container() { Retire(); }
+
+void Container::Transition(ContainerState to) {
+  using S = ContainerState;
+  bool legal = to == S::kGone || (state_ == S::kStarting && to == S::kWarm) ||
+               (state_ == S::kWarm && to == S::kBusy) || (state_ == S::kBusy && to == S::kWarm);
+  KILN_CHECK(legal);
+  state_ = to;
+}
+
+void Container::Retire() {
+  if (exit_how_) return;
+  state_ = ContainerState::kGone;
+  DrainLogs();  // what the worker wrote before its end belongs to the current run
+  boost::system::error_code ec;
+  channel_.close(ec);
+  exit_how_ = sandbox::KillAndReap(pid_);
+  logs_.close(ec);  // also ends PumpLogs if a grandchild still holds the pipe
+  deadline_.cancel();
+}
+
+asio::awaitable<Exchange> Container::Initialize(std::string init_header,
+                                                std::chrono::steady_clock::duration budget) {
+  Exchange hello = co_await Exchange1(std::nullopt, budget);
+  if (hello.end != Exchange::End::kFrame) co_return hello;
+  if (hello.frame.type != protocol::FrameType::kHello) {
+    Retire();
+    co_return Exchange{Exchange::End::kCrashed, {}, "worker did not say HELLO"};
+  }
+  Exchange done = co_await Exchange1(
+      protocol::Encode(protocol::FrameType::kInit, init_header, ""), budget);
+  if (done.end == Exchange::End::kFrame) Transition(ContainerState::kWarm);
+  co_return done;
+}
+
+asio::awaitable<Exchange> Container::Invoke(std::string header, std::string event,
+                                            std::chrono::steady_clock::duration budget) {
+  Transition(ContainerState::kBusy);
+  ++invocations_;
+  Exchange r = co_await Exchange1(protocol::Encode(protocol::FrameType::kInvoke, header, event),
+                                  budget);
+  if (r.end == Exchange::End::kFrame) Transition(ContainerState::kWarm);
+  co_return r;
+}
+
+asio::awaitable<Exchange> Container::Exchange1(std::optional<std::string> request,
+                                               std::chrono::steady_clock::duration budget) {
+  auto self = shared_from_this();
+  timed_out_ = false;
+  deadline_.expires_after(budget);
+  deadline_.async_wait([self](boost::system::error_code ec) {
+    if (ec || self->exit_how_) return;
+    self->timed_out_ = true;
+    self->Retire();
+  });
+
+  boost::system::error_code ec;
+  if (request) {
+    co_await asio::async_write(channel_, asio::buffer(*request),
+                               asio::redirect_error(asio::use_awaitable, ec));
+  }
+  Result<std::optional<protocol::Frame>> frame = std::optional<protocol::Frame>();
+  if (!ec) frame = co_await ReadFrame();
+  deadline_.cancel();
+
+  if (!ec && frame.ok() && frame->has_value()) {
+    DrainLogs();
+    co_return Exchange{Exchange::End::kFrame, std::move(**frame), ""};
+  }
+  // The worker is gone (or speaking nonsense): collect what it said, then end it.
+  DrainLogs();
+  bool timed_out = timed_out_;
+  std::string protocol_error = (!ec && !frame.ok()) ? frame.status().message() : "";
+  Retire();
+  std::string how = "worker " + *exit_how_;
+  if (!protocol_error.empty()) how += " (" + protocol_error + ")";
+  co_return Exchange{timed_out ? Exchange::End::kTimeout : Exchange::End::kCrashed, {}, how};
+}
+
+asio::awaitable<Result<std::optional<protocol::Frame>>> Container::ReadFrame() {
+  char buf[64 * 1024];
+  for (;;) {
+    auto next = decoder_.Next();
+    if (!next.ok() || next->has_value()) co_return next;
+    boost::system::error_code ec;
+    size_t n = co_await channel_.async_read_some(asio::buffer(buf),
+                                                 asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return std::optional<protocol::Frame>();
+    decoder_.Feed(std::string_view(buf, n));
+  }
+}
+
+asio::awaitable<void> Container::PumpLogs() {
+  auto self = shared_from_this();
+  char buf[16 * 1024];
+  for (;;) {
+    boost::system::error_code ec;
+    size_t n = co_await logs_.async_read_some(asio::buffer(buf),
+                                              asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+    AppendLogs(buf, n);
+  }
+}
+
+void Container::DrainLogs() {
+  if (!logs_.is_open()) return;
+  int fd = logs_.native_handle();
+  int flags = fcntl(fd, F_GETFL);
+  fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  char buf[16 * 1024];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    AppendLogs(buf, static_cast<size_t>(n));
+  }
+}
+
+void Container::AppendLogs(const char* data, size_t n) {
+  if (log_capped_) return;
+  size_t room = kMaxLogBytes - log_buf_.size();
+  if (n <= room) {
+    log_buf_.append(data, n);
+    return;
+  }
+  log_buf_.append(data, room);
+  log_buf_.append(kLogCapMarker);
+  log_capped_ = true;
+}
+
+std::string Container::TakeLogs() {
+  log_capped_ = false;
+  return std::exchange(log_buf_, {});
+}
+
+double Container::PeakMemoryMb() const {
+  std::ifstream status("/proc/" + std::to_string(pid_) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  }
+  return 0;
+}
+
+}  // namespace kiln::pool

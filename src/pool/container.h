@@ -1,0 +1,94 @@
+// DESIGN: one container = one worker process serving one function version, driven
+// from the daemon's I/O thread (no locks: all members are touched on that thread).
+//
+// Lifecycle, checked in one place (Transition):
+//   starting -> warm          init succeeded
+//   warm -> busy -> warm      one invocation at a time
+//   any -> gone               init failed, timeout, crash, shutdown
+// A timeout is enforced by killing the process group when the deadline passes; the
+// pending read then ends, and the outcome says timeout, not crash.
+//
+// Logs: the worker's stdout/stderr pipe is read continuously into the current run's
+// buffer (capped; the rest is dropped with a marker line). When a result arrives,
+// whatever is still in the pipe is drained first: it was written before the result.
+#pragma once
+
+#include <sys/types.h>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/status.h"
+#include "runtime/protocol.h"
+#include "sandbox/worker_spawner.h"
+
+namespace kiln::pool {
+
+namespace asio = boost::asio;
+
+enum class ContainerState { kStarting, kWarm, kBusy, kGone };
+const char* ContainerStateName(ContainerState s);
+
+// How one exchange with the worker ended.
+struct Exchange {
+  enum class End { kFrame, kTimeout, kCrashed };
+  End end = End::kFrame;
+  protocol::Frame frame;  // when kFrame
+  std::string how;        // when kCrashed/kTimeout: how the process ended
+};
+
+class Container : public std::enable_shared_from_this<Container> {
+ public:
+  static constexpr size_t kMaxLogBytes = 256 * 1024;
+
+  static Result<std::shared_ptr<Container>> Start(asio::any_io_executor ex,
+                                                  const sandbox::SpawnSpec& spec, std::string id);
+  ~Container();
+
+  // HELLO, then INIT; returns the INIT_DONE frame.
+  asio::awaitable<Exchange> Initialize(std::string init_header,
+                                       std::chrono::steady_clock::duration budget);
+  asio::awaitable<Exchange> Invoke(std::string header, std::string event,
+                                   std::chrono::steady_clock::duration budget);
+
+  // Logs captured since the last call, with the cap applied.
+  std::string TakeLogs();
+  // Peak resident memory of the worker, in MB (VmHWM).
+  double PeakMemoryMb() const;
+  void Retire();  // kill and reap now
+
+  const std::string& id() const { return id_; }
+  pid_t pid() const { return pid_; }
+  ContainerState state() const { return state_; }
+  int64_t invocations() const { return invocations_; }
+
+ private:
+  Container(asio::any_io_executor ex, sandbox::WorkerProcess w, std::string id);
+  void Transition(ContainerState to);
+  asio::awaitable<Exchange> Exchange1(std::optional<std::string> request,
+                                      std::chrono::steady_clock::duration budget);
+  asio::awaitable<Result<std::optional<protocol::Frame>>> ReadFrame();
+  asio::awaitable<void> PumpLogs();
+  void AppendLogs(const char* data, size_t n);
+  void DrainLogs();
+
+  std::string id_;
+  pid_t pid_;
+  ContainerState state_ = ContainerState::kStarting;
+  asio::posix::stream_descriptor channel_;
+  asio::posix::stream_descriptor logs_;
+  asio::steady_timer deadline_;
+  protocol::Decoder decoder_;
+  std::string log_buf_;
+  bool log_capped_ = false;
+  bool timed_out_ = false;
+  std::optional<std::string> exit_how_;
+  int64_t invocations_ = 0;
+};
+
+}  // namespace kiln::pool

@@ -1,0 +1,117 @@
+#include "registry/catalog.h"
+
+#include "common/time_util.h"
+
+namespace kiln {
+
+Status Catalog::Load() {
+  KILN_ASSIGN_OR_RETURN(auto latest, store_->ListLatestVersions());
+  for (const auto& l : latest) {
+    KILN_ASSIGN_OR_RETURN(auto all, store_->ListVersions(l.function));
+    for (auto& v : all) functions_[v.function][v.version] = std::move(v);
+  }
+  KILN_ASSIGN_OR_RETURN(auto routes, store_->ListRoutes());
+  for (auto& r : routes) routes_[r.path][r.method] = std::move(r);
+  KILN_ASSIGN_OR_RETURN(auto keys, store_->ListKeys());
+  for (auto& k : keys) keys_[k.id] = std::move(k);
+  return OkStatus();
+}
+
+Result<FunctionVersion> Catalog::CreateVersion(FunctionVersion v) {
+  KILN_ASSIGN_OR_RETURN(FunctionVersion stored, store_->CreateVersion(std::move(v)));
+  functions_[stored.function][stored.version] = stored;
+  return stored;
+}
+
+const FunctionVersion* Catalog::Find(const std::string& function,
+                                     std::optional<int64_t> version) const {
+  auto f = functions_.find(function);
+  if (f == functions_.end() || f->second.empty()) return nullptr;
+  if (!version) return &f->second.rbegin()->second;
+  auto v = f->second.find(*version);
+  return v == f->second.end() ? nullptr : &v->second;
+}
+
+std::vector<const FunctionVersion*> Catalog::Versions(const std::string& function) const {
+  std::vector<const FunctionVersion*> out;
+  if (auto f = functions_.find(function); f != functions_.end()) {
+    for (const auto& [n, v] : f->second) out.push_back(&v);
+  }
+  return out;
+}
+
+std::vector<std::string> Catalog::FunctionNames() const {
+  std::vector<std::string> out;
+  for (const auto& [name, versions] : functions_) out.push_back(name);
+  return out;
+}
+
+Result<Route> Catalog::AddRoute(Route r) {
+  KILN_ASSIGN_OR_RETURN(Route stored, store_->CreateRoute(std::move(r)));
+  routes_[stored.path][stored.method] = stored;
+  return stored;
+}
+
+Status Catalog::RemoveRoute(int64_t id) {
+  KILN_RETURN_IF_ERROR(store_->DeleteRoute(id));
+  for (auto p = routes_.begin(); p != routes_.end(); ++p) {
+    for (auto m = p->second.begin(); m != p->second.end(); ++m) {
+      if (m->second.id != id) continue;
+      p->second.erase(m);
+      if (p->second.empty()) routes_.erase(p);
+      return OkStatus();
+    }
+  }
+  return OkStatus();
+}
+
+std::vector<Route> Catalog::Routes() const {
+  std::vector<Route> out;
+  for (const auto& [path, methods] : routes_) {
+    for (const auto& [method, r] : methods) out.push_back(r);
+  }
+  return out;
+}
+
+RouteMatch Catalog::Match(const std::string& method, const std::string& path) const {
+  RouteMatch m;
+  auto p = routes_.find(path);
+  if (p == routes_.end()) return m;
+  if (auto r = p->second.find(method); r != p->second.end()) {
+    m.route = &r->second;
+    return m;
+  }
+  for (const auto& [other, r] : p->second) m.other_methods.push_back(other);
+  return m;
+}
+
+Result<auth::NewKey> Catalog::CreateKey(std::string name, std::vector<std::string> routes,
+                                        std::vector<std::string> functions, bool admin) {
+  auth::NewKey k = auth::GenerateKey(std::move(name), std::move(routes), std::move(functions),
+                                     admin, NowEpochMs());
+  KILN_RETURN_IF_ERROR(store_->CreateKey(k.record));
+  keys_[k.record.id] = k.record;
+  return k;
+}
+
+Status Catalog::RemoveKey(const std::string& id) {
+  KILN_RETURN_IF_ERROR(store_->DeleteKey(id));
+  keys_.erase(id);
+  return OkStatus();
+}
+
+std::vector<ApiKeyRecord> Catalog::Keys() const {
+  std::vector<ApiKeyRecord> out;
+  for (const auto& [id, k] : keys_) out.push_back(k);
+  return out;
+}
+
+const ApiKeyRecord* Catalog::Authenticate(std::string_view token) const {
+  auto parts = auth::ParseKey(token);
+  if (!parts) return nullptr;
+  auto k = keys_.find(parts->id);
+  if (k == keys_.end() || !auth::SecretMatches(k->second, parts->secret)) return nullptr;
+  return &k->second;
+}
+
+}  // namespace kiln

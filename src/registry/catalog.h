@@ -1,0 +1,57 @@
+// DESIGN: the registry's in-memory view of functions, routes and keys, over the
+// store. Loaded once at start; every mutation goes to the store first and then to
+// memory, so the view never shows what is not durable. Owned by the daemon's I/O
+// thread: the request hot path reads it without a lock and without a query.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "auth/api_key.h"
+#include "common/status.h"
+#include "model/records.h"
+#include "store/store.h"
+
+namespace kiln {
+
+struct RouteMatch {
+  const Route* route = nullptr;           // exact method + path
+  std::vector<std::string> other_methods;  // the path exists with these methods
+};
+
+class Catalog {
+ public:
+  explicit Catalog(Store* store) : store_(store) {}
+
+  Status Load();
+
+  // Functions and versions.
+  Result<FunctionVersion> CreateVersion(FunctionVersion v);
+  const FunctionVersion* Find(const std::string& function, std::optional<int64_t> version) const;
+  std::vector<const FunctionVersion*> Versions(const std::string& function) const;
+  std::vector<std::string> FunctionNames() const;
+
+  // Routes.
+  Result<Route> AddRoute(Route r);
+  Status RemoveRoute(int64_t id);
+  std::vector<Route> Routes() const;
+  RouteMatch Match(const std::string& method, const std::string& path) const;
+
+  // Keys.
+  Result<auth::NewKey> CreateKey(std::string name, std::vector<std::string> routes,
+                                 std::vector<std::string> functions, bool admin);
+  Status RemoveKey(const std::string& id);
+  std::vector<ApiKeyRecord> Keys() const;
+  // The key record behind a presented token, when the secret matches.
+  const ApiKeyRecord* Authenticate(std::string_view token) const;
+
+ private:
+  Store* store_;
+  std::map<std::string, std::map<int64_t, FunctionVersion>> functions_;
+  std::map<std::string, std::map<std::string, Route>> routes_;  // path -> method -> route
+  std::map<std::string, ApiKeyRecord> keys_;                     // by id
+};
+
+}  // namespace kiln

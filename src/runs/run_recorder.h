@@ -1,0 +1,44 @@
+// DESIGN: the one place run records leave the request path. Emit() queues a record
+// and returns at once; a writer thread commits queued records in batches (one
+// transaction per batch) through its own store connection. Flush() waits until
+// everything emitted so far is durable, so a listing right after a run sees it.
+// Later consumers of run events (metrics, the dashboard's live feed) hook in here.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "model/records.h"
+#include "store/store.h"
+
+namespace kiln::runs {
+
+class RunRecorder {
+ public:
+  explicit RunRecorder(std::unique_ptr<Store> store);
+  ~RunRecorder();  // writes what is queued, then stops
+  RunRecorder(const RunRecorder&) = delete;
+  RunRecorder& operator=(const RunRecorder&) = delete;
+
+  void Emit(RunRecord run);
+  void Flush();
+
+ private:
+  void WriterLoop();
+
+  std::unique_ptr<Store> store_;  // used only by the writer thread
+  std::mutex mu_;                 // guards everything below
+  std::condition_variable wake_;
+  std::condition_variable written_;
+  std::deque<RunRecord> queue_;
+  uint64_t emitted_ = 0;
+  uint64_t durable_ = 0;
+  bool stopping_ = false;
+  std::thread writer_;  // last: starts after the members it uses
+};
+
+}  // namespace kiln::runs

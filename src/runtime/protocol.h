@@ -1,0 +1,70 @@
+// DESIGN: the daemon <-> worker protocol, version 1.
+//
+// One SOCK_SEQPACKET-free stream socketpair per container. Every message is a frame:
+//
+//   u32 length      big-endian, number of bytes that follow this field
+//   u8  type        FrameType below
+//   u32 header_len  big-endian
+//   header          header_len bytes of JSON (small metadata)
+//   payload         the rest: opaque bytes (an event, a response body)
+//
+// Conversation:
+//   worker -> HELLO  {"protocol":1,"pid":N}
+//   daemon -> INIT   {"bundle","handler","function_name","function_version",
+//                     "memory_mb","layer_paths":[...],"env":{...}}
+//   worker -> INIT_DONE {"ok":true,"init_ms":F} | {"ok":false,"errorType","errorMessage"}
+//   then any number of
+//   daemon -> INVOKE {"request_id","remaining_ms"}  payload: the event JSON
+//   worker -> RESULT {"ok":true[,"http":{"statusCode","headers","cookies"}]}  payload: body
+//                    {"ok":false,"errorType","errorMessage"}
+// A frame of an unknown type or a HELLO with another protocol number ends the
+// conversation. Frames are capped at kMaxFrameBytes.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace kiln::protocol {
+
+inline constexpr int kVersion = 1;
+inline constexpr uint32_t kMaxFrameBytes = 64u << 20;
+inline constexpr size_t kPrefixBytes = 4;
+
+enum class FrameType : uint8_t {
+  kHello = 1,
+  kInit = 2,
+  kInitDone = 3,
+  kInvoke = 4,
+  kResult = 5,
+};
+
+struct Frame {
+  FrameType type;
+  std::string header;   // JSON text
+  std::string payload;  // opaque bytes
+};
+
+std::string Encode(FrameType type, std::string_view header, std::string_view payload);
+
+// Incremental decoder for a byte stream: Feed() bytes, then Next() until it yields
+// nothing. A malformed stream makes Next() return an error and the decoder unusable.
+class Decoder {
+ public:
+  void Feed(std::string_view bytes) { buf_.append(bytes); }
+  Result<std::optional<Frame>> Next();
+
+ private:
+  std::string buf_;
+  size_t pos_ = 0;
+};
+
+// Blocking helpers for the worker side (restart on EINTR, handle short I/O).
+Status WriteFrame(int fd, FrameType type, std::string_view header, std::string_view payload);
+// Returns nullopt on a clean EOF before any byte of a frame.
+Result<std::optional<Frame>> ReadFrame(int fd);
+
+}  // namespace kiln::protocol

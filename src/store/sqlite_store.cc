@@ -1,0 +1,384 @@
+#include "store/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <nlohmann/json.hpp>
+
+#include "common/time_util.h"
+#include "store/sqlite_stmt.h"
+
+namespace kiln {
+namespace {
+
+// Append-only: a released migration is never edited, only followed by a new one.
+constexpr const char* kMigrations[] = {
+    R"sql(
+CREATE TABLE function_versions (
+  function TEXT NOT NULL, version INTEGER NOT NULL, blob TEXT NOT NULL, handler TEXT NOT NULL,
+  runtime TEXT NOT NULL, layers TEXT NOT NULL, memory_mb INTEGER NOT NULL,
+  timeout_ms INTEGER NOT NULL, env TEXT NOT NULL, created_at INTEGER NOT NULL,
+  PRIMARY KEY (function, version));
+CREATE TABLE routes (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, method TEXT NOT NULL, path TEXT NOT NULL,
+  function TEXT NOT NULL, version INTEGER, auth TEXT NOT NULL, mode TEXT NOT NULL,
+  created_at INTEGER NOT NULL, UNIQUE (method, path));
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_sha256 TEXT NOT NULL, routes TEXT NOT NULL,
+  functions TEXT NOT NULL, admin INTEGER NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE layer_versions (
+  name TEXT NOT NULL, version INTEGER NOT NULL, digest TEXT NOT NULL, requirements TEXT NOT NULL,
+  packages TEXT NOT NULL, size_bytes INTEGER NOT NULL, created_at INTEGER NOT NULL,
+  PRIMARY KEY (name, version));
+CREATE TABLE runs (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, function TEXT NOT NULL,
+  version INTEGER NOT NULL, trigger TEXT NOT NULL, route TEXT NOT NULL,
+  started_at INTEGER NOT NULL, duration_ms REAL NOT NULL, init_ms REAL, cold INTEGER NOT NULL,
+  container_id TEXT NOT NULL, status TEXT NOT NULL, http_status INTEGER NOT NULL,
+  request_bytes INTEGER NOT NULL, response_bytes INTEGER NOT NULL, result TEXT NOT NULL,
+  truncated INTEGER NOT NULL, error_type TEXT NOT NULL, error_message TEXT NOT NULL,
+  logs TEXT NOT NULL, max_memory_mb REAL NOT NULL, attempt INTEGER NOT NULL);
+CREATE INDEX runs_by_function ON runs (function, seq);
+)sql",
+};
+
+std::string ToJsonText(const nlohmann::json& j) { return j.dump(); }
+
+template <typename T>
+T FromJsonText(const std::string& s) {
+  return nlohmann::json::parse(s).get<T>();
+}
+
+FunctionVersion ReadVersion(const SqliteStmt& s) {
+  FunctionVersion v;
+  v.function = s.Text(0);
+  v.version = s.Int(1);
+  v.blob = s.Text(2);
+  v.handler = s.Text(3);
+  v.runtime = s.Text(4);
+  for (const auto& l : nlohmann::json::parse(s.Text(5))) {
+    v.layers.push_back({l.at("name").get<std::string>(), l.at("version").get<int64_t>()});
+  }
+  v.memory_mb = s.Int(6);
+  v.timeout_ms = s.Int(7);
+  v.env = FromJsonText<std::map<std::string, std::string>>(s.Text(8));
+  v.created_at = s.Int(9);
+  return v;
+}
+
+constexpr const char* kVersionColumns =
+    "function, version, blob, handler, runtime, layers, memory_mb, timeout_ms, env, created_at";
+
+constexpr const char* kRunColumns =
+    "id, function, version, trigger, route, started_at, duration_ms, init_ms, cold, "
+    "container_id, status, http_status, request_bytes, response_bytes, result, truncated, "
+    "error_type, error_message, logs, max_memory_mb, attempt";
+
+}  // namespace
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                                   SQLITE_OPEN_NOMUTEX, nullptr);
+  std::unique_ptr<SqliteStore> store(new SqliteStore(db));
+  if (rc != SQLITE_OK) {
+    return Internal("sqlite open " + path + ": " + (db ? sqlite3_errmsg(db) : "out of memory"));
+  }
+  sqlite3_busy_timeout(db, 5000);
+  KILN_RETURN_IF_ERROR(store->Exec("PRAGMA journal_mode=WAL"));
+  // NORMAL in WAL mode: a commit survives a crash of the process; only a power loss
+  // may take the last transactions.
+  KILN_RETURN_IF_ERROR(store->Exec("PRAGMA synchronous=NORMAL"));
+  KILN_RETURN_IF_ERROR(store->Exec("PRAGMA foreign_keys=ON"));
+  KILN_RETURN_IF_ERROR(store->Migrate());
+  return store;
+}
+
+SqliteStore::~SqliteStore() { sqlite3_close_v2(db_); }
+
+Status SqliteStore::Exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = std::string("sqlite: ") + (err ? err : "error");
+    sqlite3_free(err);
+    return Internal(msg);
+  }
+  return OkStatus();
+}
+
+Status SqliteStore::Migrate() {
+  KILN_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  SqliteStmt q(db_, "PRAGMA user_version");
+  KILN_ASSIGN_OR_RETURN(bool row, q.Step());
+  int64_t applied = row ? q.Int(0) : 0;
+  for (int64_t i = applied; i < static_cast<int64_t>(std::size(kMigrations)); ++i) {
+    if (Status st = Exec(kMigrations[i]); !st.ok()) {
+      (void)Exec("ROLLBACK");
+      return st;
+    }
+  }
+  std::string set = "PRAGMA user_version=" + std::to_string(std::size(kMigrations));
+  KILN_RETURN_IF_ERROR(Exec(set.c_str()));
+  return Exec("COMMIT");
+}
+
+Result<FunctionVersion> SqliteStore::CreateVersion(FunctionVersion v) {
+  KILN_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  SqliteStmt next(db_, "SELECT COALESCE(MAX(version), 0) + 1 FROM function_versions WHERE function = ?");
+  next.Bind(1, v.function);
+  auto row = next.Step();
+  if (!row.ok()) {
+    (void)Exec("ROLLBACK");
+    return row.status();
+  }
+  v.version = next.Int(0);
+  v.created_at = NowEpochMs();
+  SqliteStmt ins(db_, "INSERT INTO function_versions VALUES (?,?,?,?,?,?,?,?,?,?)");
+  ins.Bind(1, v.function).Bind(2, v.version).Bind(3, v.blob).Bind(4, v.handler).Bind(5, v.runtime);
+  ins.Bind(6, ToJsonText(v.layers)).Bind(7, v.memory_mb).Bind(8, v.timeout_ms);
+  ins.Bind(9, ToJsonText(v.env)).Bind(10, v.created_at);
+  if (Status st = ins.Run(); !st.ok()) {
+    (void)Exec("ROLLBACK");
+    return st;
+  }
+  KILN_RETURN_IF_ERROR(Exec("COMMIT"));
+  return v;
+}
+
+Result<std::vector<FunctionVersion>> SqliteStore::QueryVersions(const char* sql,
+                                                                 const std::string& arg) {
+  SqliteStmt s(db_, sql);
+  KILN_RETURN_IF_ERROR(s.prepared());
+  if (!arg.empty()) s.Bind(1, arg);
+  std::vector<FunctionVersion> out;
+  for (;;) {
+    KILN_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(ReadVersion(s));
+  }
+  return out;
+}
+
+Result<std::vector<FunctionVersion>> SqliteStore::ListVersions(const std::string& function) {
+  std::string sql = std::string("SELECT ") + kVersionColumns +
+                    " FROM function_versions WHERE function = ? ORDER BY version";
+  return QueryVersions(sql.c_str(), function);
+}
+
+Result<std::vector<FunctionVersion>> SqliteStore::ListLatestVersions() {
+  std::string sql = std::string("SELECT ") + kVersionColumns +
+                    " FROM function_versions f WHERE version = (SELECT MAX(version) FROM "
+                    "function_versions g WHERE g.function = f.function) ORDER BY function";
+  return QueryVersions(sql.c_str(), "");
+}
+
+Result<Route> SqliteStore::CreateRoute(Route r) {
+  r.created_at = NowEpochMs();
+  SqliteStmt s(db_,
+               "INSERT INTO routes (method, path, function, version, auth, mode, created_at) "
+               "VALUES (?,?,?,?,?,?,?)");
+  s.Bind(1, r.method).Bind(2, r.path).Bind(3, r.function).Bind(4, r.version);
+  s.Bind(5, std::string(RouteAuthName(r.auth))).Bind(6, std::string(RouteModeName(r.mode)));
+  s.Bind(7, r.created_at);
+  if (Status st = s.Run(); !st.ok()) {
+    if (st.code() == Code::kConflict) {
+      return Conflict("a route " + r.method + " " + r.path + " exists already");
+    }
+    return st;
+  }
+  r.id = sqlite3_last_insert_rowid(db_);
+  return r;
+}
+
+Result<std::vector<Route>> SqliteStore::ListRoutes() {
+  SqliteStmt s(db_,
+               "SELECT id, method, path, function, version, auth, mode, created_at FROM routes "
+               "ORDER BY id");
+  std::vector<Route> out;
+  for (;;) {
+    KILN_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    Route r;
+    r.id = s.Int(0);
+    r.method = s.Text(1);
+    r.path = s.Text(2);
+    r.function = s.Text(3);
+    if (!s.IsNull(4)) r.version = s.Int(4);
+    r.auth = s.Text(5) == "none" ? RouteAuth::kNone : RouteAuth::kKey;
+    r.mode = s.Text(6) == "async" ? RouteMode::kAsync : RouteMode::kSync;
+    r.created_at = s.Int(7);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Status SqliteStore::DeleteRoute(int64_t id) {
+  SqliteStmt s(db_, "DELETE FROM routes WHERE id = ?");
+  s.Bind(1, id);
+  KILN_RETURN_IF_ERROR(s.Run());
+  if (sqlite3_changes(db_) == 0) return NotFound("no route with id " + std::to_string(id));
+  return OkStatus();
+}
+
+Status SqliteStore::CreateKey(const ApiKeyRecord& k) {
+  SqliteStmt s(db_, "INSERT INTO api_keys VALUES (?,?,?,?,?,?,?)");
+  s.Bind(1, k.id).Bind(2, k.name).Bind(3, k.secret_sha256).Bind(4, ToJsonText(k.routes));
+  s.Bind(5, ToJsonText(k.functions)).Bind(6, int64_t{k.admin}).Bind(7, k.created_at);
+  return s.Run();
+}
+
+Result<std::vector<ApiKeyRecord>> SqliteStore::ListKeys() {
+  SqliteStmt s(db_,
+               "SELECT id, name, secret_sha256, routes, functions, admin, created_at FROM "
+               "api_keys ORDER BY created_at, id");
+  std::vector<ApiKeyRecord> out;
+  for (;;) {
+    KILN_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    ApiKeyRecord k;
+    k.id = s.Text(0);
+    k.name = s.Text(1);
+    k.secret_sha256 = s.Text(2);
+    k.routes = FromJsonText<std::vector<std::string>>(s.Text(3));
+    k.functions = FromJsonText<std::vector<std::string>>(s.Text(4));
+    k.admin = s.Int(5) != 0;
+    k.created_at = s.Int(6);
+    out.push_back(std::move(k));
+  }
+  return out;
+}
+
+Status SqliteStore::DeleteKey(const std::string& id) {
+  SqliteStmt s(db_, "DELETE FROM api_keys WHERE id = ?");
+  s.Bind(1, id);
+  KILN_RETURN_IF_ERROR(s.Run());
+  if (sqlite3_changes(db_) == 0) return NotFound("no key with id " + id);
+  return OkStatus();
+}
+
+Result<LayerVersion> SqliteStore::CreateLayerVersion(LayerVersion l) {
+  KILN_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  SqliteStmt next(db_, "SELECT COALESCE(MAX(version), 0) + 1 FROM layer_versions WHERE name = ?");
+  next.Bind(1, l.name);
+  auto row = next.Step();
+  if (!row.ok()) {
+    (void)Exec("ROLLBACK");
+    return row.status();
+  }
+  l.version = next.Int(0);
+  l.created_at = NowEpochMs();
+  SqliteStmt ins(db_, "INSERT INTO layer_versions VALUES (?,?,?,?,?,?,?)");
+  ins.Bind(1, l.name).Bind(2, l.version).Bind(3, l.digest).Bind(4, l.requirements);
+  ins.Bind(5, ToJsonText(l.packages)).Bind(6, l.size_bytes).Bind(7, l.created_at);
+  if (Status st = ins.Run(); !st.ok()) {
+    (void)Exec("ROLLBACK");
+    return st;
+  }
+  KILN_RETURN_IF_ERROR(Exec("COMMIT"));
+  return l;
+}
+
+Result<std::vector<LayerVersion>> SqliteStore::ListLayerVersions(const std::string& name) {
+  SqliteStmt s(db_,
+               "SELECT name, version, digest, requirements, packages, size_bytes, created_at "
+               "FROM layer_versions WHERE ? = '' OR name = ? ORDER BY name, version");
+  s.Bind(1, name).Bind(2, name);
+  std::vector<LayerVersion> out;
+  for (;;) {
+    KILN_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    LayerVersion l;
+    l.name = s.Text(0);
+    l.version = s.Int(1);
+    l.digest = s.Text(2);
+    l.requirements = s.Text(3);
+    l.packages = FromJsonText<std::vector<std::string>>(s.Text(4));
+    l.size_bytes = s.Int(5);
+    l.created_at = s.Int(6);
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
+Status SqliteStore::InsertRuns(const std::vector<RunRecord>& runs) {
+  KILN_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  std::string sql = std::string("INSERT OR REPLACE INTO runs (") + kRunColumns +
+                    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+  SqliteStmt s(db_, sql.c_str());
+  for (const RunRecord& r : runs) {
+    s.Bind(1, r.id).Bind(2, r.function).Bind(3, r.version).Bind(4, r.trigger).Bind(5, r.route);
+    s.Bind(6, r.started_at).Bind(7, r.duration_ms).Bind(8, r.init_ms).Bind(9, int64_t{r.cold});
+    s.Bind(10, r.container_id).Bind(11, std::string(RunStatusName(r.status)));
+    s.Bind(12, int64_t{r.http_status}).Bind(13, r.request_bytes).Bind(14, r.response_bytes);
+    s.Bind(15, r.result).Bind(16, int64_t{r.truncated}).Bind(17, r.error_type);
+    s.Bind(18, r.error_message).Bind(19, r.logs).Bind(20, r.max_memory_mb);
+    s.Bind(21, int64_t{r.attempt});
+    if (Status st = s.Run(); !st.ok()) {
+      (void)Exec("ROLLBACK");
+      return st;
+    }
+    s.Reset();
+  }
+  return Exec("COMMIT");
+}
+
+Result<std::vector<RunRecord>> SqliteStore::QueryRuns(const std::string& where,
+                                                      const std::vector<std::string>& args,
+                                                      int limit, bool with_logs) {
+  std::string sql = std::string("SELECT ") + kRunColumns + " FROM runs" +
+                    (where.empty() ? "" : " WHERE " + where) + " ORDER BY seq DESC LIMIT ?";
+  SqliteStmt s(db_, sql.c_str());
+  KILN_RETURN_IF_ERROR(s.prepared());
+  int i = 1;
+  for (const auto& a : args) s.Bind(i++, a);
+  s.Bind(i, int64_t{limit});
+  std::vector<RunRecord> out;
+  for (;;) {
+    KILN_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    RunRecord r;
+    r.id = s.Text(0);
+    r.function = s.Text(1);
+    r.version = s.Int(2);
+    r.trigger = s.Text(3);
+    r.route = s.Text(4);
+    r.started_at = s.Int(5);
+    r.duration_ms = s.Double(6);
+    if (!s.IsNull(7)) r.init_ms = s.Double(7);
+    r.cold = s.Int(8) != 0;
+    r.container_id = s.Text(9);
+    r.status = ParseRunStatus(s.Text(10)).value_or(RunStatus::kError);
+    r.http_status = static_cast<int>(s.Int(11));
+    r.request_bytes = s.Int(12);
+    r.response_bytes = s.Int(13);
+    r.result = s.Text(14);
+    r.truncated = s.Int(15) != 0;
+    r.error_type = s.Text(16);
+    r.error_message = s.Text(17);
+    if (with_logs) r.logs = s.Text(18);
+    r.max_memory_mb = s.Double(19);
+    r.attempt = static_cast<int>(s.Int(20));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Result<std::vector<RunRecord>> SqliteStore::ListRuns(const RunFilter& filter) {
+  std::string where;
+  std::vector<std::string> args;
+  auto add = [&](const std::string& clause, std::optional<std::string> arg) {
+    where += (where.empty() ? "" : " AND ") + clause;
+    if (arg) args.push_back(*arg);
+  };
+  if (!filter.function.empty()) add("function = ?", filter.function);
+  if (filter.status) add("status = ?", std::string(RunStatusName(*filter.status)));
+  if (filter.cold) add(*filter.cold ? "cold = 1" : "cold = 0", std::nullopt);
+  return QueryRuns(where, args, filter.limit, /*with_logs=*/false);
+}
+
+Result<RunRecord> SqliteStore::GetRun(const std::string& id) {
+  KILN_ASSIGN_OR_RETURN(auto runs, QueryRuns("id = ?", {id}, 1, /*with_logs=*/true));
+  if (runs.empty()) return NotFound("no run with id " + id);
+  return std::move(runs.front());
+}
+
+}  // namespace kiln

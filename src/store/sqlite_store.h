@@ -1,0 +1,46 @@
+// The embedded store: one SQLite database in WAL mode under the data folder.
+// Schema changes are numbered migrations applied at open (PRAGMA user_version).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "store/store.h"
+
+struct sqlite3;
+
+namespace kiln {
+
+class SqliteStore final : public Store {
+ public:
+  static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path);
+  ~SqliteStore() override;
+
+  Result<FunctionVersion> CreateVersion(FunctionVersion v) override;
+  Result<std::vector<FunctionVersion>> ListVersions(const std::string& function) override;
+  Result<std::vector<FunctionVersion>> ListLatestVersions() override;
+  Result<Route> CreateRoute(Route r) override;
+  Result<std::vector<Route>> ListRoutes() override;
+  Status DeleteRoute(int64_t id) override;
+  Status CreateKey(const ApiKeyRecord& k) override;
+  Result<std::vector<ApiKeyRecord>> ListKeys() override;
+  Status DeleteKey(const std::string& id) override;
+  Result<LayerVersion> CreateLayerVersion(LayerVersion l) override;
+  Result<std::vector<LayerVersion>> ListLayerVersions(const std::string& name) override;
+  Status InsertRuns(const std::vector<RunRecord>& runs) override;
+  Result<std::vector<RunRecord>> ListRuns(const RunFilter& filter) override;
+  Result<RunRecord> GetRun(const std::string& id) override;
+
+ private:
+  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  Status Migrate();
+  Status Exec(const char* sql);
+  Result<std::vector<FunctionVersion>> QueryVersions(const char* sql, const std::string& arg);
+  Result<std::vector<RunRecord>> QueryRuns(const std::string& where,
+                                           const std::vector<std::string>& args, int limit,
+                                           bool with_logs);
+
+  sqlite3* db_;
+};
+
+}  // namespace kiln

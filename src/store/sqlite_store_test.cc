@@ -1,0 +1,101 @@
+#include "store/sqlite_store.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+namespace kiln {
+namespace {
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = std::filesystem::temp_directory_path() / ("kiln-store-" + std::to_string(getpid()) + ".db");
+    Cleanup();
+    auto s = SqliteStore::Open(path_.string());
+    ASSERT_TRUE(s.ok()) << s.status().message();
+    store_ = std::move(s).value();
+  }
+  void TearDown() override {
+    store_.reset();
+    Cleanup();
+  }
+  void Cleanup() {
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path_.string() + suffix);
+  }
+
+  std::filesystem::path path_;
+  std::unique_ptr<SqliteStore> store_;
+};
+
+TEST_F(SqliteStoreTest, VersionsAreNumberedPerFunction) {
+  FunctionVersion v{.function = "iris", .blob = "sha256:aa"};
+  v.layers = {{"ml", 2}};
+  v.env = {{"K", "V"}};
+  EXPECT_EQ(store_->CreateVersion(v)->version, 1);
+  EXPECT_EQ(store_->CreateVersion(v)->version, 2);
+  v.function = "wine";
+  EXPECT_EQ(store_->CreateVersion(v)->version, 1);
+  auto latest = store_->ListLatestVersions();
+  ASSERT_TRUE(latest.ok());
+  ASSERT_EQ(latest->size(), 2u);
+  EXPECT_EQ((*latest)[0].function, "iris");
+  EXPECT_EQ((*latest)[0].version, 2);
+  EXPECT_EQ((*latest)[0].layers[0].name, "ml");
+  EXPECT_EQ((*latest)[0].env.at("K"), "V");
+}
+
+TEST_F(SqliteStoreTest, DuplicateRouteIsAConflict) {
+  Route r{.method = "POST", .path = "/predict", .function = "iris"};
+  ASSERT_TRUE(store_->CreateRoute(r).ok());
+  auto again = store_->CreateRoute(r);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), Code::kConflict);
+  r.method = "GET";
+  EXPECT_TRUE(store_->CreateRoute(r).ok());
+  EXPECT_EQ(store_->ListRoutes()->size(), 2u);
+  EXPECT_EQ(store_->DeleteRoute(999).code(), Code::kNotFound);
+}
+
+TEST_F(SqliteStoreTest, RunsFilterAndOrderNewestFirst) {
+  std::vector<RunRecord> runs;
+  for (int i = 0; i < 5; ++i) {
+    RunRecord r;
+    r.id = "run-" + std::to_string(i);
+    r.function = i < 4 ? "iris" : "wine";
+    r.cold = i == 0;
+    r.init_ms = i == 0 ? std::optional<double>(12.5) : std::nullopt;
+    r.status = i == 3 ? RunStatus::kError : RunStatus::kOk;
+    r.logs = "log " + std::to_string(i);
+    runs.push_back(r);
+  }
+  ASSERT_TRUE(store_->InsertRuns(runs).ok());
+  auto iris = store_->ListRuns({.function = "iris"});
+  ASSERT_EQ(iris->size(), 4u);
+  EXPECT_EQ((*iris)[0].id, "run-3");
+  EXPECT_EQ((*iris)[3].id, "run-0");
+  EXPECT_TRUE((*iris)[0].logs.empty()) << "listings leave logs out";
+  EXPECT_EQ(store_->ListRuns({.function = "iris", .cold = true})->size(), 1u);
+  EXPECT_EQ(store_->ListRuns({.status = RunStatus::kError})->size(), 1u);
+  EXPECT_EQ(store_->ListRuns({.limit = 2})->size(), 2u);
+  auto one = store_->GetRun("run-0");
+  ASSERT_TRUE(one.ok());
+  EXPECT_EQ(one->logs, "log 0");
+  EXPECT_EQ(*one->init_ms, 12.5);
+  EXPECT_EQ(store_->GetRun("nope").status().code(), Code::kNotFound);
+}
+
+TEST_F(SqliteStoreTest, StateSurvivesReopen) {
+  ASSERT_TRUE(store_->CreateKey({.id = "abcdefgh", .name = "k", .secret_sha256 = "00", .admin = true}).ok());
+  ASSERT_TRUE(store_->CreateLayerVersion({.name = "ml", .digest = "sha256:1"}).ok());
+  store_.reset();
+  auto reopened = SqliteStore::Open(path_.string());
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ((*reopened)->ListKeys()->size(), 1u);
+  EXPECT_EQ((*reopened)->ListLayerVersions("ml")->front().version, 1);
+  EXPECT_EQ((*reopened)->CreateLayerVersion({.name = "ml", .digest = "sha256:2"})->version, 2);
+}
+
+}  // namespace
+}  // namespace kiln

@@ -1,0 +1,52 @@
+// DESIGN: the store is Kiln's durable state behind one interface, so the embedded
+// SQLite store (one node) and a PostgreSQL store (several nodes, later) are
+// interchangeable. An instance is used by one thread at a time; open one per thread
+// that needs it (the daemon opens one for its I/O thread and one for the run
+// recorder). Numbering (function versions, layer versions) is assigned inside the
+// store, atomically.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "model/records.h"
+
+namespace kiln {
+
+struct RunFilter {
+  std::string function;             // empty: all
+  std::optional<RunStatus> status;
+  std::optional<bool> cold;
+  int limit = 50;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Assigns the next version number of v.function and stores it.
+  virtual Result<FunctionVersion> CreateVersion(FunctionVersion v) = 0;
+  virtual Result<std::vector<FunctionVersion>> ListVersions(const std::string& function) = 0;
+  // Every function's latest version.
+  virtual Result<std::vector<FunctionVersion>> ListLatestVersions() = 0;
+
+  virtual Result<Route> CreateRoute(Route r) = 0;  // kConflict on a taken method + path
+  virtual Result<std::vector<Route>> ListRoutes() = 0;
+  virtual Status DeleteRoute(int64_t id) = 0;
+
+  virtual Status CreateKey(const ApiKeyRecord& k) = 0;
+  virtual Result<std::vector<ApiKeyRecord>> ListKeys() = 0;
+  virtual Status DeleteKey(const std::string& id) = 0;
+
+  // Assigns the next version number of l.name.
+  virtual Result<LayerVersion> CreateLayerVersion(LayerVersion l) = 0;
+  virtual Result<std::vector<LayerVersion>> ListLayerVersions(const std::string& name) = 0;
+
+  virtual Status InsertRuns(const std::vector<RunRecord>& runs) = 0;
+  virtual Result<std::vector<RunRecord>> ListRuns(const RunFilter& filter) = 0;
+  virtual Result<RunRecord> GetRun(const std::string& id) = 0;
+};
+
+}  // namespace kiln

@@ -1,0 +1,86 @@
+"""State lives in the data dir: a restarted daemon has everything, and no run is
+left without a final record (SPEC §5)."""
+import concurrent.futures
+import time
+import uuid
+
+import requests
+
+from helpers import pids_holding, unique
+
+ECHO = """
+import json
+
+def handler(event, context):
+    return json.loads(event["body"])
+"""
+
+
+def snapshot(k, fn, run_id):
+    return {
+        "function": k.api_json("GET", f"/v1/functions/{fn.name}"),
+        "routes": k.api_json("GET", "/v1/routes")["routes"],
+        "keys": k.api_json("GET", "/v1/keys")["keys"],
+        "run": k.run(run_id),
+    }
+
+
+def test_everything_survives_a_restart(start_kiln, tmp_path):
+    data = tmp_path / "data"
+    k = start_kiln(data=data)
+    fn = k.deploy_handler(tmp_path, ECHO, auth="key")
+    k.deploy_handler(tmp_path, ECHO, name=fn.name, methods=())  # a second version
+    key = k.create_key(unique("client"), "--route", fn.path)
+    r = k.request("POST", fn.path, key=key, json={"n": 1})
+    assert r.status_code == 200, r.text
+    before = snapshot(k, fn, r.headers["X-Kiln-Run-Id"])
+    assert [v["version"] for v in before["function"]["versions"]] == [1, 2]
+    assert k.stop() == 0, "SIGTERM should end kiln serve with status 0"
+
+    k2 = start_kiln(data=data)
+    assert k2.admin_key == k.admin_key
+    after = snapshot(k2, fn, r.headers["X-Kiln-Run-Id"])
+    for part in before:
+        assert after[part] == before[part], part
+    again = k2.request("POST", fn.path, key=key, json={"n": 2})
+    assert again.status_code == 200 and again.json() == {"n": 2}, again.text
+
+
+def test_run_in_flight_when_daemon_is_killed_is_closed_as_crashed(start_kiln, tmp_path):
+    data = tmp_path / "data"
+    k = start_kiln(data=data)
+    fn = k.deploy_handler(tmp_path, """
+        import json, time
+
+        def handler(event, context):
+            hold = json.loads(event["body"]).get("hold")
+            if hold:
+                with open(hold, "w"):
+                    time.sleep(20)
+            return "done"
+        """)
+    marker = f"/tmp/kiln-e2e-{uuid.uuid4().hex}"
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(fn.call, json={"hold": marker})
+        deadline = time.monotonic() + 10
+        while not pids_holding(marker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pids_holding(marker), "the handler never started"
+        [running] = k.runs(fn.name)
+        assert running["status"] == "running", running
+        k.proc.kill()  # kill -9 the daemon, by its pid
+        k.proc.wait(timeout=10)
+        try:
+            pending.result(timeout=40)
+        except requests.RequestException:
+            pass  # the connection dies with the daemon
+
+    k2 = start_kiln(data=data)
+    run = k2.run(running["id"])
+    assert run["status"] == "crashed", run
+    deadline = time.monotonic() + 10
+    while pids_holding(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not pids_holding(marker), "the container outlived its daemon"
+    after = k2.request("POST", fn.path, json={})
+    assert after.status_code == 200 and after.json() == "done", after.text
