@@ -90,7 +90,7 @@ def run_wrk(*, addrs: list[tuple[str, int]], path: str, body: str, headers: dict
     try:
         out = tmp / "out.json"
         addr_lua = "{" + ", ".join(f'{{"{h}", "{p}"}}' for h, p in addrs) + "}"
-        hdr_lua = "{" + ", ".join(f"[{_lua_str(k)}] = {_lua_str(v)}" for k, v in headers.items()) + "}"
+        hdr_lua = "{" + ", ".join(f"[ {_lua_str(k)} ] = {_lua_str(v)}" for k, v in headers.items()) + "}"
         script = (f"ADDRS = {addr_lua}\nBODY = {_lua_str(body)}\nHEADERS = {hdr_lua}\n"
                   f"OUT = {_lua_str(str(out))}\nCDF = {{{', '.join(str(p) for p in CDF_POINTS)}}}\n" + LUA)
         (tmp / "post.lua").write_text(script)

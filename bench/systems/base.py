@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 
 @dataclass
@@ -12,6 +13,9 @@ class Endpoint:
     wrap_event: bool = False              # body is sent as a function-URL event {"body": ...}
     unwrap_result: bool = False           # response is the handler's raw dict (statusCode/body)
     notes: str = ""
+    # For a server that hosts several functions (Kiln): which descendant processes belong
+    # to this endpoint's function. None = all descendants.
+    member: Callable[[int], bool] | None = None
 
     @property
     def url(self) -> str:

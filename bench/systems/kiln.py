@@ -148,8 +148,17 @@ class Kiln:
         for _ in range(50):
             http("POST", url, probe_body, self.headers())
         host, port = self.url[len("http://"):].split(":")
+        fname = f"bench-{bundle_name}".encode()
+
+        def member(pid: int) -> bool:
+            try:
+                env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            except OSError:
+                return False
+            return b"KILN_FUNCTION_NAME=" + fname in env
+
         yield Endpoint(addrs=[(host, int(port))], path=f"/bench/{bundle_name}",
-                       headers={"Authorization": f"Bearer {self.key}"}, pids=[self.proc.pid],
+                       headers={"Authorization": f"Bearer {self.key}"}, pids=[self.proc.pid], member=member,
                        notes="kiln serve (default pool settings); Authorization: Bearer key")
 
     def run_record(self, run_id: str) -> dict:

@@ -36,9 +36,8 @@ std::string Utf8Prefix(const std::string& s, size_t max, bool* truncated) {
 HttpResult ParseHttp(const nlohmann::json& h) {
   HttpResult r;
   r.status = h.value("statusCode", 200);
-  for (const auto& [k, v] : h.value("headers", nlohmann::json::object()).items()) {
-    r.headers[k] = v.get<std::string>();
-  }
+  const nlohmann::json headers = h.value("headers", nlohmann::json::object());  // outlives the loop
+  for (const auto& [k, v] : headers.items()) r.headers[k] = v.get<std::string>();
   r.cookies = h.value("cookies", std::vector<std::string>{});
   return r;
 }

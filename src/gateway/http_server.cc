@@ -121,7 +121,14 @@ asio::awaitable<void> HttpServer::Serve(asio::ip::tcp::socket socket) {
     }
     Request req = parser.release();
     bool keep_alive = req.keep_alive();
-    Response res = co_await handler_->Handle(std::move(req), info);
+    Response res;
+    try {
+      res = co_await handler_->Handle(std::move(req), info);
+    } catch (const std::exception& e) {
+      // A bug, not bad input: answer 500 and keep serving everyone else.
+      spdlog::error("handler threw: {}", e.what());
+      res = ErrorResponse(Internal(std::string("internal error: ") + e.what()), 11, false);
+    }
     res.keep_alive(keep_alive && res.keep_alive());
     res.set(http::field::server, "kiln");
     co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));

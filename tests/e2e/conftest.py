@@ -1,7 +1,7 @@
 """Fixtures that run a real `kiln serve` on a loopback port and talk to it over HTTP.
 
-- `kiln`: one fresh daemon per test module, own data dir; tests deploy plain-Python
-  handlers with unique names, so they never need the slow `ml` layer.
+- `kiln`: one fresh daemon per test module, own data dir, started with the module's
+  KILN_SERVE_FLAGS; tests deploy plain-Python handlers under unique names.
 - `ml_kiln`: one daemon per session whose data dir holds the `ml` layer
   (onnxruntime + numpy), built once; tests marked `ml` share it and run last.
   Set KILN_E2E_ML_DATA=/some/dir to keep that data dir (and the layer) across sessions.
@@ -188,9 +188,9 @@ def kiln(request, tmp_path_factory):
 
 
 @pytest.fixture
-def start_kiln(tmp_path):
+def start_kiln(request, tmp_path):
     """start_kiln(*flags, data=None) -> a started Kiln; all are stopped after the test."""
-    started = []
+    started = request.node.kiln_daemons = []
 
     def start(*flags, data=None):
         k = Kiln(data or tmp_path / f"data{len(started)}", flags).start()
@@ -251,6 +251,6 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     if report.failed:
-        for value in getattr(item, "funcargs", {}).values():
-            if isinstance(value, Kiln):
-                report.sections.append((f"kiln serve log ({value.log_path})", value.log_tail()))
+        daemons = [v for v in getattr(item, "funcargs", {}).values() if isinstance(v, Kiln)]
+        for k in daemons + getattr(item, "kiln_daemons", []):
+            report.sections.append((f"kiln serve log ({k.log_path})", k.log_tail()))

@@ -66,8 +66,10 @@ def test_run_in_flight_when_daemon_is_killed_is_closed_as_crashed(start_kiln, tm
         while not pids_holding(marker) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert pids_holding(marker), "the handler never started"
-        [running] = k.runs(fn.name)
-        assert running["status"] == "running", running
+        runs = k.runs(fn.name)
+        assert [r["status"] for r in runs] == ["running"], \
+            f"an invocation in flight must already have a run record: {runs}"
+        running = runs[0]
         k.proc.kill()  # kill -9 the daemon, by its pid
         k.proc.wait(timeout=10)
         try:
