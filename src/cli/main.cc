@@ -8,6 +8,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"Kiln: serverless CPU inference, self-hosted"};
   app.require_subcommand(1);
+  app.fallthrough();  // `kiln serve --data D`: global options may follow a subcommand
   kiln::cli::Globals g;
   if (const char* d = std::getenv("KILN_DATA"); d && *d) g.data_dir = d;
   app.add_option("--data", g.data_dir, "Data folder (default ./kiln-data; the CLI reads admin.key there)");

@@ -130,6 +130,10 @@ int Serve(const DaemonConfig& config) {
   if (!recorder_store.ok()) return Fatal(recorder_store.status());
   runs::RunRecorder recorder(std::move(recorder_store).value());
 
+  auto interrupted = (*store)->CloseInterruptedRuns("the daemon stopped while the run was in flight");
+  if (!interrupted.ok()) return Fatal(interrupted.status());
+  if (*interrupted > 0) spdlog::warn("{} runs were in flight when the daemon last stopped: closed as crashed", *interrupted);
+
   Catalog catalog(store->get());
   if (Status st = catalog.Load(); !st.ok()) return Fatal(st);
   if (Status st = EnsureAdminKey(catalog, config.data_dir); !st.ok()) return Fatal(st);

@@ -71,6 +71,10 @@ boost::asio::awaitable<Invocation> Dispatcher::Invoke(InvocationRequest req) {
   run.route = req.route;
   run.started_at = NowEpochMs();
   run.request_bytes = req.request_bytes;
+  // Recorded as running first: a daemon that dies now still leaves a trace, which
+  // the next start closes as crashed.
+  run.status = RunStatus::kRunning;
+  recorder_->Emit(run);
   const auto t0 = Clock::now();
   const auto budget = std::chrono::milliseconds(req.fv.timeout_ms);
 

@@ -84,6 +84,9 @@ asio::awaitable<void> HttpServer::Serve(asio::ip::tcp::socket socket) {
   for (;;) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(kHeaderLimit);
+    // No body cap yet: the header decides which one applies (and Beast would
+    // otherwise refuse a large Content-Length with its 1 MiB default as bad HTTP).
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     stream.expires_after(kIdleTimeout);
     co_await http::async_read_header(stream, buffer, parser,
                                      asio::redirect_error(asio::use_awaitable, ec));

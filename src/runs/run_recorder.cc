@@ -42,7 +42,7 @@ void RunRecorder::WriterLoop() {
                                  std::make_move_iterator(queue_.end()));
     queue_.clear();
     lock.unlock();
-    Status st = store_->InsertRuns(batch);
+    Status st = store_->UpsertRuns(batch);
     if (!st.ok()) {
       // The records stay in the log of the daemon; the store is what is broken.
       for (const auto& r : batch) {

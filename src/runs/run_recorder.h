@@ -24,6 +24,7 @@ class RunRecorder {
   RunRecorder(const RunRecorder&) = delete;
   RunRecorder& operator=(const RunRecorder&) = delete;
 
+  // Records a run; a later Emit of the same id updates it (running -> final).
   void Emit(RunRecord run);
   void Flush();
 

@@ -299,10 +299,17 @@ Result<std::vector<LayerVersion>> SqliteStore::ListLayerVersions(const std::stri
   return out;
 }
 
-Status SqliteStore::InsertRuns(const std::vector<RunRecord>& runs) {
+Status SqliteStore::UpsertRuns(const std::vector<RunRecord>& runs) {
   KILN_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  std::string sql = std::string("INSERT OR REPLACE INTO runs (") + kRunColumns +
-                    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+  // An update keeps the row's seq, so a run keeps its place in the listing.
+  std::string sql = std::string("INSERT INTO runs (") + kRunColumns +
+                    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+                    "duration_ms=excluded.duration_ms, init_ms=excluded.init_ms, cold=excluded.cold, "
+                    "container_id=excluded.container_id, status=excluded.status, "
+                    "http_status=excluded.http_status, response_bytes=excluded.response_bytes, "
+                    "result=excluded.result, truncated=excluded.truncated, "
+                    "error_type=excluded.error_type, error_message=excluded.error_message, "
+                    "logs=excluded.logs, max_memory_mb=excluded.max_memory_mb, attempt=excluded.attempt";
   SqliteStmt s(db_, sql.c_str());
   for (const RunRecord& r : runs) {
     s.Bind(1, r.id).Bind(2, r.function).Bind(3, r.version).Bind(4, r.trigger).Bind(5, r.route);
@@ -319,6 +326,15 @@ Status SqliteStore::InsertRuns(const std::vector<RunRecord>& runs) {
     s.Reset();
   }
   return Exec("COMMIT");
+}
+
+Result<int64_t> SqliteStore::CloseInterruptedRuns(const std::string& message) {
+  SqliteStmt s(db_,
+               "UPDATE runs SET status = 'crashed', http_status = 502, "
+               "error_type = 'Runtime.DaemonStopped', error_message = ? WHERE status = 'running'");
+  s.Bind(1, message);
+  KILN_RETURN_IF_ERROR(s.Run());
+  return static_cast<int64_t>(sqlite3_changes(db_));
 }
 
 Result<std::vector<RunRecord>> SqliteStore::QueryRuns(const std::string& where,

@@ -27,7 +27,8 @@ class SqliteStore final : public Store {
   Status DeleteKey(const std::string& id) override;
   Result<LayerVersion> CreateLayerVersion(LayerVersion l) override;
   Result<std::vector<LayerVersion>> ListLayerVersions(const std::string& name) override;
-  Status InsertRuns(const std::vector<RunRecord>& runs) override;
+  Status UpsertRuns(const std::vector<RunRecord>& runs) override;
+  Result<int64_t> CloseInterruptedRuns(const std::string& message) override;
   Result<std::vector<RunRecord>> ListRuns(const RunFilter& filter) override;
   Result<RunRecord> GetRun(const std::string& id) override;
 

@@ -70,7 +70,7 @@ TEST_F(SqliteStoreTest, RunsFilterAndOrderNewestFirst) {
     r.logs = "log " + std::to_string(i);
     runs.push_back(r);
   }
-  ASSERT_TRUE(store_->InsertRuns(runs).ok());
+  ASSERT_TRUE(store_->UpsertRuns(runs).ok());
   auto iris = store_->ListRuns({.function = "iris"});
   ASSERT_EQ(iris->size(), 4u);
   EXPECT_EQ((*iris)[0].id, "run-3");
@@ -95,6 +95,30 @@ TEST_F(SqliteStoreTest, StateSurvivesReopen) {
   EXPECT_EQ((*reopened)->ListKeys()->size(), 1u);
   EXPECT_EQ((*reopened)->ListLayerVersions("ml")->front().version, 1);
   EXPECT_EQ((*reopened)->CreateLayerVersion({.name = "ml", .digest = "sha256:2"})->version, 2);
+}
+
+}  // namespace
+}  // namespace kiln
+
+namespace kiln {
+namespace {
+
+TEST_F(SqliteStoreTest, UpsertKeepsPlaceAndInterruptedRunsAreClosed) {
+  RunRecord a{.id = "a", .function = "f", .status = RunStatus::kRunning};
+  RunRecord b{.id = "b", .function = "f", .status = RunStatus::kRunning};
+  ASSERT_TRUE(store_->UpsertRuns({a, b}).ok());
+  a.status = RunStatus::kOk;
+  a.logs = "done";
+  ASSERT_TRUE(store_->UpsertRuns({a}).ok());
+  auto runs = store_->ListRuns({});
+  ASSERT_EQ(runs->size(), 2u);
+  EXPECT_EQ((*runs)[1].id, "a") << "the update kept a's place (older than b)";
+  EXPECT_EQ((*runs)[1].status, RunStatus::kOk);
+  EXPECT_EQ(*store_->CloseInterruptedRuns("daemon died"), 1);
+  auto closed = store_->GetRun("b");
+  EXPECT_EQ(closed->status, RunStatus::kCrashed);
+  EXPECT_EQ(closed->error_message, "daemon died");
+  EXPECT_EQ(store_->GetRun("a")->status, RunStatus::kOk);
 }
 
 }  // namespace

@@ -44,7 +44,10 @@ class Store {
   virtual Result<LayerVersion> CreateLayerVersion(LayerVersion l) = 0;
   virtual Result<std::vector<LayerVersion>> ListLayerVersions(const std::string& name) = 0;
 
-  virtual Status InsertRuns(const std::vector<RunRecord>& runs) = 0;
+  // Inserts runs, or updates them when their id is known (running -> final).
+  virtual Status UpsertRuns(const std::vector<RunRecord>& runs) = 0;
+  // Closes runs left `running` by a daemon that died; returns how many.
+  virtual Result<int64_t> CloseInterruptedRuns(const std::string& message) = 0;
   virtual Result<std::vector<RunRecord>> ListRuns(const RunFilter& filter) = 0;
   virtual Result<RunRecord> GetRun(const std::string& id) = 0;
 };
