@@ -185,7 +185,7 @@ def memory_of(pids: list[int]) -> dict:
             "count": len(procs)}
 
 
-def cpu_seconds(pids: list[int]) -> float:
+def cpu_seconds(pids: list[int], children: bool = True) -> float:
     tck = os.sysconf("SC_CLK_TCK")
     tot = 0
     for p in pids:
@@ -193,7 +193,9 @@ def cpu_seconds(pids: list[int]) -> float:
             with open(f"/proc/{p}/stat") as f:
                 s = f.read()
             f_ = s[s.rindex(")") + 2:].split()
-            tot += int(f_[11]) + int(f_[12]) + int(f_[13]) + int(f_[14])  # utime stime cutime cstime
+            tot += int(f_[11]) + int(f_[12])  # utime stime
+            if children:
+                tot += int(f_[13]) + int(f_[14])  # cutime cstime (reaped children)
         except (OSError, ValueError, IndexError):
             pass
     return tot / tck

@@ -105,6 +105,7 @@ def run_wrk(*, addrs: list[tuple[str, int]], path: str, body: str, headers: dict
         for sp in server_pids or []:
             tree += process_tree(sp)
         cpu0 = cpu_seconds(tree) if tree else None
+        per0 = {q: cpu_seconds([q], children=False) for q in tree}
         busy0 = system_busy_s()
         t0 = time.perf_counter()
         with open(tmp / "stdout", "wb") as so, open(tmp / "stderr", "wb") as se:
@@ -130,6 +131,7 @@ def run_wrk(*, addrs: list[tuple[str, int]], path: str, body: str, headers: dict
             for sp in server_pids:
                 tree2 += process_tree(sp)
             cpu1 = cpu_seconds(sorted(set(tree2) | set(tree)))
+            per1 = {q: cpu_seconds([q], children=False) for q in set(tree2) | set(tree)}
         stdout = (tmp / "stdout").read_bytes()
         stderr = (tmp / "stderr").read_bytes()
         if rc != 0 or not out.exists():
@@ -149,6 +151,13 @@ def run_wrk(*, addrs: list[tuple[str, int]], path: str, body: str, headers: dict
             # Server CPU per request: a rough cost figure (includes workers that are children).
             res["server_cpu_s"] = round(cpu1 - cpu0, 2)
             res["server_cpu_us_per_req"] = round((cpu1 - cpu0) * 1e6 / res["requests"], 1)
+            roots = set(server_pids)
+            d_root = sum(max(0.0, per1[q] - per0.get(q, 0.0)) for q in per1 if q in roots)
+            d_kids = sum(max(0.0, per1[q] - per0.get(q, 0.0)) for q in per1 if q not in roots)
+            # Split: the server process itself (daemon / uvicorn master / emulator) vs its
+            # descendants (containers / workers / runtimes), per request.
+            res["root_cpu_us_per_req"] = round(d_root * 1e6 / res["requests"], 1)
+            res["workers_cpu_us_per_req"] = round(d_kids * 1e6 / res["requests"], 1)
             # CPU used on the machine by anything but the servers and wrk (other tenants'
             # builds, daemons): a share of all cores over the run. Near 0 on a quiet machine.
             other = (busy1 - busy0) - (cpu1 - cpu0) - res["loadgen_cpu_s"]

@@ -127,7 +127,9 @@ def markdown(result: dict, stamp: str) -> str:
                          f"{_f(sr['p99_9'], 1)} | {_f(sr['n'])} | | |")
     L.append("")
     L.append(f"## Throughput, concurrency {m['concurrency']}\n")
-    L.append("| workload | system | req/s | p50 µs | p99 µs | server CPU µs/req | wrk core share | other CPU | non-2xx/errors |")
+    L.append("Server CPU = CPU time of the whole serving process tree per request (root: the daemon / "
+             "uvicorn master / emulators; workers: containers / uvicorn workers / runtimes).\n")
+    L.append("| workload | system | req/s | p50 µs | p99 µs | server CPU µs/req (root + workers) | wrk core share | other CPU | non-2xx/errors |")
     L.append("|---|---|--:|--:|--:|--:|--:|--:|--:|")
     for wn in wnames:
         for name in ORDER:
@@ -141,7 +143,8 @@ def markdown(result: dict, stamp: str) -> str:
                 continue
             errs = sum(c["errors"].values())
             L.append(f"| {wn} | {SHORT[name]} | {_f(c['rps'])} | {_f(c['p50'])} | {_f(c['p99'])} | "
-                     f"{_f(c.get('server_cpu_us_per_req'))} | {_f(c.get('loadgen_core_share'), 2)} | "
+                     f"{_f(c.get('server_cpu_us_per_req'))} ({_f(c.get('root_cpu_us_per_req'))} + "
+                     f"{_f(c.get('workers_cpu_us_per_req'))}) | {_f(c.get('loadgen_core_share'), 2)} | "
                      f"{_pc(c.get('foreign_cpu_share'))} | {errs} |")
     L.append("")
     L.append("## Cold start (ms)\n")

@@ -49,10 +49,10 @@ class Kiln:
         self.setup_s: dict = {}
         self.cli_log: list[dict] = []
         self.deviations: list[str] = []
+        self.bin = kiln_binary()
 
     def available(self):
-        b = kiln_binary()
-        if not b:
+        if not self.bin:
             return False, f"{REPO / 'build' / 'kiln'} not found: build Kiln first (cmake --build build); Kiln skipped"
         return True, ""
 
@@ -60,7 +60,7 @@ class Kiln:
     def cli(self, *args: str, timeout: float = 120, check: bool = True) -> str:
         env = dict(os.environ, KILN_URL=self.url, KILN_ADMIN_KEY=self.admin)
         t0 = time.perf_counter()
-        p = subprocess.run([kiln_binary(), *args], env=env, capture_output=True, text=True,
+        p = subprocess.run([self.bin, *args], env=env, capture_output=True, text=True,
                            timeout=timeout, stdin=subprocess.DEVNULL)
         dt = time.perf_counter() - t0
         self.cli_log.append({"argv": ["kiln", *args], "rc": p.returncode, "s": round(dt, 3),
@@ -78,7 +78,7 @@ class Kiln:
         t0 = time.perf_counter()
         listen = f"127.0.0.1:{port}"
         # The contract form (docs/API.md): `kiln serve --data DIR --listen HOST:PORT`.
-        self.proc = Proc("kiln-serve", [kiln_binary(), "serve", "--data", str(self.data), "--listen", listen],
+        self.proc = Proc("kiln-serve", [self.bin, "serve", "--data", str(self.data), "--listen", listen],
                          log=self.logdir / "kiln-serve.log")
         try:
             wait_http(self.url + "/healthz", timeout=30, proc=self.proc)
@@ -91,7 +91,7 @@ class Kiln:
                                    + "); used `kiln --data DIR serve` instead")
             log(f"  NOTE: {self.deviations[-1]}")
             self.proc.stop()
-            self.proc = Proc("kiln-serve", [kiln_binary(), "--data", str(self.data), "serve", "--listen", listen],
+            self.proc = Proc("kiln-serve", [self.bin, "--data", str(self.data), "serve", "--listen", listen],
                              log=self.logdir / "kiln-serve.log")
             wait_http(self.url + "/healthz", timeout=30, proc=self.proc)
         self.setup_s["serve_to_healthz"] = round(time.perf_counter() - t0, 3)

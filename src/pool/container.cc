@@ -63,6 +63,19 @@ void Container::Retire() {
   deadline_.cancel();
 }
 
+bool Container::Alive() {
+  if (exit_how_) return false;
+  std::optional<std::string> how = sandbox::ReapIfExited(pid_);
+  if (!how) return true;
+  DrainLogs();
+  exit_how_ = std::move(how);
+  state_ = ContainerState::kGone;
+  boost::system::error_code ec;
+  channel_.close(ec);
+  logs_.close(ec);
+  return false;
+}
+
 asio::awaitable<Exchange> Container::Initialize(std::string init_header,
                                                 std::chrono::steady_clock::duration budget) {
   Exchange hello = co_await Exchange1(std::nullopt, budget);

@@ -61,6 +61,9 @@ class Container : public std::enable_shared_from_this<Container> {
   // Peak resident memory of the worker, in MB (VmHWM).
   double PeakMemoryMb() const;
   void Retire();  // kill and reap now
+  // False once the worker is gone, also when it died while idle (then it is reaped
+  // here, so a dead container is never leased).
+  bool Alive();
 
   const std::string& id() const { return id_; }
   pid_t pid() const { return pid_; }

@@ -76,7 +76,7 @@ asio::awaitable<std::variant<Acquired, Refusal>> Pool::Acquire(
     Release(s);
     co_return *s->init_failure;
   }
-  if (s->container && s->container->state() == ContainerState::kWarm) {
+  if (s->container && s->container->Alive() && s->container->state() == ContainerState::kWarm) {
     co_return Acquired{Lease(this, s, s->container), false, 0, ""};
   }
   co_return co_await StartContainer(fv, s, deadline);

@@ -66,6 +66,18 @@ Result<WorkerProcess> SpawnWorker(const SpawnSpec& spec) {
   return w;
 }
 
+namespace {
+
+std::string DescribeExit(int status) {
+  if (WIFSIGNALED(status)) {
+    const char* name = sigabbrev_np(WTERMSIG(status));
+    return std::string("killed by signal SIG") + (name ? name : std::to_string(WTERMSIG(status)).c_str());
+  }
+  return "exited with status " + std::to_string(WEXITSTATUS(status));
+}
+
+}  // namespace
+
 std::string KillAndReap(pid_t pid) {
   kill(-pid, SIGKILL);
   kill(pid, SIGKILL);
@@ -73,11 +85,14 @@ std::string KillAndReap(pid_t pid) {
   while (waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) return std::string("waitpid: ") + std::strerror(errno);
   }
-  if (WIFSIGNALED(status)) {
-    const char* name = sigabbrev_np(WTERMSIG(status));
-    return std::string("killed by signal SIG") + (name ? name : std::to_string(WTERMSIG(status)).c_str());
-  }
-  return "exited with status " + std::to_string(WEXITSTATUS(status));
+  return DescribeExit(status);
+}
+
+std::optional<std::string> ReapIfExited(pid_t pid) {
+  int status = 0;
+  if (waitpid(pid, &status, WNOHANG) != pid) return std::nullopt;
+  kill(-pid, SIGKILL);  // whatever it left behind in its group
+  return DescribeExit(status);
 }
 
 }  // namespace kiln::sandbox

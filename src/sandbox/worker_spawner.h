@@ -10,6 +10,7 @@
 
 #include <sys/types.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,5 +34,8 @@ Result<WorkerProcess> SpawnWorker(const SpawnSpec& spec);
 
 // SIGKILL to the worker's process group, then reap it. Returns how it ended.
 std::string KillAndReap(pid_t pid);
+
+// If the worker has exited on its own, reaps it and says how; else nullopt.
+std::optional<std::string> ReapIfExited(pid_t pid);
 
 }  // namespace kiln::sandbox

@@ -183,6 +183,36 @@ def test_killed_container_is_502_crashed_and_replaced(kiln, tmp_path):
     assert fn.run_of(again)["cold"] is True
 
 
+def test_container_that_died_while_idle_is_replaced_without_an_error(kiln, tmp_path):
+    fn = kiln.deploy_handler(tmp_path, """
+        import json
+
+        _held = None
+
+        def handler(event, context):
+            global _held
+            hold = json.loads(event["body"]).get("hold")
+            if hold:
+                _held = open(hold, "w")  # stays open while the container idles
+            return "alive"
+        """)
+    marker = f"/tmp/kiln-e2e-{uuid.uuid4().hex}"
+    assert fn.call(json={"hold": marker}).status_code == 200
+    pids = pids_holding(marker)
+    assert pids, "no process holds the handler's marker file"
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while pids_holding(marker) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if os.path.exists(marker):
+        os.unlink(marker)
+
+    r = fn.call(json={})
+    assert r.status_code == 200, r.text
+    assert fn.run_of(r)["cold"] is True
+
+
 @pytest.mark.xfail(strict=True, reason="memory limits arrive with the isolation issue (#4): "
                    "containers are plain child processes today")
 def test_memory_limit_is_502_oom(kiln, tmp_path):

@@ -1,8 +1,7 @@
 """The article's handler, copied out of the article at test time, runs on Kiln
 unmodified (SPEC: "must run on Kiln unmodified")."""
-import ast
-import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,38 +11,16 @@ from sklearn.datasets import load_iris
 
 from helpers import REPO, unique
 
-ARTICLE = "serverless-ml-inference-onnx-cpu.txt"
-
-
-def article_path():
-    candidates = [os.environ.get("KILN_SEED_ARTICLE"), REPO.parent / "shared/seed" / ARTICLE]
-    for candidate in filter(None, candidates):
-        if Path(candidate).is_file():
-            return Path(candidate)
-    pytest.skip(f"the seed article is not at {candidates[1]} (set KILN_SEED_ARTICLE)")
-
-
-def extract_handler(text):
-    """The article's code block: from the line `import os` to the end of the statement
-    that completes handler()'s final `return`. The block is plain text in prose, so
-    grow it a line at a time until it parses with handler() ending in a return."""
-    lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.strip() == "import os")
-    for end in range(start + 1, len(lines) + 1):
-        code = "\n".join(lines[start:end]) + "\n"
-        try:
-            tree = ast.parse(code)
-        except SyntaxError:
-            continue
-        handlers = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "handler"]
-        if handlers and isinstance(handlers[0].body[-1], ast.Return):
-            return code
-    raise AssertionError("no complete handler() after `import os` in the article")
+sys.path.insert(0, str(REPO / "tools"))
+from seed_handler import article_path, extract_handler  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def seed_code():
-    return extract_handler(article_path().read_text())
+    path = article_path()
+    if path is None:
+        pytest.skip("the seed article is not on this machine (set KILN_SEED_ARTICLE)")
+    return extract_handler(path.read_text())
 
 
 def test_extracted_code_is_the_articles_handler(seed_code):
