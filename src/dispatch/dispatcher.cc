@@ -111,8 +111,8 @@ boost::asio::awaitable<Invocation> Dispatcher::Invoke(InvocationRequest req) {
            "the container ended during the request: " + ex.how);
       break;
     case pool::Exchange::End::kFrame: {
-      run.max_memory_mb = container.PeakMemoryMb();
       auto h = nlohmann::json::parse(ex.frame.header, nullptr, false);
+      if (!h.is_discarded()) run.max_memory_mb = h.value("max_rss_kb", 0.0) / 1024.0;
       if (h.is_discarded()) {
         Fail(inv, RunStatus::kError, 502, "Runtime.InvalidResult", "malformed RESULT header");
       } else if (!h.value("ok", false)) {

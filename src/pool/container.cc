@@ -8,7 +8,6 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <fstream>
 
 namespace kiln::pool {
 
@@ -40,7 +39,11 @@ Container::Container(asio::any_io_executor ex, sandbox::WorkerProcess w, std::st
       pid_(w.pid),
       channel_(ex, w.channel.release()),
       logs_(ex, w.logs.release()),
-      deadline_(ex) {}
+      deadline_(ex) {
+  // Non-blocking once, so DrainLogs can read what is there without a syscall to set it.
+  boost::system::error_code ec;
+  logs_.non_blocking(true, ec);
+}
 
 Container::~Container() { Retire(); }
 
@@ -162,8 +165,6 @@ asio::awaitable<void> Container::PumpLogs() {
 void Container::DrainLogs() {
   if (!logs_.is_open()) return;
   int fd = logs_.native_handle();
-  int flags = fcntl(fd, F_GETFL);
-  fcntl(fd, F_SETFL, flags | O_NONBLOCK);
   char buf[16 * 1024];
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof buf);
@@ -187,15 +188,6 @@ void Container::AppendLogs(const char* data, size_t n) {
 std::string Container::TakeLogs() {
   log_capped_ = false;
   return std::exchange(log_buf_, {});
-}
-
-double Container::PeakMemoryMb() const {
-  std::ifstream status("/proc/" + std::to_string(pid_) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  }
-  return 0;
 }
 
 }  // namespace kiln::pool

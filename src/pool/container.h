@@ -58,8 +58,6 @@ class Container : public std::enable_shared_from_this<Container> {
 
   // Logs captured since the last call, with the cap applied.
   std::string TakeLogs();
-  // Peak resident memory of the worker, in MB (VmHWM).
-  double PeakMemoryMb() const;
   void Retire();  // kill and reap now
   // False once the worker is gone, also when it died while idle (then it is reaped
   // here, so a dead container is never leased).

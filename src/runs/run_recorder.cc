@@ -2,9 +2,24 @@
 
 #include <spdlog/spdlog.h>
 
-#include <vector>
+#include <unordered_map>
 
 namespace kiln::runs {
+
+std::vector<RunRecord> CoalesceById(std::deque<RunRecord> records) {
+  std::vector<RunRecord> out;
+  out.reserve(records.size());
+  std::unordered_map<std::string, size_t> index;
+  for (auto& r : records) {
+    auto [it, fresh] = index.emplace(r.id, out.size());
+    if (fresh) {
+      out.push_back(std::move(r));
+    } else {
+      out[it->second] = std::move(r);
+    }
+  }
+  return out;
+}
 
 RunRecorder::RunRecorder(std::unique_ptr<Store> store)
     : store_(std::move(store)), writer_([this] { WriterLoop(); }) {}
@@ -19,18 +34,24 @@ RunRecorder::~RunRecorder() {
 }
 
 void RunRecorder::Emit(RunRecord run) {
+  bool first;
   {
     std::lock_guard lock(mu_);
+    first = queue_.empty();
     queue_.push_back(std::move(run));
     ++emitted_;
   }
-  wake_.notify_one();
+  if (first) wake_.notify_one();  // later ones join the open window
 }
 
 void RunRecorder::Flush() {
   std::unique_lock lock(mu_);
   uint64_t target = emitted_;
+  if (durable_ >= target) return;
+  ++flush_waiters_;
+  wake_.notify_one();
   written_.wait(lock, [&] { return durable_ >= target; });
+  --flush_waiters_;
 }
 
 void RunRecorder::WriterLoop() {
@@ -38,20 +59,23 @@ void RunRecorder::WriterLoop() {
   for (;;) {
     wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
     if (queue_.empty() && stopping_) return;
-    std::vector<RunRecord> batch(std::make_move_iterator(queue_.begin()),
-                                 std::make_move_iterator(queue_.end()));
-    queue_.clear();
+    // Group commit: let more runs join, unless someone waits or we are stopping.
+    wake_.wait_for(lock, kGroupCommitWindow, [&] { return stopping_ || flush_waiters_ > 0; });
+    std::deque<RunRecord> taken;
+    taken.swap(queue_);
+    uint64_t count = taken.size();
     lock.unlock();
+    std::vector<RunRecord> batch = CoalesceById(std::move(taken));
     Status st = store_->UpsertRuns(batch);
     if (!st.ok()) {
-      // The records stay in the log of the daemon; the store is what is broken.
+      // The records stay in the daemon's log; the store is what is broken.
       for (const auto& r : batch) {
         spdlog::error("run {} ({} {}) not stored: {}", r.id, r.function, RunStatusName(r.status),
                       st.message());
       }
     }
     lock.lock();
-    durable_ += batch.size();
+    durable_ += count;
     written_.notify_all();
   }
 }

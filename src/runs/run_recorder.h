@@ -1,16 +1,21 @@
 // DESIGN: the one place run records leave the request path. Emit() queues a record
 // and returns at once; a writer thread commits queued records in batches (one
-// transaction per batch) through its own store connection. Flush() waits until
+// transaction per batch) through its own store connection. The writer waits up to
+// kGroupCommitWindow after the first queued record, so under load many runs share a
+// transaction, and a run that ends within the window is written once (its `running`
+// record is folded into the final one). Flush() cuts the window short and waits until
 // everything emitted so far is durable, so a listing right after a run sees it.
 // Later consumers of run events (metrics, the dashboard's live feed) hook in here.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "model/records.h"
 #include "store/store.h"
@@ -19,6 +24,8 @@ namespace kiln::runs {
 
 class RunRecorder {
  public:
+  static constexpr std::chrono::milliseconds kGroupCommitWindow{5};
+
   explicit RunRecorder(std::unique_ptr<Store> store);
   ~RunRecorder();  // writes what is queued, then stops
   RunRecorder(const RunRecorder&) = delete;
@@ -38,8 +45,12 @@ class RunRecorder {
   std::deque<RunRecord> queue_;
   uint64_t emitted_ = 0;
   uint64_t durable_ = 0;
+  uint64_t flush_waiters_ = 0;
   bool stopping_ = false;
   std::thread writer_;  // last: starts after the members it uses
 };
+
+// The last record of each id, in the order ids first appear.
+std::vector<RunRecord> CoalesceById(std::deque<RunRecord> records);
 
 }  // namespace kiln::runs

@@ -10,6 +10,7 @@ import base64
 import importlib
 import json
 import os
+import resource
 import site
 import sys
 import time
@@ -46,8 +47,14 @@ def _flush():
             pass
 
 
+def _header(**fields):
+    """A RESULT/INIT_DONE header; every one carries the process's peak RSS."""
+    fields["max_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return json.dumps(fields)
+
+
 def _failure(error_type, message):
-    return json.dumps({"ok": False, "errorType": error_type, "errorMessage": message})
+    return _header(ok=False, errorType=error_type, errorMessage=message)
 
 
 def _user_traceback(exc):
@@ -110,7 +117,7 @@ def init(config_json):
         return _failure(e.error_type, str(e))
     finally:
         _flush()
-    return json.dumps({"ok": True, "init_ms": (time.perf_counter() - started) * 1000.0})
+    return _header(ok=True, init_ms=(time.perf_counter() - started) * 1000.0)
 
 
 def _marshal(result):
@@ -127,8 +134,8 @@ def _marshal(result):
         else:
             payload = json.dumps(body).encode()
         http = {"statusCode": int(result["statusCode"]), "headers": headers, "cookies": cookies}
-        return json.dumps({"ok": True, "http": http}), payload
-    return '{"ok": true}', json.dumps(result).encode()
+        return _header(ok=True, http=http), payload
+    return _header(ok=True), json.dumps(result).encode()
 
 
 def invoke(header_json, event_bytes):

@@ -17,6 +17,7 @@
 //   daemon -> INVOKE {"request_id","remaining_ms"}  payload: the event JSON
 //   worker -> RESULT {"ok":true[,"http":{"statusCode","headers","cookies"}]}  payload: body
 //                    {"ok":false,"errorType","errorMessage"}
+// INIT_DONE and RESULT headers also carry "max_rss_kb": the worker's peak RSS.
 // A frame of an unknown type or a HELLO with another protocol number ends the
 // conversation. Frames are capped at kMaxFrameBytes.
 #pragma once

@@ -1,0 +1,83 @@
+#include "runs/run_recorder.h"
+
+#include <gtest/gtest.h>
+
+#include <mutex>
+
+namespace kiln::runs {
+namespace {
+
+// A store double that only records what the recorder writes.
+class FakeStore final : public Store {
+ public:
+  Result<FunctionVersion> CreateVersion(FunctionVersion) override { return Internal("unused"); }
+  Result<std::vector<FunctionVersion>> ListVersions(const std::string&) override { return Internal("unused"); }
+  Result<std::vector<FunctionVersion>> ListLatestVersions() override { return Internal("unused"); }
+  Result<Route> CreateRoute(Route) override { return Internal("unused"); }
+  Result<std::vector<Route>> ListRoutes() override { return Internal("unused"); }
+  Status DeleteRoute(int64_t) override { return Internal("unused"); }
+  Status CreateKey(const ApiKeyRecord&) override { return Internal("unused"); }
+  Result<std::vector<ApiKeyRecord>> ListKeys() override { return Internal("unused"); }
+  Status DeleteKey(const std::string&) override { return Internal("unused"); }
+  Result<LayerVersion> CreateLayerVersion(LayerVersion) override { return Internal("unused"); }
+  Result<std::vector<LayerVersion>> ListLayerVersions(const std::string&) override { return Internal("unused"); }
+  Result<int64_t> CloseInterruptedRuns(const std::string&) override { return Internal("unused"); }
+  Result<std::vector<RunRecord>> ListRuns(const RunFilter&) override { return Internal("unused"); }
+  Result<RunRecord> GetRun(const std::string&) override { return Internal("unused"); }
+
+  Status UpsertRuns(const std::vector<RunRecord>& runs) override {
+    std::lock_guard lock(mu);
+    batches.push_back(runs);
+    return OkStatus();
+  }
+
+  std::mutex mu;
+  std::vector<std::vector<RunRecord>> batches;
+};
+
+RunRecord MakeRun(const std::string& id, RunStatus status) {
+  RunRecord r;
+  r.id = id;
+  r.status = status;
+  return r;
+}
+
+TEST(CoalesceById, KeepsTheLastRecordInFirstAppearanceOrder) {
+  auto out = CoalesceById({MakeRun("a", RunStatus::kRunning), MakeRun("b", RunStatus::kRunning),
+                           MakeRun("a", RunStatus::kOk)});
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].id, "a");
+  EXPECT_EQ(out[0].status, RunStatus::kOk);
+  EXPECT_EQ(out[1].id, "b");
+}
+
+TEST(RunRecorder, FlushMakesEverythingEmittedDurable) {
+  auto store = std::make_unique<FakeStore>();
+  FakeStore* fake = store.get();
+  RunRecorder recorder(std::move(store));
+  recorder.Emit(MakeRun("a", RunStatus::kRunning));
+  recorder.Emit(MakeRun("a", RunStatus::kOk));
+  recorder.Emit(MakeRun("b", RunStatus::kError));
+  recorder.Flush();
+  std::lock_guard lock(fake->mu);
+  size_t written = 0;
+  for (const auto& b : fake->batches) written += b.size();
+  EXPECT_EQ(written, 2u) << "a's running record folds into its final one";
+  EXPECT_EQ(fake->batches.back().back().id, "b");
+}
+
+TEST(RunRecorder, DestructionWritesWhatIsQueued) {
+  auto store = std::make_unique<FakeStore>();
+  FakeStore* fake = store.get();
+  {
+    RunRecorder recorder(std::move(store));
+    recorder.Emit(MakeRun("x", RunStatus::kOk));
+    // `fake` is owned by the recorder: read it before the recorder goes.
+    recorder.Flush();
+    std::lock_guard lock(fake->mu);
+    EXPECT_EQ(fake->batches.size(), 1u);
+  }
+}
+
+}  // namespace
+}  // namespace kiln::runs
