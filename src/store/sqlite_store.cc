@@ -106,41 +106,49 @@ Status SqliteStore::Exec(const char* sql) {
 }
 
 Status SqliteStore::Migrate() {
-  KILN_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  SqliteStmt q(db_, "PRAGMA user_version");
-  KILN_ASSIGN_OR_RETURN(bool row, q.Step());
-  int64_t applied = row ? q.Int(0) : 0;
-  for (int64_t i = applied; i < static_cast<int64_t>(std::size(kMigrations)); ++i) {
-    if (Status st = Exec(kMigrations[i]); !st.ok()) {
-      (void)Exec("ROLLBACK");
-      return st;
+  return InTransaction([&]() -> Status {
+    SqliteStmt q(db_, "PRAGMA user_version");
+    KILN_ASSIGN_OR_RETURN(bool row, q.Step());
+    int64_t applied = row ? q.Int(0) : 0;
+    for (int64_t i = applied; i < static_cast<int64_t>(std::size(kMigrations)); ++i) {
+      KILN_RETURN_IF_ERROR(Exec(kMigrations[i]));
     }
-  }
-  std::string set = "PRAGMA user_version=" + std::to_string(std::size(kMigrations));
-  KILN_RETURN_IF_ERROR(Exec(set.c_str()));
-  return Exec("COMMIT");
+    std::string set = "PRAGMA user_version=" + std::to_string(std::size(kMigrations));
+    return Exec(set.c_str());
+  });
 }
 
-Result<FunctionVersion> SqliteStore::CreateVersion(FunctionVersion v) {
+Status SqliteStore::InTransaction(const std::function<Status()>& body) {
   KILN_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  SqliteStmt next(db_, "SELECT COALESCE(MAX(version), 0) + 1 FROM function_versions WHERE function = ?");
-  next.Bind(1, v.function);
-  auto row = next.Step();
-  if (!row.ok()) {
-    (void)Exec("ROLLBACK");
-    return row.status();
-  }
-  v.version = next.Int(0);
-  v.created_at = NowEpochMs();
-  SqliteStmt ins(db_, "INSERT INTO function_versions VALUES (?,?,?,?,?,?,?,?,?,?)");
-  ins.Bind(1, v.function).Bind(2, v.version).Bind(3, v.blob).Bind(4, v.handler).Bind(5, v.runtime);
-  ins.Bind(6, ToJsonText(v.layers)).Bind(7, v.memory_mb).Bind(8, v.timeout_ms);
-  ins.Bind(9, ToJsonText(v.env)).Bind(10, v.created_at);
-  if (Status st = ins.Run(); !st.ok()) {
+  if (Status st = body(); !st.ok()) {
     (void)Exec("ROLLBACK");
     return st;
   }
-  KILN_RETURN_IF_ERROR(Exec("COMMIT"));
+  return Exec("COMMIT");
+}
+
+Result<int64_t> SqliteStore::NextVersion(const char* table, const char* key_column,
+                                         const std::string& key) {
+  std::string sql = std::string("SELECT COALESCE(MAX(version), 0) + 1 FROM ") + table + " WHERE " +
+                    key_column + " = ?";
+  SqliteStmt next(db_, sql.c_str());
+  next.Bind(1, key);
+  KILN_ASSIGN_OR_RETURN(bool row, next.Step());
+  KILN_CHECK(row);  // an aggregate always yields a row
+  return next.Int(0);
+}
+
+Result<FunctionVersion> SqliteStore::CreateVersion(FunctionVersion v) {
+  Status st = InTransaction([&]() -> Status {
+    KILN_ASSIGN_OR_RETURN(v.version, NextVersion("function_versions", "function", v.function));
+    v.created_at = NowEpochMs();
+    SqliteStmt ins(db_, "INSERT INTO function_versions VALUES (?,?,?,?,?,?,?,?,?,?)");
+    ins.Bind(1, v.function).Bind(2, v.version).Bind(3, v.blob).Bind(4, v.handler).Bind(5, v.runtime);
+    ins.Bind(6, ToJsonText(v.layers)).Bind(7, v.memory_mb).Bind(8, v.timeout_ms);
+    ins.Bind(9, ToJsonText(v.env)).Bind(10, v.created_at);
+    return ins.Run();
+  });
+  if (!st.ok()) return st;
   return v;
 }
 
@@ -256,24 +264,15 @@ Status SqliteStore::DeleteKey(const std::string& id) {
 }
 
 Result<LayerVersion> SqliteStore::CreateLayerVersion(LayerVersion l) {
-  KILN_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  SqliteStmt next(db_, "SELECT COALESCE(MAX(version), 0) + 1 FROM layer_versions WHERE name = ?");
-  next.Bind(1, l.name);
-  auto row = next.Step();
-  if (!row.ok()) {
-    (void)Exec("ROLLBACK");
-    return row.status();
-  }
-  l.version = next.Int(0);
-  l.created_at = NowEpochMs();
-  SqliteStmt ins(db_, "INSERT INTO layer_versions VALUES (?,?,?,?,?,?,?)");
-  ins.Bind(1, l.name).Bind(2, l.version).Bind(3, l.digest).Bind(4, l.requirements);
-  ins.Bind(5, ToJsonText(l.packages)).Bind(6, l.size_bytes).Bind(7, l.created_at);
-  if (Status st = ins.Run(); !st.ok()) {
-    (void)Exec("ROLLBACK");
-    return st;
-  }
-  KILN_RETURN_IF_ERROR(Exec("COMMIT"));
+  Status st = InTransaction([&]() -> Status {
+    KILN_ASSIGN_OR_RETURN(l.version, NextVersion("layer_versions", "name", l.name));
+    l.created_at = NowEpochMs();
+    SqliteStmt ins(db_, "INSERT INTO layer_versions VALUES (?,?,?,?,?,?,?)");
+    ins.Bind(1, l.name).Bind(2, l.version).Bind(3, l.digest).Bind(4, l.requirements);
+    ins.Bind(5, ToJsonText(l.packages)).Bind(6, l.size_bytes).Bind(7, l.created_at);
+    return ins.Run();
+  });
+  if (!st.ok()) return st;
   return l;
 }
 
@@ -300,7 +299,10 @@ Result<std::vector<LayerVersion>> SqliteStore::ListLayerVersions(const std::stri
 }
 
 Status SqliteStore::UpsertRuns(const std::vector<RunRecord>& runs) {
-  KILN_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  return InTransaction([&]() -> Status { return UpsertRunsInTransaction(runs); });
+}
+
+Status SqliteStore::UpsertRunsInTransaction(const std::vector<RunRecord>& runs) {
   // An update keeps the row's seq, so a run keeps its place in the listing.
   std::string sql = std::string("INSERT INTO runs (") + kRunColumns +
                     ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
@@ -319,13 +321,10 @@ Status SqliteStore::UpsertRuns(const std::vector<RunRecord>& runs) {
     s.Bind(15, r.result).Bind(16, int64_t{r.truncated}).Bind(17, r.error_type);
     s.Bind(18, r.error_message).Bind(19, r.logs).Bind(20, r.max_memory_mb);
     s.Bind(21, int64_t{r.attempt});
-    if (Status st = s.Run(); !st.ok()) {
-      (void)Exec("ROLLBACK");
-      return st;
-    }
+    KILN_RETURN_IF_ERROR(s.Run());
     s.Reset();
   }
-  return Exec("COMMIT");
+  return OkStatus();
 }
 
 Result<int64_t> SqliteStore::CloseInterruptedRuns(const std::string& message) {

@@ -2,6 +2,7 @@
 // Schema changes are numbered migrations applied at open (PRAGMA user_version).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -36,6 +37,10 @@ class SqliteStore final : public Store {
   explicit SqliteStore(sqlite3* db) : db_(db) {}
   Status Migrate();
   Status Exec(const char* sql);
+  // BEGIN IMMEDIATE; body; COMMIT, or ROLLBACK when the body fails.
+  Status InTransaction(const std::function<Status()>& body);
+  Result<int64_t> NextVersion(const char* table, const char* key_column, const std::string& key);
+  Status UpsertRunsInTransaction(const std::vector<RunRecord>& runs);
   Result<std::vector<FunctionVersion>> QueryVersions(const char* sql, const std::string& arg);
   Result<std::vector<RunRecord>> QueryRuns(const std::string& where,
                                            const std::vector<std::string>& args, int limit,
