@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
   serve->add_option("--max-body-mb", max_body_mb, "Request body cap of user routes (default 2)");
   serve->add_option("--max-bundle-mb", max_bundle_mb, "Unpacked bundle cap (default 512)");
   serve->add_option("--max-bundle-files", config.bundle_limits.max_files, "Bundle file-count cap (default 20000)");
+  serve->add_option("--max-containers", config.max_containers, "Containers per function version (default 8)")
+      ->check(CLI::Range(1, 64));
   serve->add_option("--queue-size", config.queue_size, "Requests waiting per function (default 64)");
   serve->callback([&] {
     config.data_dir = g.data_dir;

@@ -144,7 +144,7 @@ int Serve(const DaemonConfig& config) {
   asio::thread_pool blocking(2);
   layers::LayerBuilder builder(io.get_executor(), store->get(), config.data_dir, KILN_PYTHON_EXECUTABLE);
 
-  pool::PoolConfig pool_config{WorkerPath(), WorkerEnv(), config.queue_size,
+  pool::PoolConfig pool_config{WorkerPath(), WorkerEnv(), config.max_containers, config.queue_size,
                                std::chrono::milliseconds(config.init_timeout_ms)};
   pool::Pool pool(io.get_executor(), pool_config, [&](const FunctionVersion& fv) {
     return InitHeader(fv, blobs, **store, builder);
@@ -160,10 +160,12 @@ int Serve(const DaemonConfig& config) {
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code, int sig) {
+    // Graceful: no new connections, open ones closed, containers killed (a request
+    // in flight ends as crashed); the loop then runs dry and everything unwinds in
+    // order, with no coroutine left holding a component.
     spdlog::info("signal {}: stopping", sig);
     server.Stop();
     pool.Shutdown();
-    io.stop();
   });
   spdlog::info("kiln serving on http://{} (data {}, worker {})", config.listen, config.data_dir,
                pool_config.worker_path);
@@ -171,6 +173,7 @@ int Serve(const DaemonConfig& config) {
       "containers run as plain child processes: no namespaces, cgroup limits or seccomp yet");
   io.run();
   blocking.join();
+  spdlog::info("stopped");
   return 0;
 }
 

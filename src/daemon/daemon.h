@@ -23,6 +23,7 @@ struct DaemonConfig {
   size_t max_body_bytes = 2u << 20;
   size_t max_response_bytes = 6u << 20;
   ExtractLimits bundle_limits;
+  size_t max_containers = 8;
   size_t queue_size = 64;
   int64_t init_timeout_ms = 60000;
 };

@@ -56,6 +56,7 @@ Status HttpServer::Listen(const std::string& host, uint16_t port) {
 void HttpServer::Stop() {
   boost::system::error_code ec;
   acceptor_.close(ec);
+  for (auto* socket : connections_) socket->close(ec);
 }
 
 asio::awaitable<void> HttpServer::AcceptLoop() {
@@ -80,6 +81,12 @@ asio::awaitable<void> HttpServer::Serve(asio::ip::tcp::socket socket) {
   if (!ec) info.remote_ip = remote.address().to_string();
   boost::beast::tcp_stream stream(std::move(socket));
   boost::beast::flat_buffer buffer;
+  connections_.insert(&stream.socket());
+  struct Forget {
+    std::set<asio::ip::tcp::socket*>& set;
+    asio::ip::tcp::socket* socket;
+    ~Forget() { set.erase(socket); }
+  } forget{connections_, &stream.socket()};
 
   for (;;) {
     http::request_parser<http::string_body> parser;

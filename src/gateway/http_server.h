@@ -11,6 +11,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http.hpp>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "common/status.h"
@@ -42,6 +43,7 @@ class HttpServer {
   HttpServer(asio::io_context& io, HttpHandler* handler) : io_(io), handler_(handler), acceptor_(io) {}
 
   Status Listen(const std::string& host, uint16_t port);
+  // Stops accepting and closes every connection, so the I/O loop can run dry.
   void Stop();
 
  private:
@@ -51,6 +53,7 @@ class HttpServer {
   asio::io_context& io_;
   HttpHandler* handler_;
   asio::ip::tcp::acceptor acceptor_;
+  std::set<asio::ip::tcp::socket*> connections_;  // open sessions, closed by Stop()
 };
 
 // A JSON response, the shape of every control-API answer.

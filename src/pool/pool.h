@@ -1,10 +1,15 @@
 // DESIGN: the pool hands out containers of a function version, one request per
-// container at a time. This first version keeps one container per version: a request
-// that finds it busy waits in a bounded FIFO (past the bound: throttled; past its
-// deadline: refused). A container that died is replaced by the next request (a cold
-// start). A deterministic init failure (import error, missing handler, exception at
-// module scope) is remembered per version, so later requests fail fast with the same
-// error instead of re-importing: versions are immutable.
+// container at a time. A request takes the most recently used idle container (so
+// under light load a few stay hot); when all are busy and fewer than max_containers
+// live, it starts one (a cold start); at the maximum it waits in a bounded FIFO and
+// the next container released is handed to it directly (past the bound: throttled;
+// past its deadline: refused). A container that died is dropped and its place can be
+// taken by a new one. A deterministic init failure (import error, missing handler,
+// exception at module scope) is remembered per version, so later requests fail fast
+// with the same error instead of re-importing: versions are immutable.
+//
+// Not yet here (the warm-pool issue): min_warm and pre-warming at deploy, idle
+// eviction, recycling after N invocations, the node memory budget.
 //
 // Threading: every method runs on the daemon's I/O thread.
 #pragma once
@@ -27,6 +32,7 @@ namespace kiln::pool {
 struct PoolConfig {
   std::string worker_path;
   std::vector<std::string> worker_env;  // the container's base environment
+  size_t max_containers = 8;
   size_t queue_size = 64;
   std::chrono::milliseconds init_timeout{60000};
 };
@@ -88,10 +94,9 @@ class Pool {
 
  private:
   friend class Lease;
-  void Release(const std::shared_ptr<Slot>& slot);
+  void Release(const std::shared_ptr<Slot>& slot, std::shared_ptr<Container> container);
   asio::awaitable<std::variant<Acquired, Refusal>> StartContainer(
-      const FunctionVersion& fv, const std::shared_ptr<Slot>& slot,
-      std::chrono::steady_clock::time_point deadline);
+      const FunctionVersion& fv, const std::shared_ptr<Slot>& slot);
 
   asio::any_io_executor ex_;
   PoolConfig config_;
