@@ -84,18 +84,4 @@ std::string Base64Encode(std::string_view data) {
   return out;
 }
 
-bool Base64Decode(std::string_view in, std::string* out) {
-  if (in.size() % 4 != 0) return false;
-  out->assign(3 * in.size() / 4, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out->data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  if (n < 0) return false;
-  // EVP_DecodeBlock counts padding as zero bytes; drop them.
-  size_t pad = 0;
-  if (!in.empty() && in.back() == '=') pad = (in.size() >= 2 && in[in.size() - 2] == '=') ? 2 : 1;
-  out->resize(static_cast<size_t>(n) - pad);
-  return true;
-}
-
 }  // namespace kiln

@@ -31,7 +31,5 @@ std::string RandomUuid();
 bool ConstantTimeEquals(std::string_view a, std::string_view b);
 
 std::string Base64Encode(std::string_view data);
-// Returns false on malformed input.
-bool Base64Decode(std::string_view in, std::string* out);
 
 }  // namespace kiln

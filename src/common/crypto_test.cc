@@ -36,16 +36,13 @@ TEST(Crypto, ConstantTimeEquals) {
   EXPECT_FALSE(ConstantTimeEquals("secret", "secrets"));
 }
 
-TEST(Crypto, Base64RoundTrip) {
-  for (std::string in : {std::string(""), std::string("a"), std::string("ab"), std::string("abc"),
-                         std::string("\x00\xff\x10", 3)}) {
-    std::string out;
-    ASSERT_TRUE(Base64Decode(Base64Encode(in), &out));
-    EXPECT_EQ(out, in);
-  }
-  std::string out;
-  EXPECT_FALSE(Base64Decode("abc", &out));
+TEST(Crypto, Base64Encode) {
+  EXPECT_EQ(Base64Encode(""), "");
+  EXPECT_EQ(Base64Encode("a"), "YQ==");
+  EXPECT_EQ(Base64Encode("abc"), "YWJj");
+  EXPECT_EQ(Base64Encode(std::string("\x00\x01\xff", 3)), "AAH/");
 }
+
 
 }  // namespace
 }  // namespace kiln

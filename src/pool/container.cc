@@ -15,16 +15,6 @@ namespace {
 constexpr char kLogCapMarker[] = "\n[kiln] log limit of 256 KiB reached; the rest was dropped\n";
 }  // namespace
 
-const char* ContainerStateName(ContainerState s) {
-  switch (s) {
-    case ContainerState::kStarting: return "starting";
-    case ContainerState::kWarm: return "warm";
-    case ContainerState::kBusy: return "busy";
-    case ContainerState::kGone: return "gone";
-  }
-  return "gone";
-}
-
 Result<std::shared_ptr<Container>> Container::Start(asio::any_io_executor ex,
                                                     const sandbox::SpawnSpec& spec,
                                                     std::string id) {
@@ -96,7 +86,6 @@ asio::awaitable<Exchange> Container::Initialize(std::string init_header,
 asio::awaitable<Exchange> Container::Invoke(std::string header, std::string event,
                                             std::chrono::steady_clock::duration budget) {
   Transition(ContainerState::kBusy);
-  ++invocations_;
   Exchange r = co_await Exchange1(protocol::Encode(protocol::FrameType::kInvoke, header, event),
                                   budget);
   if (r.end == Exchange::End::kFrame) Transition(ContainerState::kWarm);

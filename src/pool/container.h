@@ -32,7 +32,6 @@ namespace kiln::pool {
 namespace asio = boost::asio;
 
 enum class ContainerState { kStarting, kWarm, kBusy, kGone };
-const char* ContainerStateName(ContainerState s);
 
 // How one exchange with the worker ended.
 struct Exchange {
@@ -66,7 +65,6 @@ class Container : public std::enable_shared_from_this<Container> {
   const std::string& id() const { return id_; }
   pid_t pid() const { return pid_; }
   ContainerState state() const { return state_; }
-  int64_t invocations() const { return invocations_; }
 
  private:
   Container(asio::any_io_executor ex, sandbox::WorkerProcess w, std::string id);
@@ -89,7 +87,6 @@ class Container : public std::enable_shared_from_this<Container> {
   bool log_capped_ = false;
   bool timed_out_ = false;
   std::optional<std::string> exit_how_;
-  int64_t invocations_ = 0;
 };
 
 }  // namespace kiln::pool

@@ -27,7 +27,7 @@ struct ExtractStats {
 Result<ExtractStats> ExtractBundle(std::string_view archive, const std::string& dest,
                                    const ExtractLimits& limits);
 
-// Lexical checks shared with the packer: relative, no "..", not empty.
+// Lexical path checks: relative, no "..", not empty.
 bool IsSafeRelativePath(std::string_view path);
 // Does a symlink at `entry` pointing to `target` stay inside the bundle?
 bool SymlinkStaysInside(std::string_view entry, std::string_view target);
