@@ -19,8 +19,7 @@ const boost::system::error_category& kHttpErrors =
     http::make_error_code(http::error::end_of_stream).category();
 
 Response BadRequest(const std::string& why) {
-  Response res = ErrorResponse(InvalidArgument("malformed HTTP request: " + why), 11, false);
-  return res;
+  return ErrorResponse(InvalidArgument("malformed HTTP request: " + why), 11, false);
 }
 
 }  // namespace

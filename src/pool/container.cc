@@ -1,6 +1,5 @@
 #include "pool/container.h"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>

@@ -1,6 +1,6 @@
 // DESIGN: the daemon <-> worker protocol, version 1.
 //
-// One SOCK_SEQPACKET-free stream socketpair per container. Every message is a frame:
+// One SOCK_STREAM socketpair per container. Every message is a frame:
 //
 //   u32 length      big-endian, number of bytes that follow this field
 //   u8  type        FrameType below
