@@ -6,6 +6,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 
@@ -73,11 +74,28 @@ std::string ErrorText(const Reply& r) {
   return "HTTP " + std::to_string(r.status) + (r.body.empty() ? "" : ": " + r.body);
 }
 
+namespace {
+
+// A Status holds one line, so the output that explains an error (a failed init's
+// module-scope prints, in "error.logs") goes to stderr ahead of it.
+void PrintErrorLogs(const Reply& r) {
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  if (!j.is_object() || !j.contains("error") || !j["error"].is_object()) return;
+  auto logs = j["error"].find("logs");
+  if (logs == j["error"].end() || !logs->is_string()) return;
+  const std::string& text = logs->get_ref<const std::string&>();
+  if (text.empty()) return;
+  std::fprintf(stderr, "--- logs ---\n%s%s", text.c_str(), text.back() == '\n' ? "" : "\n");
+}
+
+}  // namespace
+
 Result<nlohmann::json> Client::Call(const std::string& method, const std::string& path,
                                     const nlohmann::json& body) {
   KILN_ASSIGN_OR_RETURN(Reply r, Send(method, path, body.is_null() ? "" : body.dump(),
                                       body.is_null() ? "" : "application/json"));
   if (r.status < 200 || r.status >= 300) {
+    PrintErrorLogs(r);
     Code code = r.status == 404 ? Code::kNotFound : r.status == 409 ? Code::kConflict
                 : r.status == 401 ? Code::kUnauthenticated : Code::kInvalidArgument;
     return Status(code, ErrorText(r));

@@ -1,7 +1,7 @@
 // DESIGN: the CLI's side of the control API: one synchronous HTTP/1.1 request per
 // call over Boost.Beast, the admin key attached. Non-2xx answers become a Status
 // carrying the server's {"error":{"message"}} text, so every command can print one
-// line and exit non-zero.
+// line and exit non-zero; an error's "logs", when it has some, go to stderr first.
 #pragma once
 
 #include <map>
@@ -26,7 +26,8 @@ class Client {
   Result<Reply> Send(const std::string& method, const std::string& path, const std::string& body,
                      const std::string& content_type,
                      const std::map<std::string, std::string>& headers = {});
-  // A JSON call that must succeed: its parsed body, or the server's error.
+  // A JSON call that must succeed: its parsed body, or the server's error (whose logs,
+  // if any, are printed to stderr).
   Result<nlohmann::json> Call(const std::string& method, const std::string& path,
                               const nlohmann::json& body = nullptr);
 

@@ -21,6 +21,8 @@ struct DeployFlags {
   std::string name, handler, timeout;
   int64_t memory = 0;
   std::vector<std::string> env, layers;
+  PoolOverrides pool;
+  bool no_wait = false;
   bool json = false;
 };
 
@@ -85,6 +87,31 @@ Status EnsureRoutes(Client& client, const std::string& function, const std::vect
   return OkStatus();
 }
 
+// The deploy's pre-warm as measured by the daemon, or why there was none.
+std::string PrewarmLine(const std::string& name, const json& version, bool waited) {
+  std::string label = name + ":" + std::to_string(version["version"].get<int64_t>());
+  const json prewarm = version.value("prewarm", json());
+  if (!prewarm.is_null()) {
+    int64_t n = prewarm["containers"].get<int64_t>();
+    char measured[96];
+    std::snprintf(measured, sizeof measured, "init %.0f ms, memory %.0f of %lld MB",
+                  prewarm["init_ms"].get<double>(), prewarm["rss_mb"].get<double>(),
+                  static_cast<long long>(prewarm["memory_mb"].get<int64_t>()));
+    std::string count = n == 1 ? "" : " (" + std::to_string(n) + " containers)";
+    return label + " warm" + count + ": " + measured;
+  }
+  if (!waited) return label + " not pre-warmed (--no-wait)";
+  // The daemon's warnings (on stderr) say why it could not pre-warm.
+  if (!version.value("warnings", json::array()).empty()) return label + " not pre-warmed";
+  return label + " min_warm is 0: starts on the first request";
+}
+
+void PrintWarnings(const json& version) {
+  for (const auto& w : version.value("warnings", json::array())) {
+    std::fprintf(stderr, "warning: %s\n", w.get<std::string>().c_str());
+  }
+}
+
 Status Deploy(const Globals& g, const DeployFlags& f) {
   KILN_ASSIGN_OR_RETURN(Client client, g.MakeClient());
   std::string default_name;
@@ -105,6 +132,7 @@ Status Deploy(const Globals& g, const DeployFlags& f) {
     cfg.env[pair.first] = pair.second;
   }
   if (!f.layers.empty()) cfg.layers = f.layers;
+  OverlayPool(f.pool, &cfg.pool);
 
   std::fprintf(stderr, "uploading %.1f KiB...\n", archive.size() / 1024.0);
   bool zip = archive.size() >= 2 && archive[0] == 'P' && archive[1] == 'K';
@@ -119,7 +147,10 @@ Status Deploy(const Globals& g, const DeployFlags& f) {
   if (cfg.timeout_ms) body["timeout_ms"] = *cfg.timeout_ms;
   body["env"] = cfg.env;
   body["layers"] = cfg.layers;
+  if (json pool = cfg.pool; !pool.empty()) body["pool"] = pool;
+  if (f.no_wait) body["wait"] = false;
   KILN_ASSIGN_OR_RETURN(json version, client.Call("POST", "/v1/functions/" + name + "/versions", body));
+  PrintWarnings(version);
   json routes = json::array();
   KILN_RETURN_IF_ERROR(EnsureRoutes(client, name, cfg.routes, &routes));
 
@@ -137,6 +168,7 @@ Status Deploy(const Globals& g, const DeployFlags& f) {
               version["handler"].get<std::string>().c_str(),
               static_cast<long long>(version["memory_mb"].get<int64_t>()),
               static_cast<long long>(version["timeout_ms"].get<int64_t>()), layers.empty() ? "-" : layers.c_str());
+  std::printf("%s\n", PrewarmLine(name, version, !f.no_wait).c_str());
   std::printf("bundle %s (%lld files)\n", blob["digest"].get<std::string>().c_str(),
               static_cast<long long>(blob["files"].get<int64_t>()));
   for (const auto& r : routes) {
@@ -144,6 +176,23 @@ Status Deploy(const Globals& g, const DeployFlags& f) {
                 r["path"].get<std::string>().c_str(), r["auth"].get<std::string>().c_str());
   }
   return OkStatus();
+}
+
+// Flags over kiln.yaml over the node's settings (`kiln serve`), key by key.
+void AddPoolOptions(CLI::App* cmd, DeployFlags* f) {
+  auto* pool = cmd->add_option_group("Warm pool", "Unset: kiln.yaml, else the node's setting");
+  pool->add_option("--min-warm", f->pool.min_warm,
+                   "Containers kept warm, pre-warmed on deploy (0-64)");
+  pool->add_option("--max-containers", f->pool.max_containers,
+                   "Containers under concurrency (1-64)");
+  pool->add_option("--queue-size", f->pool.queue_size,
+                   "Requests waiting when all are busy (0-100000)");
+  pool->add_option("--idle-evict-s", f->pool.idle_evict_s,
+                   "Seconds idle before those above min go");
+  pool->add_option("--scale-to-zero-s", f->pool.scale_to_zero_s,
+                   "Seconds fully idle before all go");
+  pool->add_option("--recycle-after", f->pool.recycle_after, "Invocations before a replacement");
+  pool->add_flag("--no-wait", f->no_wait, "Return before the min_warm containers are warm");
 }
 
 }  // namespace
@@ -158,6 +207,7 @@ void AddDeploy(CLI::App& app, Globals& g) {
   cmd->add_option("--timeout", f->timeout, "Timeout: 5s, 250ms, 2m (default 5s)");
   cmd->add_option("--env", f->env, "KEY=VALUE (repeatable)");
   cmd->add_option("--layer", f->layers, "Layer NAME or NAME:VERSION, in order (repeatable)");
+  AddPoolOptions(cmd, f.get());
   cmd->add_flag("--json", f->json, "Print the new version as JSON");
   cmd->callback([&g, f] { g.status = Deploy(g, *f); });
 }

@@ -45,10 +45,10 @@ Status Show(const Globals& g, const RunsFlags& f) {
     PrintJson(r);
     return OkStatus();
   }
-  for (const char* field : {"id", "function", "version", "trigger", "route", "status", "http_status",
-                            "cold", "init_ms", "duration_ms", "max_memory_mb", "container_id",
-                            "started_at", "request_bytes", "response_bytes", "error_type",
-                            "error_message", "attempt"}) {
+  for (const char* field :
+       {"id", "function", "version", "trigger", "route", "status", "http_status", "cold",
+        "queue_ms", "init_ms", "duration_ms", "max_memory_mb", "container_id", "started_at",
+        "request_bytes", "response_bytes", "error_type", "error_message", "attempt"}) {
     std::printf("%-15s %s\n", field, Cell(r[field]).c_str());
   }
   std::printf("%-15s %s%s\n", "result", r["result"].get<std::string>().c_str(),

@@ -23,5 +23,6 @@ void AddRoute(CLI::App& app, Globals& g);
 void AddKey(CLI::App& app, Globals& g);
 void AddRuns(CLI::App& app, Globals& g);
 void AddLayer(CLI::App& app, Globals& g);
+void AddPs(CLI::App& app, Globals& g);
 
 }  // namespace kiln::cli

@@ -11,12 +11,57 @@ namespace kiln::cli {
 namespace {
 
 const std::set<std::string>& KnownKeys() {
-  static const std::set<std::string> keys = {"name", "handler", "memory", "timeout",
-                                             "env",  "layers",  "routes", "runtime"};
+  static const std::set<std::string> keys = {
+      "name",       "handler",      "memory",          "timeout",      "env",
+      "layers",     "routes",       "runtime",         "min_warm",     "max_containers",
+      "queue_size", "idle_evict_s", "scale_to_zero_s", "recycle_after"};
   return keys;
 }
 
+// A YAML value as an error message quotes it.
+std::string Describe(const YAML::Node& node) {
+  if (node.IsScalar()) return "'" + node.Scalar() + "'";
+  if (node.IsSequence()) return "a list";
+  if (node.IsMap()) return "a mapping";
+  return "nothing";
+}
+
+// `key: value` as a T (`kind` says which, for the error); an absent key leaves *out unset.
+template <typename T>
+Status ReadNumber(const YAML::Node& root, const std::string& key, const char* kind,
+                  std::optional<T>* out) {
+  const YAML::Node node = root[key];
+  if (!node) return OkStatus();
+  T value;
+  if (!YAML::convert<T>::decode(node, value)) {
+    return InvalidArgument("kiln.yaml: " + key + " must be " + kind + ", got " + Describe(node));
+  }
+  *out = value;
+  return OkStatus();
+}
+
+// Types only: the ranges are the daemon's, checked there.
+Status ParsePool(const YAML::Node& root, PoolOverrides* pool) {
+  KILN_RETURN_IF_ERROR(ReadNumber(root, "min_warm", "an integer", &pool->min_warm));
+  KILN_RETURN_IF_ERROR(ReadNumber(root, "max_containers", "an integer", &pool->max_containers));
+  KILN_RETURN_IF_ERROR(ReadNumber(root, "queue_size", "an integer", &pool->queue_size));
+  KILN_RETURN_IF_ERROR(
+      ReadNumber(root, "idle_evict_s", "a number of seconds", &pool->idle_evict_s));
+  KILN_RETURN_IF_ERROR(
+      ReadNumber(root, "scale_to_zero_s", "a number of seconds", &pool->scale_to_zero_s));
+  return ReadNumber(root, "recycle_after", "an integer", &pool->recycle_after);
+}
+
 }  // namespace
+
+void OverlayPool(const PoolOverrides& top, PoolOverrides* base) {
+  if (top.min_warm) base->min_warm = top.min_warm;
+  if (top.max_containers) base->max_containers = top.max_containers;
+  if (top.queue_size) base->queue_size = top.queue_size;
+  if (top.idle_evict_s) base->idle_evict_s = top.idle_evict_s;
+  if (top.scale_to_zero_s) base->scale_to_zero_s = top.scale_to_zero_s;
+  if (top.recycle_after) base->recycle_after = top.recycle_after;
+}
 
 Result<DeployConfig> ParseDeployYaml(const std::string& text) {
   DeployConfig c;
@@ -50,6 +95,7 @@ Result<DeployConfig> ParseDeployYaml(const std::string& text) {
       if (r["auth"]) spec.auth = r["auth"].as<std::string>();
       c.routes.push_back(spec);
     }
+    KILN_RETURN_IF_ERROR(ParsePool(root, &c.pool));
   } catch (const YAML::Exception& e) {
     return InvalidArgument(std::string("kiln.yaml: ") + e.what());
   }

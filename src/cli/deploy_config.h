@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "model/records.h"
 
 namespace kiln::cli {
 
@@ -24,10 +25,15 @@ struct DeployConfig {
   std::map<std::string, std::string> env;
   std::vector<std::string> layers;
   std::vector<RouteSpec> routes;
+  PoolOverrides pool;  // sent as "pool", only the keys set
 };
 
-// Parses kiln.yaml text. `timeout` is "5s", "250ms", "2m" or a number of seconds.
+// Parses kiln.yaml text. `timeout` is "5s", "250ms", "2m" or a number of seconds; the
+// pool settings are top-level keys named as in the API (min_warm, idle_evict_s, ...).
 Result<DeployConfig> ParseDeployYaml(const std::string& text);
+
+// Takes every pool setting that `top` has (flags over kiln.yaml).
+void OverlayPool(const PoolOverrides& top, PoolOverrides* base);
 
 // "K=V" -> (K, V), or an error.
 Result<std::pair<std::string, std::string>> ParseEnvAssignment(const std::string& kv);

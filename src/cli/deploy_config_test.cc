@@ -1,6 +1,7 @@
 #include "cli/deploy_config.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 namespace kiln::cli {
 namespace {
@@ -34,6 +35,54 @@ TEST(DeployConfig, RejectsUnknownKeysAndBadValues) {
   EXPECT_FALSE(ParseDeployYaml("runtime: python2.7").ok());
   EXPECT_FALSE(ParseDeployYaml("[1, 2]").ok());
   EXPECT_TRUE(ParseDeployYaml("").ok());
+}
+
+TEST(DeployConfig, ParsesPoolSettings) {
+  auto c = ParseDeployYaml(R"(
+min_warm: 2
+max_containers: 4
+queue_size: 0
+idle_evict_s: 1.5
+scale_to_zero_s: 30
+recycle_after: 5
+)");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(*c->pool.min_warm, 2);
+  EXPECT_EQ(*c->pool.max_containers, 4);
+  EXPECT_EQ(*c->pool.queue_size, 0);
+  EXPECT_EQ(*c->pool.idle_evict_s, 1.5);
+  EXPECT_EQ(*c->pool.scale_to_zero_s, 30.0);
+  EXPECT_EQ(*c->pool.recycle_after, 5);
+}
+
+TEST(DeployConfig, UnsetPoolSettingsAreNotSent) {
+  auto c = ParseDeployYaml("name: iris\nmin_warm: 0\n");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(nlohmann::json(c->pool), nlohmann::json({{"min_warm", 0}}));
+  EXPECT_EQ(nlohmann::json(PoolOverrides{}), nlohmann::json::object());
+}
+
+TEST(DeployConfig, BadPoolValueNamesTheKey) {
+  auto c = ParseDeployYaml("min_warm: two");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(), "kiln.yaml: min_warm must be an integer, got 'two'");
+  EXPECT_EQ(ParseDeployYaml("recycle_after: 1.5").status().message(),
+            "kiln.yaml: recycle_after must be an integer, got '1.5'");
+  EXPECT_EQ(ParseDeployYaml("idle_evict_s: [1]").status().message(),
+            "kiln.yaml: idle_evict_s must be a number of seconds, got a list");
+  EXPECT_EQ(ParseDeployYaml("scale_to_zero_s:").status().message(),
+            "kiln.yaml: scale_to_zero_s must be a number of seconds, got nothing");
+}
+
+TEST(DeployConfig, FlagsOverrideTheFile) {
+  PoolOverrides file, flags;
+  file.min_warm = 1;
+  file.idle_evict_s = 300;
+  flags.min_warm = 3;
+  flags.recycle_after = 10;
+  OverlayPool(flags, &file);
+  EXPECT_EQ(nlohmann::json(file),
+            nlohmann::json::parse(R"({"min_warm":3,"idle_evict_s":300.0,"recycle_after":10})"));
 }
 
 TEST(DeployConfig, EnvAssignments) {

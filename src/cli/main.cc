@@ -21,10 +21,23 @@ int main(int argc, char** argv) {
   serve->add_option("--max-body-mb", max_body_mb, "Request body cap of user routes (default 2)");
   serve->add_option("--max-bundle-mb", max_bundle_mb, "Unpacked bundle cap (default 512)");
   serve->add_option("--max-bundle-files", config.bundle_limits.max_files, "Bundle file-count cap (default 20000)");
-  serve->add_option("--max-containers", config.max_containers, "Containers per function version (default 8)")
-      ->check(CLI::Range(1, 64));
-  serve->add_option("--queue-size", config.queue_size, "Requests waiting per function (default 64)");
+  // Node-wide pool defaults (SPEC §2); each function version may override them.
+  kiln::PoolOverrides pool;
+  serve->add_option("--min-warm", pool.min_warm, "Warm containers kept per function (default 1)");
+  serve->add_option("--max-containers", pool.max_containers, "Containers per function version (default 8)");
+  serve->add_option("--queue-size", pool.queue_size, "Requests waiting per function (default 64)");
+  serve->add_option("--idle-evict-s", pool.idle_evict_s, "Idle seconds before a container above min goes (default 300)");
+  serve->add_option("--scale-to-zero-s", pool.scale_to_zero_s, "Idle seconds before a function scales to zero (default 600)");
+  serve->add_option("--recycle-after", pool.recycle_after, "Invocations before a container is replaced (default 1000)");
+  serve->add_option("--memory-budget-mb", config.memory_budget_mb,
+                    "Sum of live containers' memory limits (default 75% of RAM)")
+      ->check(CLI::PositiveNumber);
   serve->callback([&] {
+    if (kiln::Status st = kiln::pool::Validate(config.pool, pool); !st.ok()) {
+      g.status = st;
+      return;
+    }
+    config.pool = kiln::pool::Resolve(config.pool, pool);
     config.data_dir = g.data_dir;
     config.max_body_bytes = static_cast<size_t>(max_body_mb) << 20;
     config.bundle_limits.max_bytes = max_bundle_mb << 20;
@@ -37,6 +50,7 @@ int main(int argc, char** argv) {
   kiln::cli::AddKey(app, g);
   kiln::cli::AddRuns(app, g);
   kiln::cli::AddLayer(app, g);
+  kiln::cli::AddPs(app, g);
   app.add_subcommand("version", "Print the version")->callback([] { std::printf("kiln %s\n", KILN_VERSION); });
 
   try {

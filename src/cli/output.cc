@@ -21,6 +21,25 @@ std::string Cell(const nlohmann::json& v) {
   return v.dump();
 }
 
+std::string Cell(const nlohmann::json& obj, const char* key) {
+  auto it = obj.find(key);
+  return it == obj.end() ? "-" : Cell(*it);
+}
+
+std::string SecondsCell(const nlohmann::json& seconds) {
+  if (!seconds.is_number()) return Cell(seconds);
+  auto s = static_cast<long long>(seconds.get<double>());
+  char buf[32];
+  if (s < 60) {
+    std::snprintf(buf, sizeof buf, "%llds", s);
+  } else if (s < 3600) {
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", s / 60, s % 60);
+  } else {
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", s / 3600, s % 3600 / 60);
+  }
+  return buf;
+}
+
 void PrintTable(const std::vector<std::string>& header,
                 const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> width(header.size());

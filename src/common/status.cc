@@ -17,6 +17,7 @@ const char* CodeName(Code code) {
     case Code::kNotFound: return "not_found";
     case Code::kMethodNotAllowed: return "method_not_allowed";
     case Code::kConflict: return "conflict";
+    case Code::kInitFailed: return "init_failed";
     case Code::kPayloadTooLarge: return "payload_too_large";
     case Code::kResourceExhausted: return "throttled";
     case Code::kInternal: return "internal";
@@ -34,6 +35,7 @@ int HttpStatusOf(Code code) {
     case Code::kNotFound: return 404;
     case Code::kMethodNotAllowed: return 405;
     case Code::kConflict: return 409;
+    case Code::kInitFailed: return 422;
     case Code::kPayloadTooLarge: return 413;
     case Code::kResourceExhausted: return 429;
     case Code::kInternal: return 500;

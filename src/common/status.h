@@ -21,6 +21,7 @@ enum class Code {
   kNotFound,           // 404
   kMethodNotAllowed,   // 405
   kConflict,           // 409
+  kInitFailed,         // 422: a deploy's pre-warm failed in the function's init phase
   kPayloadTooLarge,    // 413
   kResourceExhausted,  // 429
   kInternal,           // 500

@@ -16,10 +16,6 @@ namespace {
 using nlohmann::json;
 namespace http = boost::beast::http;
 
-constexpr int64_t kMinMemoryMb = 64, kMaxMemoryMb = 2048;
-constexpr int64_t kMinTimeoutMs = 1, kMaxTimeoutMs = 900000;
-constexpr size_t kMaxLayers = 5;
-
 std::string_view Sv(boost::beast::string_view s) { return {s.data(), s.size()}; }
 
 std::vector<std::string> SplitPath(std::string_view target) {
@@ -33,6 +29,23 @@ std::vector<std::string> SplitPath(std::string_view target) {
     start = end + 1;
   }
   return out;
+}
+
+}  // namespace
+
+Result<json> ParseObject(const std::string& body) {
+  json j = json::parse(body.empty() ? "{}" : body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return InvalidArgument("the body must be a JSON object");
+  return j;
+}
+
+Response Json(unsigned status, const json& body) {
+  return gateway::JsonResponse(status, body.dump(-1, ' ', false, json::error_handler_t::replace), 11, true);
+}
+
+Response FromResult(unsigned ok_status, const Result<json>& r) {
+  if (!r.ok()) return gateway::ErrorResponse(r.status(), 11, true);
+  return Json(ok_status, *r);
 }
 
 std::string QueryParam(std::string_view target, const std::string& key) {
@@ -50,20 +63,7 @@ std::string QueryParam(std::string_view target, const std::string& key) {
   return "";
 }
 
-Result<json> ParseObject(const std::string& body) {
-  json j = json::parse(body.empty() ? "{}" : body, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return InvalidArgument("the body must be a JSON object");
-  return j;
-}
-
-Response Json(unsigned status, const json& body) {
-  return gateway::JsonResponse(status, body.dump(-1, ' ', false, json::error_handler_t::replace), 11, true);
-}
-
-Response FromResult(unsigned ok_status, const Result<json>& r) {
-  if (!r.ok()) return gateway::ErrorResponse(r.status(), 11, true);
-  return Json(ok_status, *r);
-}
+namespace {
 
 Response NoContent() {
   Response res{http::status::no_content, 11};
@@ -71,7 +71,8 @@ Response NoContent() {
   return res;
 }
 
-// A string list field, or an error naming it.
+}  // namespace
+
 Result<std::vector<std::string>> StringList(const json& j, const char* field) {
   std::vector<std::string> out;
   if (!j.contains(field) || j[field].is_null()) return out;
@@ -82,6 +83,8 @@ Result<std::vector<std::string>> StringList(const json& j, const char* field) {
   }
   return out;
 }
+
+namespace {
 
 bool ReservedPath(const std::string& path) {
   for (const char* p : {"/v1/", "/ui/"}) {
@@ -125,7 +128,7 @@ asio::awaitable<Response> ControlApi::Route(Request& req, const Segments& seg) {
   if (is(1, "functions")) {
     if (n == 2 && m == http::verb::get) co_return FromResult(200, ListFunctions());
     if (n == 3 && m == http::verb::get) co_return FromResult(200, GetFunction(seg[2]));
-    if (n == 4 && is(3, "versions") && m == http::verb::post) co_return FromResult(201, CreateVersion(seg[2], body));
+    if (n == 4 && is(3, "versions") && m == http::verb::post) co_return co_await CreateVersion(seg[2], body);
     if (n == 4 && is(3, "versions") && m == http::verb::get) co_return FromResult(200, GetFunction(seg[2]));
     if (n == 4 && is(3, "invocations") && m == http::verb::post) co_return co_await Invoke(req, seg[2]);
   }
@@ -135,9 +138,11 @@ asio::awaitable<Response> ControlApi::Route(Request& req, const Segments& seg) {
     if (n == 3 && m == http::verb::delete_) {
       int64_t id = std::atoll(seg[2].c_str());
       Status st = id > 0 ? d_.catalog->RemoveRoute(id) : NotFound("no route with id " + seg[2]);
+      if (st.ok()) d_.pool->SetAspired(d_.catalog->AspiredVersions());
       co_return st.ok() ? NoContent() : gateway::ErrorResponse(st, 11, true);
     }
   }
+  if (n == 2 && is(1, "containers") && m == http::verb::get) co_return FromResult(200, ListContainers(req));
   if (is(1, "keys")) {
     if (n == 2 && m == http::verb::post) co_return FromResult(201, CreateKey(body));
     if (n == 2 && m == http::verb::get) co_return Json(200, {{"keys", d_.catalog->Keys()}});
@@ -182,46 +187,6 @@ asio::awaitable<Response> ControlApi::PutBlob(Request& req) {
   co_return Json(201, {{"digest", info->digest}, {"size", info->size}, {"files", info->files}});
 }
 
-Result<json> ControlApi::CreateVersion(const std::string& name, const std::string& body) {
-  if (!ValidName(name)) return InvalidArgument("function name '" + name + "': use 1-64 of [A-Za-z0-9_-]");
-  KILN_ASSIGN_OR_RETURN(json j, ParseObject(body));
-  FunctionVersion v;
-  v.function = name;
-  try {
-    v.blob = j.at("blob").get<std::string>();
-    v.handler = j.value("handler", v.handler);
-    v.memory_mb = j.value("memory_mb", v.memory_mb);
-    v.timeout_ms = j.value("timeout_ms", v.timeout_ms);
-    v.env = j.value("env", v.env);
-  } catch (const json::exception& e) {
-    return InvalidArgument(std::string("version fields: ") + e.what());
-  }
-  if (!d_.blobs->Has(v.blob)) return InvalidArgument("unknown blob '" + v.blob + "': upload it to /v1/blobs first");
-  if (v.handler.find('.') == std::string::npos) {
-    return InvalidArgument("handler '" + v.handler + "' must be module.function");
-  }
-  if (v.memory_mb < kMinMemoryMb || v.memory_mb > kMaxMemoryMb) {
-    return InvalidArgument("memory_mb must be within 64-2048, got " + std::to_string(v.memory_mb));
-  }
-  if (v.timeout_ms < kMinTimeoutMs || v.timeout_ms > kMaxTimeoutMs) {
-    return InvalidArgument("timeout_ms must be within 1-900000, got " + std::to_string(v.timeout_ms));
-  }
-  KILN_ASSIGN_OR_RETURN(std::vector<std::string> layer_specs, StringList(j, "layers"));
-  if (layer_specs.size() > kMaxLayers) return InvalidArgument("at most 5 layers per function");
-  for (const auto& spec : layer_specs) {
-    size_t colon = spec.find(':');
-    std::string lname = spec.substr(0, colon);
-    KILN_ASSIGN_OR_RETURN(auto versions, d_.store->ListLayerVersions(lname));
-    if (!ValidName(lname) || versions.empty()) return InvalidArgument("unknown layer '" + lname + "'");
-    int64_t want = colon == std::string::npos ? versions.back().version : std::atoll(spec.c_str() + colon + 1);
-    auto it = std::find_if(versions.begin(), versions.end(), [&](const LayerVersion& l) { return l.version == want; });
-    if (it == versions.end()) return InvalidArgument("unknown layer version '" + spec + "'");
-    v.layers.push_back({lname, want});  // pinned now: the version never changes under it
-  }
-  KILN_ASSIGN_OR_RETURN(FunctionVersion stored, d_.catalog->CreateVersion(std::move(v)));
-  return json(stored);
-}
-
 asio::awaitable<Response> ControlApi::Invoke(Request& req, const std::string& name) {
   std::optional<int64_t> version;
   if (auto h = req.find("X-Kiln-Version"); h != req.end()) version = std::atoll(std::string(h->value()).c_str());
@@ -240,14 +205,20 @@ Result<json> ControlApi::GetFunction(const std::string& name) {
   if (versions.empty()) return NotFound("no function " + name);
   json list = json::array();
   for (const auto* v : versions) list.push_back(*v);
-  return json{{"name", name}, {"latest_version", versions.back()->version}, {"versions", list}};
+  const FunctionVersion* serving = d_.catalog->Find(name, std::nullopt);
+  return json{{"name", name},
+              {"latest_version", versions.back()->version},
+              {"serving_version", serving ? json(serving->version) : json(nullptr)},
+              {"versions", list}};
 }
 
 Result<json> ControlApi::ListFunctions() {
   json list = json::array();
   for (const auto& name : d_.catalog->FunctionNames()) {
-    const FunctionVersion* latest = d_.catalog->Find(name, std::nullopt);
+    const FunctionVersion* latest = d_.catalog->Versions(name).back();
+    const FunctionVersion* serving = d_.catalog->Find(name, std::nullopt);
     list.push_back({{"name", name}, {"latest_version", latest->version},
+                    {"serving_version", serving ? json(serving->version) : json(nullptr)},
                     {"updated_at", FormatRfc3339(latest->created_at)}});
   }
   return json{{"functions", list}};
@@ -284,6 +255,7 @@ Result<json> ControlApi::CreateRoute(const std::string& body) {
     return NotFound("no function " + r.function + (r.version ? ":" + std::to_string(*r.version) : ""));
   }
   KILN_ASSIGN_OR_RETURN(kiln::Route stored, d_.catalog->AddRoute(std::move(r)));
+  d_.pool->SetAspired(d_.catalog->AspiredVersions());  // a pinned version stays warm
   return json(stored);
 }
 

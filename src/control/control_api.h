@@ -13,6 +13,7 @@
 #include "dispatch/dispatcher.h"
 #include "gateway/http_server.h"
 #include "layers/layer_builder.h"
+#include "pool/pool.h"
 #include "registry/blob_store.h"
 #include "registry/catalog.h"
 #include "runs/run_recorder.h"
@@ -30,6 +31,7 @@ struct ControlDeps {
   layers::LayerBuilder* layers;
   runs::RunRecorder* recorder;
   dispatch::Dispatcher* dispatcher;
+  pool::Pool* pool;
   asio::any_io_executor blocking;  // for filesystem-heavy work
 };
 
@@ -43,7 +45,10 @@ class ControlApi {
   using Segments = std::vector<std::string>;
   asio::awaitable<Response> Route(Request& req, const Segments& seg);
   asio::awaitable<Response> PutBlob(Request& req);
-  Result<nlohmann::json> CreateVersion(const std::string& name, const std::string& body);
+  // function_endpoints.cc
+  asio::awaitable<Response> CreateVersion(const std::string& name, const std::string& body);
+  Result<FunctionVersion> ParseVersion(const std::string& name, const nlohmann::json& j);
+  Result<nlohmann::json> ListContainers(const Request& req);
   asio::awaitable<Response> Invoke(Request& req, const std::string& name);
   Result<nlohmann::json> GetFunction(const std::string& name);
   Result<nlohmann::json> ListFunctions();
@@ -58,5 +63,13 @@ class ControlApi {
 
 // Names of functions and layers: [A-Za-z0-9_-], 1 to 64 characters.
 bool ValidName(const std::string& name);
+
+// Shared by the endpoint files.
+Result<nlohmann::json> ParseObject(const std::string& body);
+Response Json(unsigned status, const nlohmann::json& body);
+Response FromResult(unsigned ok_status, const Result<nlohmann::json>& r);
+std::string QueryParam(std::string_view target, const std::string& key);
+// A string list field, or an error naming it.
+Result<std::vector<std::string>> StringList(const nlohmann::json& j, const char* field);
 
 }  // namespace kiln::control

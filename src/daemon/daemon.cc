@@ -105,6 +105,24 @@ Result<std::string> InitHeader(const FunctionVersion& fv, const BlobStore& blobs
   return init.dump();
 }
 
+// SPEC §2: live containers' memory limits together stay under 75 % of RAM.
+int64_t DefaultMemoryBudgetMb() {
+  int64_t pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? pages / 100 * 75 * page / (1 << 20) : 4096;
+}
+
+// Runs, containers and deploys a daemon that died left open are closed now.
+Status CloseWhatTheLastDaemonLeftOpen(Store& store) {
+  const std::string why = "the daemon stopped while the run was in flight";
+  KILN_ASSIGN_OR_RETURN(int64_t runs, store.CloseInterruptedRuns(why));
+  if (runs > 0) spdlog::warn("{} runs were in flight when the daemon last stopped: closed as crashed", runs);
+  KILN_ASSIGN_OR_RETURN(int64_t containers, store.CloseInterruptedContainers("daemon_stopped"));
+  if (containers > 0) spdlog::info("{} containers of the last daemon recorded as gone", containers);
+  KILN_ASSIGN_OR_RETURN(int64_t deploys, store.FailInterruptedDeploys("the daemon stopped during the deploy's pre-warm"));
+  if (deploys > 0) spdlog::warn("{} deploys were pre-warming when the daemon last stopped: marked failed", deploys);
+  return OkStatus();
+}
+
 Result<std::pair<std::string, uint16_t>> SplitListen(const std::string& listen) {
   size_t colon = listen.rfind(':');
   if (colon == std::string::npos) return InvalidArgument("--listen wants HOST:PORT, got " + listen);
@@ -130,9 +148,7 @@ int Serve(const DaemonConfig& config) {
   if (!recorder_store.ok()) return Fatal(recorder_store.status());
   runs::RunRecorder recorder(std::move(recorder_store).value());
 
-  auto interrupted = (*store)->CloseInterruptedRuns("the daemon stopped while the run was in flight");
-  if (!interrupted.ok()) return Fatal(interrupted.status());
-  if (*interrupted > 0) spdlog::warn("{} runs were in flight when the daemon last stopped: closed as crashed", *interrupted);
+  if (Status st = CloseWhatTheLastDaemonLeftOpen(**store); !st.ok()) return Fatal(st);
 
   Catalog catalog(store->get());
   if (Status st = catalog.Load(); !st.ok()) return Fatal(st);
@@ -144,14 +160,17 @@ int Serve(const DaemonConfig& config) {
   asio::thread_pool blocking(2);
   layers::LayerBuilder builder(io.get_executor(), store->get(), config.data_dir, KILN_PYTHON_EXECUTABLE);
 
-  pool::PoolConfig pool_config{WorkerPath(), WorkerEnv(), config.max_containers, config.queue_size,
+  pool::PoolConfig pool_config{WorkerPath(), WorkerEnv(), config.pool,
+                               config.memory_budget_mb > 0 ? config.memory_budget_mb : DefaultMemoryBudgetMb(),
                                std::chrono::milliseconds(config.init_timeout_ms)};
-  pool::Pool pool(io.get_executor(), pool_config, [&](const FunctionVersion& fv) {
-    return InitHeader(fv, blobs, **store, builder);
-  });
+  pool::SteadyClock clock;
+  pool::Pool pool(
+      io.get_executor(), pool_config,
+      [&](const FunctionVersion& fv) { return InitHeader(fv, blobs, **store, builder); },
+      [&](const ContainerRecord& c) { recorder.EmitContainer(c); }, &clock);
   dispatch::Dispatcher dispatcher(&pool, &recorder,
                                   dispatch::Limits{config.max_response_bytes, 64u << 10});
-  control::ControlApi control({&catalog, store->get(), &blobs, &builder, &recorder, &dispatcher,
+  control::ControlApi control({&catalog, store->get(), &blobs, &builder, &recorder, &dispatcher, &pool,
                                blocking.get_executor()});
   gateway::UserGateway user(&catalog, &dispatcher, config.max_body_bytes);
   FrontDoor front(&control, &user, static_cast<size_t>(config.bundle_limits.max_bytes));
@@ -167,8 +186,11 @@ int Serve(const DaemonConfig& config) {
     server.Stop();
     pool.Shutdown();
   });
-  spdlog::info("kiln serving on http://{} (data {}, worker {})", config.listen, config.data_dir,
-               pool_config.worker_path);
+  spdlog::info("kiln serving on http://{} (data {}, worker {}, memory budget {} MB)", config.listen,
+               config.data_dir, pool_config.worker_path, pool_config.memory_budget_mb);
+  // Every function's current version gets its min_warm containers, now and from here on.
+  pool.SetAspired(catalog.AspiredVersions());
+  pool.StartReconciling();
   spdlog::warn(
       "containers run as plain child processes: no namespaces, cgroup limits or seccomp yet");
   io.run();

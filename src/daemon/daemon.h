@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 
+#include "pool/pool_settings.h"
 #include "registry/bundle_extractor.h"
 
 namespace kiln::daemon {
@@ -23,8 +24,8 @@ struct DaemonConfig {
   size_t max_body_bytes = 2u << 20;
   size_t max_response_bytes = 6u << 20;
   ExtractLimits bundle_limits;
-  size_t max_containers = 8;
-  size_t queue_size = 64;
+  pool::PoolSettings pool;        // node defaults; versions may override
+  int64_t memory_budget_mb = 0;   // 0: 75 % of the machine's RAM
   int64_t init_timeout_ms = 60000;
 };
 

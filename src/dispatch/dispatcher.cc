@@ -84,6 +84,7 @@ boost::asio::awaitable<Invocation> Dispatcher::Invoke(InvocationRequest req) {
     run.logs = refusal->logs;
     run.init_ms = refusal->init_ms;
     run.cold = refusal->cold;
+    run.queue_ms = refusal->queue_ms;
     run.duration_ms = MsSince(t0);
     Finish(inv, req.fv.memory_mb);
     co_return inv;
@@ -91,6 +92,7 @@ boost::asio::awaitable<Invocation> Dispatcher::Invoke(InvocationRequest req) {
   auto& got = std::get<pool::Acquired>(acquired);
   pool::Container& container = got.lease.container();
   run.cold = got.cold;
+  run.queue_ms = got.queue_ms;
   if (got.cold) run.init_ms = got.init_ms;
   run.container_id = container.id();
 

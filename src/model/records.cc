@@ -21,6 +21,22 @@ std::optional<RunStatus> ParseRunStatus(const std::string& s) {
   return std::nullopt;
 }
 
+const char* VersionStateName(VersionState s) {
+  switch (s) {
+    case VersionState::kStarting: return "starting";
+    case VersionState::kReady: return "ready";
+    case VersionState::kFailed: return "failed";
+  }
+  return "failed";
+}
+
+std::optional<VersionState> ParseVersionState(const std::string& s) {
+  for (VersionState v : {VersionState::kStarting, VersionState::kReady, VersionState::kFailed}) {
+    if (s == VersionStateName(v)) return v;
+  }
+  return std::nullopt;
+}
+
 const char* RouteAuthName(RouteAuth a) { return a == RouteAuth::kKey ? "key" : "none"; }
 const char* RouteModeName(RouteMode m) { return m == RouteMode::kSync ? "sync" : "async"; }
 
@@ -28,11 +44,43 @@ void to_json(nlohmann::json& j, const LayerRef& v) {
   j = {{"name", v.name}, {"version", v.version}};
 }
 
+namespace {
+template <typename T>
+void PutIfSet(nlohmann::json& j, const char* key, const std::optional<T>& v) {
+  if (v) j[key] = *v;
+}
+template <typename T>
+void GetIfPresent(const nlohmann::json& j, const char* key, std::optional<T>& v) {
+  if (j.contains(key) && !j[key].is_null()) v = j[key].get<T>();
+}
+}  // namespace
+
+void to_json(nlohmann::json& j, const PoolOverrides& v) {
+  j = nlohmann::json::object();
+  PutIfSet(j, "min_warm", v.min_warm);
+  PutIfSet(j, "max_containers", v.max_containers);
+  PutIfSet(j, "queue_size", v.queue_size);
+  PutIfSet(j, "idle_evict_s", v.idle_evict_s);
+  PutIfSet(j, "scale_to_zero_s", v.scale_to_zero_s);
+  PutIfSet(j, "recycle_after", v.recycle_after);
+}
+
+void from_json(const nlohmann::json& j, PoolOverrides& v) {
+  GetIfPresent(j, "min_warm", v.min_warm);
+  GetIfPresent(j, "max_containers", v.max_containers);
+  GetIfPresent(j, "queue_size", v.queue_size);
+  GetIfPresent(j, "idle_evict_s", v.idle_evict_s);
+  GetIfPresent(j, "scale_to_zero_s", v.scale_to_zero_s);
+  GetIfPresent(j, "recycle_after", v.recycle_after);
+}
+
 void to_json(nlohmann::json& j, const FunctionVersion& v) {
   j = {{"function", v.function},     {"version", v.version},       {"blob", v.blob},
        {"handler", v.handler},       {"runtime", v.runtime},       {"layers", v.layers},
        {"memory_mb", v.memory_mb},   {"timeout_ms", v.timeout_ms}, {"env", v.env},
+       {"pool", v.pool},             {"state", VersionStateName(v.state)},
        {"created_at", FormatRfc3339(v.created_at)}};
+  if (!v.state_message.empty()) j["state_message"] = v.state_message;
 }
 
 void to_json(nlohmann::json& j, const Route& v) {
@@ -85,7 +133,21 @@ void to_json(nlohmann::json& j, const RunRecord& v) {
        {"error_message", opt_str(v.error_message)},
        {"logs", v.logs},
        {"max_memory_mb", v.max_memory_mb},
-       {"attempt", v.attempt}};
+       {"attempt", v.attempt},
+       {"queue_ms", v.queue_ms}};
+}
+
+void to_json(nlohmann::json& j, const ContainerRecord& v) {
+  j = {{"id", v.id},
+       {"function", v.function},
+       {"version", v.version},
+       {"state", v.ended_at ? "gone" : "live"},
+       {"started_at", FormatRfc3339(v.started_at)},
+       {"ended_at", v.ended_at ? nlohmann::json(FormatRfc3339(*v.ended_at)) : nlohmann::json(nullptr)},
+       {"init_ms", v.init_ms ? nlohmann::json(*v.init_ms) : nlohmann::json(nullptr)},
+       {"invocations", v.invocations},
+       {"reason", v.reason}};
+  if (!v.detail.empty()) j["detail"] = v.detail;
 }
 
 }  // namespace kiln

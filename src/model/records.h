@@ -17,6 +17,22 @@ struct LayerRef {
   int64_t version = 0;
 };
 
+// A version's own pool settings; an unset field follows the node's default.
+struct PoolOverrides {
+  std::optional<int64_t> min_warm;
+  std::optional<int64_t> max_containers;
+  std::optional<int64_t> queue_size;
+  std::optional<double> idle_evict_s;
+  std::optional<double> scale_to_zero_s;
+  std::optional<int64_t> recycle_after;
+};
+
+// starting: recorded, its pre-warm under way (routes do not follow it yet);
+// ready: routes may follow it; failed: its init failed at deploy (kept as history).
+enum class VersionState { kStarting, kReady, kFailed };
+const char* VersionStateName(VersionState s);
+std::optional<VersionState> ParseVersionState(const std::string& s);
+
 // One immutable, numbered version of a function.
 struct FunctionVersion {
   std::string function;
@@ -28,7 +44,10 @@ struct FunctionVersion {
   int64_t memory_mb = 256;
   int64_t timeout_ms = 5000;
   std::map<std::string, std::string> env;
-  int64_t created_at = 0;  // epoch ms
+  PoolOverrides pool;
+  VersionState state = VersionState::kReady;
+  std::string state_message;  // why it failed
+  int64_t created_at = 0;     // epoch ms
 };
 
 enum class RouteAuth { kKey, kNone };
@@ -95,15 +114,33 @@ struct RunRecord {
   std::string logs;
   double max_memory_mb = 0;
   int attempt = 1;
+  double queue_ms = 0;  // time spent waiting for a container
+};
+
+// One container's life, as kept after it is gone (`kiln ps --all`).
+struct ContainerRecord {
+  std::string id;
+  std::string function;
+  int64_t version = 0;
+  int64_t pid = 0;
+  int64_t started_at = 0;             // epoch ms
+  std::optional<int64_t> ended_at;    // epoch ms; unset while it lives
+  std::optional<double> init_ms;
+  int64_t invocations = 0;
+  std::string reason;  // why it left: idle, scale_to_zero, recycled, budget, crashed, ...
+  std::string detail;  // how the process ended, when it matters
 };
 
 void to_json(nlohmann::json& j, const LayerRef& v);
+void to_json(nlohmann::json& j, const PoolOverrides& v);
+void from_json(const nlohmann::json& j, PoolOverrides& v);  // no range checks
 void to_json(nlohmann::json& j, const FunctionVersion& v);
 void to_json(nlohmann::json& j, const Route& v);
 // Never includes the hash.
 void to_json(nlohmann::json& j, const ApiKeyRecord& v);
 void to_json(nlohmann::json& j, const LayerVersion& v);
 void to_json(nlohmann::json& j, const RunRecord& v);
+void to_json(nlohmann::json& j, const ContainerRecord& v);
 
 const char* RouteAuthName(RouteAuth a);
 const char* RouteModeName(RouteMode m);

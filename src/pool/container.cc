@@ -8,11 +8,24 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include "common/time_util.h"
+
 namespace kiln::pool {
 
 namespace {
 constexpr char kLogCapMarker[] = "\n[kiln] log limit of 256 KiB reached; the rest was dropped\n";
 }  // namespace
+
+const char* ContainerStateName(ContainerState s) {
+  switch (s) {
+    case ContainerState::kStarting: return "starting";
+    case ContainerState::kWarm: return "warm";
+    case ContainerState::kBusy: return "busy";
+    case ContainerState::kDraining: return "draining";
+    case ContainerState::kGone: return "gone";
+  }
+  return "gone";
+}
 
 Result<std::shared_ptr<Container>> Container::Start(asio::any_io_executor ex,
                                                     const sandbox::SpawnSpec& spec,
@@ -26,6 +39,7 @@ Result<std::shared_ptr<Container>> Container::Start(asio::any_io_executor ex,
 Container::Container(asio::any_io_executor ex, sandbox::WorkerProcess w, std::string id)
     : id_(std::move(id)),
       pid_(w.pid),
+      started_at_ms_(NowEpochMs()),
       channel_(ex, w.channel.release()),
       logs_(ex, w.logs.release()),
       deadline_(ex) {
@@ -34,19 +48,25 @@ Container::Container(asio::any_io_executor ex, sandbox::WorkerProcess w, std::st
   logs_.non_blocking(true, ec);
 }
 
-Container::~Container() { Retire(); }
+Container::~Container() { Retire(LeaveReason::kShutdown); }
 
 void Container::Transition(ContainerState to) {
   using S = ContainerState;
   bool legal = to == S::kGone || (state_ == S::kStarting && to == S::kWarm) ||
-               (state_ == S::kWarm && to == S::kBusy) || (state_ == S::kBusy && to == S::kWarm);
+               (state_ == S::kWarm && to == S::kBusy) || (state_ == S::kBusy && to == S::kWarm) ||
+               (state_ == S::kBusy && to == S::kDraining);
   KILN_CHECK(legal);
   state_ = to;
 }
 
-void Container::Retire() {
+void Container::Drain() {
+  if (state_ == ContainerState::kBusy) Transition(ContainerState::kDraining);
+}
+
+void Container::Retire(LeaveReason why) {
   if (exit_how_) return;
-  state_ = ContainerState::kGone;
+  leave_reason_ = why;
+  Transition(ContainerState::kGone);
   DrainLogs();  // what the worker wrote before its end belongs to the current run
   boost::system::error_code ec;
   channel_.close(ec);
@@ -61,7 +81,8 @@ bool Container::Alive() {
   if (!how) return true;
   DrainLogs();
   exit_how_ = std::move(how);
-  state_ = ContainerState::kGone;
+  leave_reason_ = LeaveReason::kCrashed;
+  Transition(ContainerState::kGone);
   boost::system::error_code ec;
   channel_.close(ec);
   logs_.close(ec);
@@ -73,7 +94,7 @@ asio::awaitable<Exchange> Container::Initialize(std::string init_header,
   Exchange hello = co_await Exchange1(std::nullopt, budget);
   if (hello.end != Exchange::End::kFrame) co_return hello;
   if (hello.frame.type != protocol::FrameType::kHello) {
-    Retire();
+    Retire(LeaveReason::kCrashed);
     co_return Exchange{Exchange::End::kCrashed, {}, "worker did not say HELLO"};
   }
   Exchange done = co_await Exchange1(
@@ -85,9 +106,13 @@ asio::awaitable<Exchange> Container::Initialize(std::string init_header,
 asio::awaitable<Exchange> Container::Invoke(std::string header, std::string event,
                                             std::chrono::steady_clock::duration budget) {
   Transition(ContainerState::kBusy);
+  ++invocations_;
   Exchange r = co_await Exchange1(protocol::Encode(protocol::FrameType::kInvoke, header, event),
                                   budget);
-  if (r.end == Exchange::End::kFrame) Transition(ContainerState::kWarm);
+  // A draining container stays draining: the pool retires it on release.
+  if (r.end == Exchange::End::kFrame && state_ == ContainerState::kBusy) {
+    Transition(ContainerState::kWarm);
+  }
   co_return r;
 }
 
@@ -99,7 +124,7 @@ asio::awaitable<Exchange> Container::Exchange1(std::optional<std::string> reques
   deadline_.async_wait([self](boost::system::error_code ec) {
     if (ec || self->exit_how_) return;
     self->timed_out_ = true;
-    self->Retire();
+    self->Retire(LeaveReason::kTimeout);
   });
 
   boost::system::error_code ec;
@@ -119,7 +144,7 @@ asio::awaitable<Exchange> Container::Exchange1(std::optional<std::string> reques
   DrainLogs();
   bool timed_out = timed_out_;
   std::string protocol_error = (!ec && !frame.ok()) ? frame.status().message() : "";
-  Retire();
+  Retire(timed_out ? LeaveReason::kTimeout : LeaveReason::kCrashed);
   std::string how = "worker " + *exit_how_;
   if (!protocol_error.empty()) how += " (" + protocol_error + ")";
   co_return Exchange{timed_out ? Exchange::End::kTimeout : Exchange::End::kCrashed, {}, how};

@@ -4,7 +4,10 @@
 // Lifecycle, checked in one place (Transition):
 //   starting -> warm          init succeeded
 //   warm -> busy -> warm      one invocation at a time
-//   any -> gone               init failed, timeout, crash, shutdown
+//   busy -> draining          its version was superseded: it finishes this request,
+//                             then goes (the pool retires it on release)
+//   any -> gone               evicted, recycled, init failed, timeout, crash, shutdown
+// The reason a container left is kept with it (LeaveReason) for its record.
 // A timeout is enforced by killing the process group when the deadline passes; the
 // pending read then ends, and the outcome says timeout, not crash.
 //
@@ -24,6 +27,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "pool/reconcile_policy.h"
 #include "runtime/protocol.h"
 #include "sandbox/worker_spawner.h"
 
@@ -31,7 +35,8 @@ namespace kiln::pool {
 
 namespace asio = boost::asio;
 
-enum class ContainerState { kStarting, kWarm, kBusy, kGone };
+enum class ContainerState { kStarting, kWarm, kBusy, kDraining, kGone };
+const char* ContainerStateName(ContainerState s);
 
 // How one exchange with the worker ended.
 struct Exchange {
@@ -57,14 +62,25 @@ class Container : public std::enable_shared_from_this<Container> {
 
   // Logs captured since the last call, with the cap applied.
   std::string TakeLogs();
-  void Retire();  // kill and reap now
+  void Retire(LeaveReason why);  // kill and reap now
   // False once the worker is gone, also when it died while idle (then it is reaped
   // here, so a dead container is never leased).
   bool Alive();
+  // A busy container finishes its request, then goes.
+  void Drain();
 
   const std::string& id() const { return id_; }
   pid_t pid() const { return pid_; }
   ContainerState state() const { return state_; }
+  int64_t invocations() const { return invocations_; }
+  int64_t started_at_ms() const { return started_at_ms_; }
+  // Why it left (once gone) and how its process ended.
+  LeaveReason leave_reason() const { return leave_reason_; }
+  const std::optional<std::string>& exit_how() const { return exit_how_; }
+
+  // Bookkeeping the pool keeps with the container.
+  std::optional<double> init_ms;
+  std::chrono::steady_clock::time_point idle_since;
 
  private:
   Container(asio::any_io_executor ex, sandbox::WorkerProcess w, std::string id);
@@ -78,7 +94,10 @@ class Container : public std::enable_shared_from_this<Container> {
 
   std::string id_;
   pid_t pid_;
+  int64_t started_at_ms_;
   ContainerState state_ = ContainerState::kStarting;
+  int64_t invocations_ = 0;
+  LeaveReason leave_reason_ = LeaveReason::kCrashed;
   asio::posix::stream_descriptor channel_;
   asio::posix::stream_descriptor logs_;
   asio::steady_timer deadline_;

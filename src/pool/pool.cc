@@ -1,132 +1,265 @@
 #include "pool/pool.h"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <deque>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <spdlog/spdlog.h>
 
 #include "common/crypto.h"
+#include "common/time_util.h"
+#include "sandbox/process_stats.h"
 
 namespace kiln::pool {
 
 // One function version's containers and the requests waiting for one.
 struct Slot {
-  std::vector<std::shared_ptr<Container>> idle;  // most recently used last
-  std::vector<std::weak_ptr<Container>> all;     // for shutdown: busy ones too
-  size_t live = 0;                               // idle + busy + starting
-  std::optional<Refusal> init_failure;           // remembered deterministic init failure
-  // A waiter is woken with a container, or with none: then it may start one.
+  FunctionVersion fv;
+  PoolSettings settings;
+  bool aspired = false;     // keep min_warm
+  bool superseded = false;  // drained: nothing stays idle
+  std::vector<std::shared_ptr<Container>> idle;     // most recently used last
+  std::vector<std::shared_ptr<Container>> members;  // every spawned container with a place
+  size_t places = 0;  // members plus starts not yet spawned; each holds memory_mb of budget
+  TimePoint last_activity;
+  TimePoint no_background_start_before;  // back-off after a failed background start
+  std::optional<Refusal> init_failure;   // remembered deterministic init failure
+
+  // A queued request is woken with a container, a place to start one in, or news.
+  enum class Wake { kNone, kHanded, kPlace, kInitFailed, kStopping };
   struct Waiter {
     asio::steady_timer* timer;
-    bool* woken;
+    Wake* wake;
     std::shared_ptr<Container>* handed;
+    uint64_t seq;  // arrival order across all versions
   };
   std::deque<Waiter> waiters;
+
+  void WakeFront(Wake why, std::shared_ptr<Container> c = nullptr) {
+    Waiter w = waiters.front();
+    waiters.pop_front();
+    *w.handed = std::move(c);
+    *w.wake = why;
+    w.timer->cancel();
+  }
+  void WakeAll(Wake why) {
+    while (!waiters.empty()) WakeFront(why);
+  }
 };
+
+namespace {
+
+std::string KeyOf(const FunctionVersion& fv) { return fv.function + ":" + std::to_string(fv.version); }
+
+double MsBetween(TimePoint a, TimePoint b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+constexpr std::chrono::seconds kBackgroundStartBackoff{5};
+
+}  // namespace
 
 Lease::~Lease() {
   if (pool_ != nullptr) pool_->Release(slot_, std::move(container_));
 }
 
-Pool::Pool(asio::any_io_executor ex, PoolConfig config, InitHeaderFn init_header)
-    : ex_(std::move(ex)), config_(std::move(config)), init_header_(std::move(init_header)) {}
+Pool::Pool(asio::any_io_executor ex, PoolConfig config, InitHeaderFn init_header, ContainerSink sink,
+           const Clock* clock)
+    : ex_(ex),
+      config_(std::move(config)),
+      init_header_(std::move(init_header)),
+      sink_(std::move(sink)),
+      clock_(clock),
+      reconcile_timer_(ex) {}
 
 Pool::~Pool() { Shutdown(); }
 
-void Pool::Shutdown() {
-  for (auto& [key, slot] : slots_) {
-    for (auto& weak : slot->all) {
-      if (auto c = weak.lock()) c->Retire();  // a request in flight ends as crashed
+std::shared_ptr<Slot> Pool::SlotFor(const FunctionVersion& fv) {
+  auto& slot = slots_[KeyOf(fv)];
+  if (!slot) {
+    slot = std::make_shared<Slot>();
+    slot->fv = fv;
+    slot->settings = Resolve(config_.defaults, fv.pool);
+    slot->last_activity = clock_->Now();
+  }
+  return slot;
+}
+
+ContainerRecord Pool::RecordOf(const Slot& s, const Container& c) const {
+  ContainerRecord r;
+  r.id = c.id();
+  r.function = s.fv.function;
+  r.version = s.fv.version;
+  r.pid = c.pid();
+  r.started_at = c.started_at_ms();
+  r.init_ms = c.init_ms;
+  r.invocations = c.invocations();
+  if (c.state() == ContainerState::kGone) {
+    r.ended_at = NowEpochMs();
+    r.reason = LeaveReasonName(c.leave_reason());
+    r.detail = c.exit_how().value_or("");
+  }
+  return r;
+}
+
+bool Pool::ClaimPlace(Slot& s, bool may_evict) {
+  const int64_t need = s.fv.memory_mb;
+  const int64_t free_mb = config_.memory_budget_mb - used_mb_;
+  if (free_mb < need) {
+    if (!may_evict) return false;
+    std::vector<std::pair<Slot*, std::shared_ptr<Container>>> owners;
+    std::vector<IdleCandidate> idle;
+    for (auto& [key, other] : slots_) {
+      if (other.get() == &s) continue;
+      for (const auto& c : other->idle) {
+        owners.emplace_back(other.get(), c);
+        idle.push_back({other->fv.memory_mb, c->idle_since});
+      }
     }
+    std::vector<size_t> victims = PickBudgetVictims(idle, free_mb, need);
+    if (victims.empty()) return false;
+    for (size_t i : victims) Evict(*owners[i].first, owners[i].second, LeaveReason::kBudget);
+  }
+  ++s.places;
+  used_mb_ += need;
+  return true;
+}
+
+void Pool::FreePlace(Slot& s, const std::shared_ptr<Container>& c) {
+  KILN_CHECK(s.places > 0);
+  --s.places;
+  used_mb_ -= s.fv.memory_mb;
+  if (!c) return;
+  std::erase(s.members, c);
+  std::erase(s.idle, c);
+  sink_(RecordOf(s, *c));
+}
+
+void Pool::Evict(Slot& s, const std::shared_ptr<Container>& c, LeaveReason why) {
+  c->Retire(why);
+  FreePlace(s, c);
+}
+
+void Pool::ServeWaiters() {
+  // Oldest queued request first, among versions that may start another container.
+  for (;;) {
+    Slot* next = nullptr;
+    for (auto& [key, s] : slots_) {
+      if (s->waiters.empty() || s->places >= s->settings.max_containers) continue;
+      if (next == nullptr || s->waiters.front().seq < next->waiters.front().seq) next = s.get();
+    }
+    if (next == nullptr || !ClaimPlace(*next, /*may_evict=*/true)) return;
+    next->WakeFront(Slot::Wake::kPlace);
   }
 }
 
 void Pool::Release(const std::shared_ptr<Slot>& s, std::shared_ptr<Container> c) {
-  bool usable = c && c->state() == ContainerState::kWarm;
-  if (!usable) --s->live;  // died, timed out, or never started: its place is free
-  if (s->waiters.empty()) {
-    if (usable) s->idle.push_back(std::move(c));
-    return;
+  s->last_activity = clock_->Now();
+  if (c && c->state() == ContainerState::kDraining) c->Retire(LeaveReason::kSuperseded);
+  if (c && c->state() == ContainerState::kWarm && c->invocations() >= s->settings.recycle_after) {
+    c->Retire(LeaveReason::kRecycled);
   }
-  if (!usable && s->init_failure) {
-    // Everyone waiting would get the same answer: wake them all to hear it.
-    for (auto& w : std::exchange(s->waiters, {})) {
-      *w.woken = true;
-      w.timer->cancel();
+  if (!c || c->state() != ContainerState::kWarm) {
+    FreePlace(*s, c);  // died, timed out, recycled, drained, or never started
+    if (s->init_failure) s->WakeAll(Slot::Wake::kInitFailed);
+    if (!stopping_) {
+      ServeWaiters();
+      ReconcileSlot(s);  // a recycled or crashed one's replacement starts now
     }
     return;
   }
-  // FIFO: the first waiter gets this container, or this container's place.
-  Slot::Waiter w = s->waiters.front();
-  s->waiters.pop_front();
-  if (usable) {
-    *w.handed = std::move(c);
-  } else {
-    ++s->live;  // the waiter starts a new one in the freed place
+  if (!s->waiters.empty()) {
+    s->WakeFront(Slot::Wake::kHanded, std::move(c));
+    return;
   }
-  *w.woken = true;
-  w.timer->cancel();
+  if (s->superseded) {
+    Evict(*s, c, LeaveReason::kSuperseded);
+    ServeWaiters();
+    return;
+  }
+  c->idle_since = s->last_activity;
+  s->idle.push_back(std::move(c));
+  ServeWaiters();  // a version queued on the memory budget may take this one's memory
 }
 
 asio::awaitable<std::variant<Acquired, Refusal>> Pool::Acquire(
     const FunctionVersion& fv, std::chrono::steady_clock::time_point deadline) {
-  std::string key = fv.function + ":" + std::to_string(fv.version);
-  auto& slot = slots_[key];
-  if (!slot) slot = std::make_shared<Slot>();
-  std::shared_ptr<Slot> s = slot;
+  std::shared_ptr<Slot> s = SlotFor(fv);
+  const TimePoint t0 = clock_->Now();
+  s->last_activity = t0;
   if (s->init_failure) co_return *s->init_failure;
 
   while (!s->idle.empty()) {
     std::shared_ptr<Container> c = std::move(s->idle.back());
     s->idle.pop_back();
-    if (c->Alive()) co_return Acquired{Lease(this, s, std::move(c)), false, 0, ""};
-    --s->live;  // died while idle
+    if (c->Alive()) co_return Acquired{Lease(this, s, std::move(c)), false, 0, "", 0};
+    FreePlace(*s, c);  // died while idle
   }
-  if (s->live < config_.max_containers) {
-    ++s->live;
-    co_return co_await StartContainer(fv, s);
+  if (s->places < s->settings.max_containers && ClaimPlace(*s, /*may_evict=*/true)) {
+    co_return co_await StartContainer(s, 0);
   }
-  if (s->waiters.size() >= config_.queue_size) {
+  const std::string key = KeyOf(fv);
+  if (s->waiters.size() >= s->settings.queue_size) {
+    std::string why = s->places >= s->settings.max_containers
+                          ? "all " + std::to_string(s->places) + " containers of " + key + " are busy"
+                          : "the node's memory budget of " + std::to_string(config_.memory_budget_mb) +
+                                " MB is taken by busy containers";
     co_return Refusal{RunStatus::kThrottled, 429, "Throttled",
-                      "all " + std::to_string(s->live) + " containers of " + key +
-                          " are busy and its queue is full",
+                      why + " and its queue (" + std::to_string(s->settings.queue_size) + ") is full",
                       "", {}};
   }
   asio::steady_timer timer(ex_, deadline);
-  bool woken = false;
+  Slot::Wake wake = Slot::Wake::kNone;
   std::shared_ptr<Container> handed;
-  s->waiters.push_back({&timer, &woken, &handed});
+  s->waiters.push_back({&timer, &wake, &handed, next_waiter_++});
   boost::system::error_code ec;
   co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  if (!woken) {
-    std::erase_if(s->waiters, [&](const Slot::Waiter& w) { return w.woken == &woken; });
-    co_return Refusal{RunStatus::kTimeout, 504, "Runtime.Timeout",
-                      "timed out waiting for a container of " + key, "", {}};
+  const double queue_ms = MsBetween(t0, clock_->Now());
+  switch (wake) {
+    case Slot::Wake::kHanded:
+      co_return Acquired{Lease(this, s, std::move(handed)), false, 0, "", queue_ms};
+    case Slot::Wake::kPlace:
+      co_return co_await StartContainer(s, queue_ms);
+    case Slot::Wake::kInitFailed:
+      co_return *s->init_failure;
+    case Slot::Wake::kStopping:
+      co_return Refusal{RunStatus::kCrashed, 503, "Runtime.Stopping", "the daemon is stopping", "", {},
+                        false, queue_ms};
+    case Slot::Wake::kNone:
+      break;
   }
-  if (handed) co_return Acquired{Lease(this, s, std::move(handed)), false, 0, ""};
-  if (s->init_failure) co_return *s->init_failure;
-  co_return co_await StartContainer(fv, s);  // Release counted our place in `live`
+  std::erase_if(s->waiters, [&](const Slot::Waiter& w) { return w.wake == &wake; });
+  co_return Refusal{RunStatus::kTimeout, 504, "Runtime.Timeout",
+                    "timed out after " + std::to_string(static_cast<int64_t>(queue_ms)) +
+                        " ms waiting for a container of " + key,
+                    "", {}, false, queue_ms};
 }
 
-asio::awaitable<std::variant<Acquired, Refusal>> Pool::StartContainer(
-    const FunctionVersion& fv, const std::shared_ptr<Slot>& s) {
-  // The caller counted this container in `live`: every refusal gives the place back.
-  auto refuse = [&](Refusal r) {
-    Release(s, nullptr);
+asio::awaitable<std::variant<Acquired, Refusal>> Pool::StartContainer(const std::shared_ptr<Slot>& s,
+                                                                     double queue_ms) {
+  // The caller claimed this container's place: every refusal gives it back.
+  auto refuse = [&](Refusal r, std::shared_ptr<Container> c) {
+    r.queue_ms = queue_ms;
+    Release(s, std::move(c));
     return r;
   };
+  const FunctionVersion& fv = s->fv;
   auto header = init_header_(fv);
   if (!header.ok()) {
-    co_return refuse({RunStatus::kError, 502, "Runtime.InitError", header.status().message(), "", {}});
+    co_return refuse({RunStatus::kError, 502, "Runtime.InitError", header.status().message(), "", {}}, nullptr);
   }
   sandbox::SpawnSpec spec{config_.worker_path, config_.worker_env};
-  auto started = Container::Start(ex_, spec, "c-" + std::to_string(next_container_++) + "-" +
-                                                 RandomAlnum(6));
+  auto started = Container::Start(ex_, spec, "c-" + std::to_string(next_container_++) + "-" + RandomAlnum(6));
   if (!started.ok()) {
-    co_return refuse({RunStatus::kCrashed, 502, "Runtime.StartError", started.status().message(), "", {}});
+    co_return refuse({RunStatus::kCrashed, 502, "Runtime.StartError", started.status().message(), "", {}},
+                     nullptr);
   }
   std::shared_ptr<Container> c = std::move(started).value();
-  std::erase_if(s->all, [](const std::weak_ptr<Container>& w) { return w.expired(); });
-  s->all.push_back(c);
+  s->members.push_back(c);
+  sink_(RecordOf(*s, *c));
 
   // The init phase has its own budget; the request's deadline does not cut it short
   // (Lambda does the same), so a slow model load still warms the container.
@@ -139,21 +272,156 @@ asio::awaitable<std::variant<Acquired, Refusal>> Pool::StartContainer(
                       "the container's init phase " +
                           (timeout ? "ran past " + std::to_string(config_.init_timeout.count()) + " ms"
                                    : "ended: " + done.how),
-                      logs, {}, true});
+                      logs, {}, true},
+                     c);
   }
   auto result = nlohmann::json::parse(done.frame.header, nullptr, false);
   if (result.is_discarded() || !result.value("ok", false)) {
-    c->Retire();
+    c->Retire(LeaveReason::kInitFailed);
     Refusal failure{RunStatus::kError, 502,
                     result.is_discarded() ? "Runtime.InitError" : result.value("errorType", "Runtime.InitError"),
                     result.is_discarded() ? "malformed INIT_DONE" : result.value("errorMessage", ""),
                     "", {}, true};
     s->init_failure = failure;  // later requests: the same error, no re-import
     failure.logs = logs;
-    co_return refuse(failure);
+    co_return refuse(failure, c);
   }
-  double init_ms = result.value("init_ms", 0.0);
-  co_return Acquired{Lease(this, s, c), true, init_ms, logs};
+  c->init_ms = result.value("init_ms", 0.0);
+  co_return Acquired{Lease(this, s, c), true, *c->init_ms, logs, queue_ms};
+}
+
+asio::awaitable<std::variant<PrewarmReport, Refusal>> Pool::Prewarm(const FunctionVersion& fv) {
+  std::shared_ptr<Slot> s = SlotFor(fv);
+  s->aspired = true;
+  s->superseded = false;
+  s->last_activity = clock_->Now();
+  PrewarmReport report;
+  while (s->places < s->settings.min_warm) {
+    if (!ClaimPlace(*s, /*may_evict=*/true)) {
+      report.warnings.push_back("pre-warmed " + std::to_string(report.containers) + " of " +
+                                std::to_string(s->settings.min_warm) + " containers: the node's memory budget of " +
+                                std::to_string(config_.memory_budget_mb) + " MB is taken by busy containers");
+      break;
+    }
+    auto got = co_await StartContainer(s, 0);
+    if (auto* refusal = std::get_if<Refusal>(&got)) co_return std::move(*refusal);
+    Container& c = std::get<Acquired>(got).lease.container();
+    if (report.containers++ == 0) {
+      report.init_ms = *c.init_ms;
+      report.rss_mb = static_cast<double>(sandbox::ResidentKb(c.pid()).value_or(0)) / 1024.0;
+    }
+  }  // each lease returns its container to the pool: warm and idle
+  co_return report;
+}
+
+void Pool::SetAspired(const std::vector<FunctionVersion>& versions) {
+  std::set<std::string> wanted;
+  for (const FunctionVersion& fv : versions) {
+    wanted.insert(KeyOf(fv));
+    std::shared_ptr<Slot> s = SlotFor(fv);
+    if (!s->aspired) s->last_activity = clock_->Now();
+    s->aspired = true;
+    s->superseded = false;
+  }
+  for (auto& [key, s] : slots_) {
+    if (!s->aspired || wanted.count(key) > 0) continue;
+    s->aspired = false;
+    s->superseded = true;
+    for (const auto& c : s->members) c->Drain();  // busy ones finish, then go
+  }
+  Reconcile();
+}
+
+void Pool::StartReconciling() {
+  asio::co_spawn(ex_, [this]() { return ReconcileLoop(); }, asio::detached);
+}
+
+asio::awaitable<void> Pool::ReconcileLoop() {
+  while (!stopping_) {
+    reconcile_timer_.expires_after(config_.reconcile_every);
+    boost::system::error_code ec;
+    co_await reconcile_timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (!stopping_) Reconcile();
+  }
+}
+
+void Pool::Reconcile() {
+  for (auto it = slots_.begin(); it != slots_.end();) {
+    std::shared_ptr<Slot> s = it->second;
+    ReconcileSlot(s);
+    bool forgettable = !s->aspired && s->places == 0 && s->waiters.empty() && !s->init_failure;
+    it = forgettable ? slots_.erase(it) : std::next(it);
+  }
+  ServeWaiters();
+}
+
+void Pool::ReconcileSlot(const std::shared_ptr<Slot>& s) {
+  if (stopping_) return;
+  std::vector<std::shared_ptr<Container>> idle = s->idle;
+  for (const auto& c : idle) {
+    if (!c->Alive()) FreePlace(*s, c);  // died while idle
+  }
+  SlotView view{s->settings, s->aspired, s->superseded, s->init_failure.has_value(), s->last_activity};
+  for (const auto& c : s->members) {
+    if (c->state() == ContainerState::kBusy || c->state() == ContainerState::kDraining) ++view.busy;
+  }
+  view.starting = s->places - s->idle.size() - view.busy;
+  view.waiting = s->waiters.size();
+  for (const auto& c : s->idle) view.idle_since.push_back(c->idle_since);
+
+  const TimePoint now = clock_->Now();
+  Plan plan = PlanSlot(view, now);
+  idle = s->idle;
+  for (const Eviction& e : plan.evict) Evict(*s, idle[e.index], e.reason);
+  if (plan.scaled_to_zero && !plan.evict.empty()) {
+    spdlog::info("{}: idle for {} s, scaled to zero", KeyOf(s->fv),
+                 std::chrono::duration_cast<std::chrono::seconds>(now - s->last_activity).count());
+  }
+  if (now < s->no_background_start_before) return;
+  for (size_t i = 0; i < plan.start && ClaimPlace(*s, /*may_evict=*/false); ++i) {
+    asio::co_spawn(ex_, StartInBackground(s), asio::detached);
+  }
+}
+
+asio::awaitable<void> Pool::StartInBackground(std::shared_ptr<Slot> s) {
+  auto got = co_await StartContainer(s, 0);
+  if (auto* refusal = std::get_if<Refusal>(&got)) {
+    spdlog::warn("{}: keeping min_warm failed: {}: {}", KeyOf(s->fv), refusal->error_type, refusal->message);
+    s->no_background_start_before = clock_->Now() + kBackgroundStartBackoff;
+  }
+}  // the lease returns the warm container to the pool (or to a queued request)
+
+std::vector<ContainerInfo> Pool::Containers() const {
+  const TimePoint now = clock_->Now();
+  const int64_t now_ms = NowEpochMs();
+  std::vector<ContainerInfo> out;
+  for (const auto& [key, s] : slots_) {
+    for (const auto& c : s->members) {
+      ContainerInfo info{c->id(), s->fv.function, s->fv.version, c->state(), c->pid(), c->invocations(),
+                         c->started_at_ms()};
+      info.age_s = static_cast<double>(now_ms - c->started_at_ms()) / 1000.0;
+      if (std::find(s->idle.begin(), s->idle.end(), c) != s->idle.end()) {
+        info.idle_s = MsBetween(c->idle_since, now) / 1000.0;
+      }
+      if (auto kb = sandbox::ResidentKb(c->pid())) info.rss_mb = static_cast<double>(*kb) / 1024.0;
+      info.memory_mb = s->fv.memory_mb;
+      info.init_ms = c->init_ms;
+      out.push_back(std::move(info));
+    }
+  }
+  return out;
+}
+
+void Pool::Shutdown() {
+  if (stopping_) return;
+  stopping_ = true;
+  reconcile_timer_.cancel();
+  for (auto& [key, s] : slots_) {
+    s->WakeAll(Slot::Wake::kStopping);
+    for (const auto& c : std::vector<std::shared_ptr<Container>>(s->idle)) Evict(*s, c, LeaveReason::kShutdown);
+    // Busy ones: killed now, their places freed when their requests end (as crashed).
+    for (const auto& c : s->members) c->Retire(LeaveReason::kShutdown);
+  }
 }
 
 }  // namespace kiln::pool

@@ -1,23 +1,35 @@
-// DESIGN: the pool hands out containers of a function version, one request per
-// container at a time. A request takes the most recently used idle container (so
-// under light load a few stay hot); when all are busy and fewer than max_containers
-// live, it starts one (a cold start); at the maximum it waits in a bounded FIFO and
-// the next container released is handed to it directly (past the bound: throttled;
-// past its deadline: refused). A container that died is dropped and its place can be
-// taken by a new one. A deterministic init failure (import error, missing handler,
-// exception at module scope) is remembered per version, so later requests fail fast
-// with the same error instead of re-importing: versions are immutable.
+// DESIGN: the pool keeps each function version's containers, one request per
+// container at a time, and converges them on what the registry wants (SPEC §2).
 //
-// Not yet here (the warm-pool issue): min_warm and pre-warming at deploy, idle
-// eviction, recycling after N invocations, the node memory budget.
+// Request path (Acquire): the most recently used idle container (so under light load
+// a few stay hot and the rest age out); else, below max_containers and within the
+// node's memory budget, a cold start (to make room, idle containers of other versions
+// are stopped, least recently used first); else a bounded FIFO queue in which a
+// request waits at most its deadline; past the bound it is throttled. A container
+// that comes back is handed straight to the first queued request; a freed place (or
+// freed memory) lets the oldest queued request anywhere start one.
 //
-// Threading: every method runs on the daemon's I/O thread.
+// Desired state: SetAspired names the versions that should be warm (each function's
+// current version and pinned ones). A reconcile pass (every reconcile_every, and
+// after anything leaves) applies reconcile_policy: keep min_warm, evict idle ones
+// past their window, scale to zero, drain superseded versions. Pre-warm (deploy)
+// starts min_warm containers and waits until they are warm.
+//
+// Recycling: a container that has served recycle_after requests goes when its last
+// one ends (never during one); the reconcile pass starts its replacement at once when
+// that left the version below min_warm.
+//
+// A deterministic init failure (import error, missing handler, exception at module
+// scope) is remembered per version: requests fail fast with the same error instead
+// of re-importing (versions are immutable), and nothing restarts it in the background.
+//
+// Every container's start and end go to the ContainerSink, the end with its reason.
+// Threading: every method runs on the daemon's I/O thread; no locks.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -25,16 +37,19 @@
 #include <variant>
 
 #include "model/records.h"
+#include "pool/clock.h"
 #include "pool/container.h"
+#include "pool/pool_settings.h"
 
 namespace kiln::pool {
 
 struct PoolConfig {
   std::string worker_path;
   std::vector<std::string> worker_env;  // the container's base environment
-  size_t max_containers = 8;
-  size_t queue_size = 64;
+  PoolSettings defaults;                // the node's; versions may override
+  int64_t memory_budget_mb = 0;         // sum of live containers' memory limits
   std::chrono::milliseconds init_timeout{60000};
+  std::chrono::milliseconds reconcile_every{250};
 };
 
 class Pool;
@@ -65,6 +80,7 @@ struct Acquired {
   bool cold = false;
   double init_ms = 0;
   std::string init_logs;  // module-scope output of a cold start
+  double queue_ms = 0;    // time spent waiting for a container or a place
 };
 
 // Why no container could be had.
@@ -76,33 +92,91 @@ struct Refusal {
   std::string logs;
   std::optional<double> init_ms;
   bool cold = false;  // a cold start was attempted (and failed)
+  double queue_ms = 0;
+};
+
+struct PrewarmReport {
+  size_t containers = 0;  // warm now
+  double init_ms = 0;     // the first one's
+  double rss_mb = 0;      // the first one's, after its init
+  std::vector<std::string> warnings;
+};
+
+// A live container, for `kiln ps`.
+struct ContainerInfo {
+  std::string id;
+  std::string function;
+  int64_t version = 0;
+  ContainerState state = ContainerState::kStarting;
+  pid_t pid = 0;
+  int64_t invocations = 0;
+  int64_t started_at_ms = 0;
+  double age_s = 0;
+  std::optional<double> idle_s;
+  std::optional<double> rss_mb;
+  int64_t memory_mb = 0;
+  std::optional<double> init_ms;
 };
 
 // Builds the INIT header of a version (paths, env); supplied by the daemon.
 using InitHeaderFn = std::function<Result<std::string>(const FunctionVersion&)>;
+// Receives container records: at start (live) and at the end (with the reason).
+using ContainerSink = std::function<void(const ContainerRecord&)>;
 
 class Pool {
  public:
-  Pool(asio::any_io_executor ex, PoolConfig config, InitHeaderFn init_header);
+  Pool(asio::any_io_executor ex, PoolConfig config, InitHeaderFn init_header, ContainerSink sink,
+       const Clock* clock);
   ~Pool();
+
+  const PoolConfig& config() const { return config_; }
 
   asio::awaitable<std::variant<Acquired, Refusal>> Acquire(
       const FunctionVersion& fv, std::chrono::steady_clock::time_point deadline);
 
-  // Kills every container (daemon shutdown).
+  // Starts min_warm containers of fv and returns once they are warm; an init
+  // failure comes back as the Refusal a request would get.
+  asio::awaitable<std::variant<PrewarmReport, Refusal>> Prewarm(const FunctionVersion& fv);
+
+  // The versions that should be warm; versions dropped from the list are drained.
+  void SetAspired(const std::vector<FunctionVersion>& versions);
+
+  // Begins the periodic reconcile pass.
+  void StartReconciling();
+  // One reconcile pass over every version.
+  void Reconcile();
+
+  std::vector<ContainerInfo> Containers() const;
+
+  // Kills every container (daemon shutdown); queued requests are refused.
   void Shutdown();
 
  private:
   friend class Lease;
+  std::shared_ptr<Slot> SlotFor(const FunctionVersion& fv);
   void Release(const std::shared_ptr<Slot>& slot, std::shared_ptr<Container> container);
-  asio::awaitable<std::variant<Acquired, Refusal>> StartContainer(
-      const FunctionVersion& fv, const std::shared_ptr<Slot>& slot);
+  bool ClaimPlace(Slot& s, bool may_evict);
+  void FreePlace(Slot& s, const std::shared_ptr<Container>& c);
+  void Evict(Slot& s, const std::shared_ptr<Container>& c, LeaveReason why);
+  void ServeWaiters();
+  void ReconcileSlot(const std::shared_ptr<Slot>& s);
+  asio::awaitable<std::variant<Acquired, Refusal>> StartContainer(const std::shared_ptr<Slot>& s,
+                                                                 double queue_ms);
+  asio::awaitable<void> StartInBackground(std::shared_ptr<Slot> s);
+  asio::awaitable<void> ReconcileLoop();
+  ContainerRecord RecordOf(const Slot& s, const Container& c) const;
 
   asio::any_io_executor ex_;
   PoolConfig config_;
   InitHeaderFn init_header_;
+  ContainerSink sink_;
+  const Clock* clock_;
   std::map<std::string, std::shared_ptr<Slot>> slots_;  // by "function:version"
+  int64_t used_mb_ = 0;                                 // memory limits of all places
+  uint64_t next_waiter_ = 0;
   int64_t next_container_ = 1;
+  asio::steady_timer reconcile_timer_;
+  bool stopping_ = false;
 };
 
 }  // namespace kiln::pool

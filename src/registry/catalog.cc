@@ -23,11 +23,26 @@ Result<FunctionVersion> Catalog::CreateVersion(FunctionVersion v) {
   return stored;
 }
 
+Status Catalog::SetVersionState(const std::string& function, int64_t version, VersionState state,
+                                const std::string& message) {
+  KILN_RETURN_IF_ERROR(store_->SetVersionState(function, version, state, message));
+  FunctionVersion& v = functions_[function][version];
+  v.state = state;
+  v.state_message = message;
+  return OkStatus();
+}
+
 const FunctionVersion* Catalog::Find(const std::string& function,
                                      std::optional<int64_t> version) const {
   auto f = functions_.find(function);
   if (f == functions_.end() || f->second.empty()) return nullptr;
-  if (!version) return &f->second.rbegin()->second;
+  if (!version) {
+    // Routes follow the newest version that finished its deploy.
+    for (auto it = f->second.rbegin(); it != f->second.rend(); ++it) {
+      if (it->second.state == VersionState::kReady) return &it->second;
+    }
+    return nullptr;
+  }
   auto v = f->second.find(*version);
   return v == f->second.end() ? nullptr : &v->second;
 }
@@ -37,6 +52,26 @@ std::vector<const FunctionVersion*> Catalog::Versions(const std::string& functio
   if (auto f = functions_.find(function); f != functions_.end()) {
     for (const auto& [n, v] : f->second) out.push_back(&v);
   }
+  return out;
+}
+
+std::vector<FunctionVersion> Catalog::AspiredVersions() const {
+  std::map<std::pair<std::string, int64_t>, const FunctionVersion*> wanted;
+  for (const auto& [name, versions] : functions_) {
+    for (auto it = versions.rbegin(); it != versions.rend(); ++it) {
+      if (it->second.state == VersionState::kFailed) continue;
+      wanted[{name, it->first}] = &it->second;
+      if (it->second.state == VersionState::kReady) break;  // older ones are superseded
+    }
+  }
+  for (const auto& [path, by_method] : routes_) {
+    for (const auto& [method, r] : by_method) {
+      if (!r.version) continue;
+      if (const FunctionVersion* v = Find(r.function, r.version)) wanted[{r.function, *r.version}] = v;
+    }
+  }
+  std::vector<FunctionVersion> out;
+  for (const auto& [key, v] : wanted) out.push_back(*v);
   return out;
 }
 

@@ -29,8 +29,15 @@ class Catalog {
 
   // Functions and versions.
   Result<FunctionVersion> CreateVersion(FunctionVersion v);
+  // Publishes a version (ready) or records why its deploy failed.
+  Status SetVersionState(const std::string& function, int64_t version, VersionState state,
+                         const std::string& message);
+  // The given version, or without one the newest ready version (what routes follow).
   const FunctionVersion* Find(const std::string& function, std::optional<int64_t> version) const;
   std::vector<const FunctionVersion*> Versions(const std::string& function) const;
+  // The versions that should be kept warm: each function's current version (and a
+  // newer one being deployed), and every version a route pins.
+  std::vector<FunctionVersion> AspiredVersions() const;
   std::vector<std::string> FunctionNames() const;
 
   // Routes.

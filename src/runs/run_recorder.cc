@@ -2,24 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include <unordered_map>
-
 namespace kiln::runs {
-
-std::vector<RunRecord> CoalesceById(std::deque<RunRecord> records) {
-  std::vector<RunRecord> out;
-  out.reserve(records.size());
-  std::unordered_map<std::string, size_t> index;
-  for (auto& r : records) {
-    auto [it, fresh] = index.emplace(r.id, out.size());
-    if (fresh) {
-      out.push_back(std::move(r));
-    } else {
-      out[it->second] = std::move(r);
-    }
-  }
-  return out;
-}
 
 RunRecorder::RunRecorder(std::unique_ptr<Store> store)
     : store_(std::move(store)), writer_([this] { WriterLoop(); }) {}
@@ -37,11 +20,22 @@ void RunRecorder::Emit(RunRecord run) {
   bool first;
   {
     std::lock_guard lock(mu_);
-    first = queue_.empty();
+    first = queue_.empty() && containers_.empty();
     queue_.push_back(std::move(run));
     ++emitted_;
   }
   if (first) wake_.notify_one();  // later ones join the open window
+}
+
+void RunRecorder::EmitContainer(ContainerRecord container) {
+  bool first;
+  {
+    std::lock_guard lock(mu_);
+    first = queue_.empty() && containers_.empty();
+    containers_.push_back(std::move(container));
+    ++emitted_;
+  }
+  if (first) wake_.notify_one();
 }
 
 void RunRecorder::Flush() {
@@ -57,16 +51,19 @@ void RunRecorder::Flush() {
 void RunRecorder::WriterLoop() {
   std::unique_lock lock(mu_);
   for (;;) {
-    wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-    if (queue_.empty() && stopping_) return;
+    auto idle = [&] { return queue_.empty() && containers_.empty(); };
+    wake_.wait(lock, [&] { return stopping_ || !idle(); });
+    if (idle() && stopping_) return;
     // Group commit: let more runs join, unless someone waits or we are stopping.
     wake_.wait_for(lock, kGroupCommitWindow, [&] { return stopping_ || flush_waiters_ > 0; });
     std::deque<RunRecord> taken;
     taken.swap(queue_);
-    uint64_t count = taken.size();
+    std::deque<ContainerRecord> taken_containers;
+    taken_containers.swap(containers_);
+    uint64_t count = taken.size() + taken_containers.size();
     lock.unlock();
     std::vector<RunRecord> batch = CoalesceById(std::move(taken));
-    Status st = store_->UpsertRuns(batch);
+    Status st = store_->UpsertRecords(batch, CoalesceById(std::move(taken_containers)));
     if (!st.ok()) {
       // The records stay in the daemon's log; the store is what is broken.
       for (const auto& r : batch) {

@@ -5,6 +5,7 @@
 // transaction, and a run that ends within the window is written once (its `running`
 // record is folded into the final one). Flush() cuts the window short and waits until
 // everything emitted so far is durable, so a listing right after a run sees it.
+// Container lifecycle records (started, and why one left) travel the same way.
 // Later consumers of run events (metrics, the dashboard's live feed) hook in here.
 #pragma once
 
@@ -15,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "model/records.h"
@@ -33,6 +35,8 @@ class RunRecorder {
 
   // Records a run; a later Emit of the same id updates it (running -> final).
   void Emit(RunRecord run);
+  // Records a container; a later call with the same id updates it (live -> ended).
+  void EmitContainer(ContainerRecord container);
   void Flush();
 
  private:
@@ -43,6 +47,7 @@ class RunRecorder {
   std::condition_variable wake_;
   std::condition_variable written_;
   std::deque<RunRecord> queue_;
+  std::deque<ContainerRecord> containers_;
   uint64_t emitted_ = 0;
   uint64_t durable_ = 0;
   uint64_t flush_waiters_ = 0;
@@ -51,6 +56,20 @@ class RunRecorder {
 };
 
 // The last record of each id, in the order ids first appear.
-std::vector<RunRecord> CoalesceById(std::deque<RunRecord> records);
+template <typename Record>
+std::vector<Record> CoalesceById(std::deque<Record> records) {
+  std::vector<Record> out;
+  out.reserve(records.size());
+  std::unordered_map<std::string, size_t> index;
+  for (auto& r : records) {
+    auto [it, fresh] = index.emplace(r.id, out.size());
+    if (fresh) {
+      out.push_back(std::move(r));
+    } else {
+      out[it->second] = std::move(r);
+    }
+  }
+  return out;
+}
 
 }  // namespace kiln::runs

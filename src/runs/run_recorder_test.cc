@@ -21,18 +21,27 @@ class FakeStore final : public Store {
   Status DeleteKey(const std::string&) override { return Internal("unused"); }
   Result<LayerVersion> CreateLayerVersion(LayerVersion) override { return Internal("unused"); }
   Result<std::vector<LayerVersion>> ListLayerVersions(const std::string&) override { return Internal("unused"); }
+  Status SetVersionState(const std::string&, int64_t, VersionState, const std::string&) override {
+    return Internal("unused");
+  }
+  Result<int64_t> FailInterruptedDeploys(const std::string&) override { return Internal("unused"); }
   Result<int64_t> CloseInterruptedRuns(const std::string&) override { return Internal("unused"); }
+  Result<int64_t> CloseInterruptedContainers(const std::string&) override { return Internal("unused"); }
+  Result<std::vector<ContainerRecord>> ListEndedContainers(int) override { return Internal("unused"); }
   Result<std::vector<RunRecord>> ListRuns(const RunFilter&) override { return Internal("unused"); }
   Result<RunRecord> GetRun(const std::string&) override { return Internal("unused"); }
 
-  Status UpsertRuns(const std::vector<RunRecord>& runs) override {
+  Status UpsertRecords(const std::vector<RunRecord>& runs,
+                       const std::vector<ContainerRecord>& containers) override {
     std::lock_guard lock(mu);
     batches.push_back(runs);
+    container_batches.push_back(containers);
     return OkStatus();
   }
 
   std::mutex mu;
   std::vector<std::vector<RunRecord>> batches;
+  std::vector<std::vector<ContainerRecord>> container_batches;
 };
 
 RunRecord MakeRun(const std::string& id, RunStatus status) {
@@ -43,7 +52,7 @@ RunRecord MakeRun(const std::string& id, RunStatus status) {
 }
 
 TEST(CoalesceById, KeepsTheLastRecordInFirstAppearanceOrder) {
-  auto out = CoalesceById({MakeRun("a", RunStatus::kRunning), MakeRun("b", RunStatus::kRunning),
+  auto out = CoalesceById(std::deque<RunRecord>{MakeRun("a", RunStatus::kRunning), MakeRun("b", RunStatus::kRunning),
                            MakeRun("a", RunStatus::kOk)});
   ASSERT_EQ(out.size(), 2u);
   EXPECT_EQ(out[0].id, "a");
@@ -64,6 +73,24 @@ TEST(RunRecorder, FlushMakesEverythingEmittedDurable) {
   for (const auto& b : fake->batches) written += b.size();
   EXPECT_EQ(written, 2u) << "a's running record folds into its final one";
   EXPECT_EQ(fake->batches.back().back().id, "b");
+}
+
+TEST(RunRecorder, ContainersFoldLikeRuns) {
+  auto store = std::make_unique<FakeStore>();
+  FakeStore* fake = store.get();
+  RunRecorder recorder(std::move(store));
+  ContainerRecord c{.id = "c-1", .function = "f", .version = 1};
+  recorder.EmitContainer(c);
+  c.ended_at = 5;
+  c.reason = "idle";
+  recorder.EmitContainer(c);
+  recorder.Flush();
+  std::lock_guard lock(fake->mu);
+  std::vector<ContainerRecord> written;
+  for (const auto& b : fake->container_batches) written.insert(written.end(), b.begin(), b.end());
+  ASSERT_FALSE(written.empty());
+  EXPECT_EQ(written.back().reason, "idle");
+  EXPECT_EQ(written.back().ended_at, 5);
 }
 
 TEST(RunRecorder, DestructionWritesWhatIsQueued) {

@@ -39,6 +39,17 @@ CREATE TABLE runs (
   logs TEXT NOT NULL, max_memory_mb REAL NOT NULL, attempt INTEGER NOT NULL);
 CREATE INDEX runs_by_function ON runs (function, seq);
 )sql",
+    R"sql(
+ALTER TABLE function_versions ADD COLUMN pool TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE function_versions ADD COLUMN state TEXT NOT NULL DEFAULT 'ready';
+ALTER TABLE function_versions ADD COLUMN state_message TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN queue_ms REAL NOT NULL DEFAULT 0;
+CREATE TABLE containers (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, function TEXT NOT NULL,
+  version INTEGER NOT NULL, pid INTEGER NOT NULL, started_at INTEGER NOT NULL, ended_at INTEGER,
+  init_ms REAL, invocations INTEGER NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL);
+CREATE INDEX containers_by_end ON containers (ended_at);
+)sql",
 };
 
 std::string ToJsonText(const nlohmann::json& j) { return j.dump(); }
@@ -62,16 +73,23 @@ FunctionVersion ReadVersion(const SqliteStmt& s) {
   v.timeout_ms = s.Int(7);
   v.env = FromJsonText<std::map<std::string, std::string>>(s.Text(8));
   v.created_at = s.Int(9);
+  v.pool = FromJsonText<PoolOverrides>(s.Text(10));
+  v.state = ParseVersionState(s.Text(11)).value_or(VersionState::kFailed);
+  v.state_message = s.Text(12);
   return v;
 }
 
 constexpr const char* kVersionColumns =
-    "function, version, blob, handler, runtime, layers, memory_mb, timeout_ms, env, created_at";
+    "function, version, blob, handler, runtime, layers, memory_mb, timeout_ms, env, created_at, "
+    "pool, state, state_message";
 
 constexpr const char* kRunColumns =
     "id, function, version, trigger, route, started_at, duration_ms, init_ms, cold, "
     "container_id, status, http_status, request_bytes, response_bytes, result, truncated, "
-    "error_type, error_message, logs, max_memory_mb, attempt";
+    "error_type, error_message, logs, max_memory_mb, attempt, queue_ms";
+
+constexpr const char* kContainerColumns =
+    "id, function, version, pid, started_at, ended_at, init_ms, invocations, reason, detail";
 
 }  // namespace
 
@@ -142,14 +160,37 @@ Result<FunctionVersion> SqliteStore::CreateVersion(FunctionVersion v) {
   Status st = InTransaction([&]() -> Status {
     KILN_ASSIGN_OR_RETURN(v.version, NextVersion("function_versions", "function", v.function));
     v.created_at = NowEpochMs();
-    SqliteStmt ins(db_, "INSERT INTO function_versions VALUES (?,?,?,?,?,?,?,?,?,?)");
+    std::string sql = std::string("INSERT INTO function_versions (") + kVersionColumns +
+                      ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    SqliteStmt ins(db_, sql.c_str());
     ins.Bind(1, v.function).Bind(2, v.version).Bind(3, v.blob).Bind(4, v.handler).Bind(5, v.runtime);
     ins.Bind(6, ToJsonText(v.layers)).Bind(7, v.memory_mb).Bind(8, v.timeout_ms);
-    ins.Bind(9, ToJsonText(v.env)).Bind(10, v.created_at);
+    ins.Bind(9, ToJsonText(v.env)).Bind(10, v.created_at).Bind(11, ToJsonText(v.pool));
+    ins.Bind(12, std::string(VersionStateName(v.state))).Bind(13, v.state_message);
     return ins.Run();
   });
   if (!st.ok()) return st;
   return v;
+}
+
+Status SqliteStore::SetVersionState(const std::string& function, int64_t version,
+                                    VersionState state, const std::string& message) {
+  SqliteStmt s(db_,
+               "UPDATE function_versions SET state = ?, state_message = ? "
+               "WHERE function = ? AND version = ?");
+  s.Bind(1, std::string(VersionStateName(state))).Bind(2, message).Bind(3, function).Bind(4, version);
+  KILN_RETURN_IF_ERROR(s.Run());
+  if (sqlite3_changes(db_) == 0) return NotFound("no function " + function + ":" + std::to_string(version));
+  return OkStatus();
+}
+
+Result<int64_t> SqliteStore::FailInterruptedDeploys(const std::string& message) {
+  SqliteStmt s(db_,
+               "UPDATE function_versions SET state = 'failed', state_message = ? "
+               "WHERE state = 'starting'");
+  s.Bind(1, message);
+  KILN_RETURN_IF_ERROR(s.Run());
+  return static_cast<int64_t>(sqlite3_changes(db_));
 }
 
 Result<std::vector<FunctionVersion>> SqliteStore::QueryVersions(const char* sql,
@@ -298,20 +339,25 @@ Result<std::vector<LayerVersion>> SqliteStore::ListLayerVersions(const std::stri
   return out;
 }
 
-Status SqliteStore::UpsertRuns(const std::vector<RunRecord>& runs) {
-  return InTransaction([&]() -> Status { return UpsertRunsInTransaction(runs); });
+Status SqliteStore::UpsertRecords(const std::vector<RunRecord>& runs,
+                                  const std::vector<ContainerRecord>& containers) {
+  return InTransaction([&]() -> Status {
+    KILN_RETURN_IF_ERROR(UpsertRunsInTransaction(runs));
+    return UpsertContainersInTransaction(containers);
+  });
 }
 
 Status SqliteStore::UpsertRunsInTransaction(const std::vector<RunRecord>& runs) {
   // An update keeps the row's seq, so a run keeps its place in the listing.
   std::string sql = std::string("INSERT INTO runs (") + kRunColumns +
-                    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+                    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
                     "duration_ms=excluded.duration_ms, init_ms=excluded.init_ms, cold=excluded.cold, "
                     "container_id=excluded.container_id, status=excluded.status, "
                     "http_status=excluded.http_status, response_bytes=excluded.response_bytes, "
                     "result=excluded.result, truncated=excluded.truncated, "
                     "error_type=excluded.error_type, error_message=excluded.error_message, "
-                    "logs=excluded.logs, max_memory_mb=excluded.max_memory_mb, attempt=excluded.attempt";
+                    "logs=excluded.logs, max_memory_mb=excluded.max_memory_mb, attempt=excluded.attempt, "
+                    "queue_ms=excluded.queue_ms";
   SqliteStmt s(db_, sql.c_str());
   for (const RunRecord& r : runs) {
     s.Bind(1, r.id).Bind(2, r.function).Bind(3, r.version).Bind(4, r.trigger).Bind(5, r.route);
@@ -320,7 +366,7 @@ Status SqliteStore::UpsertRunsInTransaction(const std::vector<RunRecord>& runs) 
     s.Bind(12, int64_t{r.http_status}).Bind(13, r.request_bytes).Bind(14, r.response_bytes);
     s.Bind(15, r.result).Bind(16, int64_t{r.truncated}).Bind(17, r.error_type);
     s.Bind(18, r.error_message).Bind(19, r.logs).Bind(20, r.max_memory_mb);
-    s.Bind(21, int64_t{r.attempt});
+    s.Bind(21, int64_t{r.attempt}).Bind(22, r.queue_ms);
     KILN_RETURN_IF_ERROR(s.Run());
     s.Reset();
   }
@@ -334,6 +380,54 @@ Result<int64_t> SqliteStore::CloseInterruptedRuns(const std::string& message) {
   s.Bind(1, message);
   KILN_RETURN_IF_ERROR(s.Run());
   return static_cast<int64_t>(sqlite3_changes(db_));
+}
+
+Status SqliteStore::UpsertContainersInTransaction(const std::vector<ContainerRecord>& containers) {
+  std::string sql = std::string("INSERT INTO containers (") + kContainerColumns +
+                    ") VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+                    "ended_at=excluded.ended_at, init_ms=excluded.init_ms, "
+                    "invocations=excluded.invocations, reason=excluded.reason, detail=excluded.detail";
+  SqliteStmt s(db_, sql.c_str());
+  for (const ContainerRecord& c : containers) {
+    s.Bind(1, c.id).Bind(2, c.function).Bind(3, c.version).Bind(4, c.pid).Bind(5, c.started_at);
+    s.Bind(6, c.ended_at).Bind(7, c.init_ms).Bind(8, c.invocations).Bind(9, c.reason);
+    s.Bind(10, c.detail);
+    KILN_RETURN_IF_ERROR(s.Run());
+    s.Reset();
+  }
+  return OkStatus();
+}
+
+Result<int64_t> SqliteStore::CloseInterruptedContainers(const std::string& reason) {
+  SqliteStmt s(db_, "UPDATE containers SET ended_at = ?, reason = ? WHERE ended_at IS NULL");
+  s.Bind(1, NowEpochMs()).Bind(2, reason);
+  KILN_RETURN_IF_ERROR(s.Run());
+  return static_cast<int64_t>(sqlite3_changes(db_));
+}
+
+Result<std::vector<ContainerRecord>> SqliteStore::ListEndedContainers(int limit) {
+  std::string sql = std::string("SELECT ") + kContainerColumns +
+                    " FROM containers WHERE ended_at IS NOT NULL ORDER BY ended_at DESC, seq DESC LIMIT ?";
+  SqliteStmt s(db_, sql.c_str());
+  s.Bind(1, int64_t{limit});
+  std::vector<ContainerRecord> out;
+  for (;;) {
+    KILN_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    ContainerRecord c;
+    c.id = s.Text(0);
+    c.function = s.Text(1);
+    c.version = s.Int(2);
+    c.pid = s.Int(3);
+    c.started_at = s.Int(4);
+    if (!s.IsNull(5)) c.ended_at = s.Int(5);
+    if (!s.IsNull(6)) c.init_ms = s.Double(6);
+    c.invocations = s.Int(7);
+    c.reason = s.Text(8);
+    c.detail = s.Text(9);
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 Result<std::vector<RunRecord>> SqliteStore::QueryRuns(const std::string& where,
@@ -372,6 +466,7 @@ Result<std::vector<RunRecord>> SqliteStore::QueryRuns(const std::string& where,
     if (with_logs) r.logs = s.Text(18);
     r.max_memory_mb = s.Double(19);
     r.attempt = static_cast<int>(s.Int(20));
+    r.queue_ms = s.Double(21);
     out.push_back(std::move(r));
   }
   return out;

@@ -28,7 +28,13 @@ class SqliteStore final : public Store {
   Status DeleteKey(const std::string& id) override;
   Result<LayerVersion> CreateLayerVersion(LayerVersion l) override;
   Result<std::vector<LayerVersion>> ListLayerVersions(const std::string& name) override;
-  Status UpsertRuns(const std::vector<RunRecord>& runs) override;
+  Status SetVersionState(const std::string& function, int64_t version, VersionState state,
+                         const std::string& message) override;
+  Result<int64_t> FailInterruptedDeploys(const std::string& message) override;
+  Status UpsertRecords(const std::vector<RunRecord>& runs,
+                       const std::vector<ContainerRecord>& containers) override;
+  Result<int64_t> CloseInterruptedContainers(const std::string& reason) override;
+  Result<std::vector<ContainerRecord>> ListEndedContainers(int limit) override;
   Result<int64_t> CloseInterruptedRuns(const std::string& message) override;
   Result<std::vector<RunRecord>> ListRuns(const RunFilter& filter) override;
   Result<RunRecord> GetRun(const std::string& id) override;
@@ -41,6 +47,7 @@ class SqliteStore final : public Store {
   Status InTransaction(const std::function<Status()>& body);
   Result<int64_t> NextVersion(const char* table, const char* key_column, const std::string& key);
   Status UpsertRunsInTransaction(const std::vector<RunRecord>& runs);
+  Status UpsertContainersInTransaction(const std::vector<ContainerRecord>& containers);
   Result<std::vector<FunctionVersion>> QueryVersions(const char* sql, const std::string& arg);
   Result<std::vector<RunRecord>> QueryRuns(const std::string& where,
                                            const std::vector<std::string>& args, int limit,

@@ -70,7 +70,7 @@ TEST_F(SqliteStoreTest, RunsFilterAndOrderNewestFirst) {
     r.logs = "log " + std::to_string(i);
     runs.push_back(r);
   }
-  ASSERT_TRUE(store_->UpsertRuns(runs).ok());
+  ASSERT_TRUE(store_->UpsertRecords(runs, {}).ok());
   auto iris = store_->ListRuns({.function = "iris"});
   ASSERT_EQ(iris->size(), 4u);
   EXPECT_EQ((*iris)[0].id, "run-3");
@@ -106,10 +106,10 @@ namespace {
 TEST_F(SqliteStoreTest, UpsertKeepsPlaceAndInterruptedRunsAreClosed) {
   RunRecord a{.id = "a", .function = "f", .status = RunStatus::kRunning};
   RunRecord b{.id = "b", .function = "f", .status = RunStatus::kRunning};
-  ASSERT_TRUE(store_->UpsertRuns({a, b}).ok());
+  ASSERT_TRUE(store_->UpsertRecords({a, b}, {}).ok());
   a.status = RunStatus::kOk;
   a.logs = "done";
-  ASSERT_TRUE(store_->UpsertRuns({a}).ok());
+  ASSERT_TRUE(store_->UpsertRecords({a}, {}).ok());
   auto runs = store_->ListRuns({});
   ASSERT_EQ(runs->size(), 2u);
   EXPECT_EQ((*runs)[1].id, "a") << "the update kept a's place (older than b)";

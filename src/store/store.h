@@ -31,6 +31,10 @@ class Store {
   virtual Result<std::vector<FunctionVersion>> ListVersions(const std::string& function) = 0;
   // Every function's latest version.
   virtual Result<std::vector<FunctionVersion>> ListLatestVersions() = 0;
+  virtual Status SetVersionState(const std::string& function, int64_t version, VersionState state,
+                                 const std::string& message) = 0;
+  // Marks versions left `starting` by a daemon that died mid-deploy as failed.
+  virtual Result<int64_t> FailInterruptedDeploys(const std::string& message) = 0;
 
   virtual Result<Route> CreateRoute(Route r) = 0;  // kConflict on a taken method + path
   virtual Result<std::vector<Route>> ListRoutes() = 0;
@@ -44,8 +48,14 @@ class Store {
   virtual Result<LayerVersion> CreateLayerVersion(LayerVersion l) = 0;
   virtual Result<std::vector<LayerVersion>> ListLayerVersions(const std::string& name) = 0;
 
-  // Inserts runs, or updates them when their id is known (running -> final).
-  virtual Status UpsertRuns(const std::vector<RunRecord>& runs) = 0;
+  // Inserts runs and containers, or updates them when their id is known (running ->
+  // final, live -> ended), in one transaction.
+  virtual Status UpsertRecords(const std::vector<RunRecord>& runs,
+                               const std::vector<ContainerRecord>& containers) = 0;
+  // Closes containers left live by a daemon that died; returns how many.
+  virtual Result<int64_t> CloseInterruptedContainers(const std::string& reason) = 0;
+  // Ended containers, the most recently ended first.
+  virtual Result<std::vector<ContainerRecord>> ListEndedContainers(int limit) = 0;
   // Closes runs left `running` by a daemon that died; returns how many.
   virtual Result<int64_t> CloseInterruptedRuns(const std::string& message) = 0;
   virtual Result<std::vector<RunRecord>> ListRuns(const RunFilter& filter) = 0;

@@ -1,0 +1,145 @@
+// The control API's function versions and containers: a deploy records the version,
+// pre-warms min_warm containers and only then lets routes follow it (a failed init
+// leaves routes on the previous version), and `kiln ps` reads the pool.
+#include <nlohmann/json.hpp>
+
+#include "common/time_util.h"
+#include "control/control_api.h"
+#include "pool/pool_settings.h"
+
+namespace kiln::control {
+namespace {
+
+using nlohmann::json;
+
+constexpr int64_t kMinMemoryMb = 64, kMaxMemoryMb = 2048;
+constexpr int64_t kMinTimeoutMs = 1, kMaxTimeoutMs = 900000;
+constexpr size_t kMaxLayers = 5;
+constexpr int kMaxEndedContainers = 100;
+
+template <typename T>
+json OrNull(const std::optional<T>& v) {
+  return v ? json(*v) : json(nullptr);
+}
+
+json ContainerJson(const pool::ContainerInfo& c) {
+  return {{"id", c.id},
+          {"function", c.function},
+          {"version", c.version},
+          {"state", pool::ContainerStateName(c.state)},
+          {"pid", c.pid},
+          {"invocations", c.invocations},
+          {"started_at", FormatRfc3339(c.started_at_ms)},
+          {"age_s", c.age_s},
+          {"idle_s", OrNull(c.idle_s)},
+          {"rss_mb", OrNull(c.rss_mb)},
+          {"memory_mb", c.memory_mb},
+          {"init_ms", OrNull(c.init_ms)}};
+}
+
+}  // namespace
+
+Result<FunctionVersion> ControlApi::ParseVersion(const std::string& name, const json& j) {
+  if (!ValidName(name)) return InvalidArgument("function name '" + name + "': use 1-64 of [A-Za-z0-9_-]");
+  FunctionVersion v;
+  v.function = name;
+  try {
+    v.blob = j.at("blob").get<std::string>();
+    v.handler = j.value("handler", v.handler);
+    v.memory_mb = j.value("memory_mb", v.memory_mb);
+    v.timeout_ms = j.value("timeout_ms", v.timeout_ms);
+    v.env = j.value("env", v.env);
+    if (j.contains("pool") && !j["pool"].is_null()) {
+      if (!j["pool"].is_object()) return InvalidArgument("pool must be an object");
+      v.pool = j["pool"].get<PoolOverrides>();
+    }
+  } catch (const json::exception& e) {
+    return InvalidArgument(std::string("version fields: ") + e.what());
+  }
+  if (!d_.blobs->Has(v.blob)) return InvalidArgument("unknown blob '" + v.blob + "': upload it to /v1/blobs first");
+  if (v.handler.find('.') == std::string::npos) {
+    return InvalidArgument("handler '" + v.handler + "' must be module.function");
+  }
+  if (v.memory_mb < kMinMemoryMb || v.memory_mb > kMaxMemoryMb) {
+    return InvalidArgument("memory_mb must be within 64-2048, got " + std::to_string(v.memory_mb));
+  }
+  if (v.timeout_ms < kMinTimeoutMs || v.timeout_ms > kMaxTimeoutMs) {
+    return InvalidArgument("timeout_ms must be within 1-900000, got " + std::to_string(v.timeout_ms));
+  }
+  KILN_RETURN_IF_ERROR(pool::Validate(d_.pool->config().defaults, v.pool));
+  KILN_ASSIGN_OR_RETURN(std::vector<std::string> layer_specs, StringList(j, "layers"));
+  if (layer_specs.size() > kMaxLayers) return InvalidArgument("at most 5 layers per function");
+  for (const auto& spec : layer_specs) {
+    size_t colon = spec.find(':');
+    std::string lname = spec.substr(0, colon);
+    KILN_ASSIGN_OR_RETURN(auto versions, d_.store->ListLayerVersions(lname));
+    if (!ValidName(lname) || versions.empty()) return InvalidArgument("unknown layer '" + lname + "'");
+    int64_t want = colon == std::string::npos ? versions.back().version : std::atoll(spec.c_str() + colon + 1);
+    auto it = std::find_if(versions.begin(), versions.end(), [&](const LayerVersion& l) { return l.version == want; });
+    if (it == versions.end()) return InvalidArgument("unknown layer version '" + spec + "'");
+    v.layers.push_back({lname, want});  // pinned now: the version never changes under it
+  }
+  return v;
+}
+
+asio::awaitable<Response> ControlApi::CreateVersion(const std::string& name, const std::string& body) {
+  auto fail = [](const Status& st) { return gateway::ErrorResponse(st, 11, true); };
+  auto j = ParseObject(body);
+  if (!j.ok()) co_return fail(j.status());
+  auto parsed = ParseVersion(name, *j);
+  if (!parsed.ok()) co_return fail(parsed.status());
+  if (j->contains("wait") && !(*j)["wait"].is_boolean()) co_return fail(InvalidArgument("wait must be true or false"));
+  const bool wait = j->value("wait", true);
+  parsed->state = wait ? VersionState::kStarting : VersionState::kReady;
+  const FunctionVersion* before = d_.catalog->Find(name, std::nullopt);
+  const std::optional<int64_t> serving = before ? std::optional(before->version) : std::nullopt;
+  auto stored = d_.catalog->CreateVersion(std::move(parsed).value());
+  if (!stored.ok()) co_return fail(stored.status());
+
+  json out = *stored;
+  out["prewarm"] = nullptr;
+  out["warnings"] = json::array();
+  if (wait) {
+    auto warmed = co_await d_.pool->Prewarm(*stored);
+    if (auto* refusal = std::get_if<pool::Refusal>(&warmed)) {
+      std::string why = refusal->error_type + ": " + refusal->message;
+      Status recorded = d_.catalog->SetVersionState(name, stored->version, VersionState::kFailed, why);
+      d_.pool->SetAspired(d_.catalog->AspiredVersions());
+      if (!recorded.ok()) co_return fail(recorded);
+      std::string message = "version " + std::to_string(stored->version) + " failed its init phase: " + why +
+                            (serving ? "; routes keep serving version " + std::to_string(*serving)
+                                     : "; the function has no version that serves");
+      co_return Json(422, {{"error", {{"code", CodeName(Code::kInitFailed)},
+                                      {"message", message},
+                                      {"version", stored->version},
+                                      {"logs", refusal->logs}}}});
+    }
+    const auto& report = std::get<pool::PrewarmReport>(warmed);
+    Status published = d_.catalog->SetVersionState(name, stored->version, VersionState::kReady, "");
+    if (!published.ok()) co_return fail(published);
+    out["state"] = VersionStateName(VersionState::kReady);
+    if (report.containers > 0) {
+      out["prewarm"] = {{"containers", report.containers},
+                        {"init_ms", report.init_ms},
+                        {"rss_mb", report.rss_mb},
+                        {"memory_mb", stored->memory_mb}};
+    }
+    out["warnings"] = report.warnings;
+  }
+  // Routes follow the new version from here; the previous one drains.
+  d_.pool->SetAspired(d_.catalog->AspiredVersions());
+  co_return Json(201, out);
+}
+
+Result<json> ControlApi::ListContainers(const Request& req) {
+  json list = json::array();
+  for (const pool::ContainerInfo& c : d_.pool->Containers()) list.push_back(ContainerJson(c));
+  if (QueryParam(std::string_view(req.target().data(), req.target().size()), "all") == "true") {
+    d_.recorder->Flush();
+    KILN_ASSIGN_OR_RETURN(auto ended, d_.store->ListEndedContainers(kMaxEndedContainers));
+    for (const ContainerRecord& c : ended) list.push_back(c);
+  }
+  return json{{"containers", list}};
+}
+
+}  // namespace kiln::control
