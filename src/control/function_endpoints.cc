@@ -2,6 +2,7 @@
 // pre-warms min_warm containers and only then lets routes follow it (a failed init
 // leaves routes on the previous version), and `kiln ps` reads the pool.
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "common/time_util.h"
 #include "control/control_api.h"
@@ -37,6 +38,25 @@ json ContainerJson(const pool::ContainerInfo& c) {
           {"init_ms", OrNull(c.init_ms)}};
 }
 
+// The "pool" object, strictly: a misspelt or mistyped setting is an error, not a default.
+Result<PoolOverrides> ParsePool(const json& pool) {
+  if (!pool.is_object()) return InvalidArgument("pool must be an object");
+  static const std::set<std::string> kIntegers = {"min_warm", "max_containers", "queue_size", "recycle_after"};
+  static const std::set<std::string> kSeconds = {"idle_evict_s", "scale_to_zero_s"};
+  for (const auto& [key, value] : pool.items()) {
+    if (kIntegers.count(key) > 0) {
+      if (!value.is_number_integer()) return InvalidArgument("pool." + key + " must be an integer");
+    } else if (kSeconds.count(key) > 0) {
+      if (!value.is_number()) return InvalidArgument("pool." + key + " must be a number of seconds");
+    } else {
+      return InvalidArgument("pool: unknown setting '" + key +
+                             "' (known: min_warm, max_containers, queue_size, idle_evict_s, "
+                             "scale_to_zero_s, recycle_after)");
+    }
+  }
+  return pool.get<PoolOverrides>();
+}
+
 }  // namespace
 
 Result<FunctionVersion> ControlApi::ParseVersion(const std::string& name, const json& j) {
@@ -50,8 +70,7 @@ Result<FunctionVersion> ControlApi::ParseVersion(const std::string& name, const 
     v.timeout_ms = j.value("timeout_ms", v.timeout_ms);
     v.env = j.value("env", v.env);
     if (j.contains("pool") && !j["pool"].is_null()) {
-      if (!j["pool"].is_object()) return InvalidArgument("pool must be an object");
-      v.pool = j["pool"].get<PoolOverrides>();
+      KILN_ASSIGN_OR_RETURN(v.pool, ParsePool(j["pool"]));
     }
   } catch (const json::exception& e) {
     return InvalidArgument(std::string("version fields: ") + e.what());

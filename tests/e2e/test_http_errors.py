@@ -89,7 +89,7 @@ def test_auth_none_route_needs_no_key(kiln, tmp_path):
 
 
 def test_body_over_2mib_is_413_and_no_container_is_touched(kiln, tmp_path):
-    fn = kiln.deploy_handler(tmp_path, OK)
+    fn = kiln.deploy_handler(tmp_path, OK, "--min-warm", "0")
     r = fn.call(data=b"x" * (2 * MiB + 1), headers={"Content-Type": "application/octet-stream"})
     assert r.status_code == 413, r.text
 

@@ -29,7 +29,8 @@ def iris(ml_kiln, tmp_path_factory):
                     ignore=shutil.ignore_patterns("model.onnx", "__pycache__"))
     subprocess.run([sys.executable, src / "train.py"], check=True, capture_output=True,
                    timeout=300)
-    version = k.cli_json("deploy", src)
+    # No pre-warm here, so the first call below is the cold start these tests inspect.
+    version = k.cli_json("deploy", src, "--min-warm", "0")
     yaml_routes = [r for r in listing(k.cli_json("route", "ls"), "routes")
                    if r["path"] == "/predict" and r["function"] == "iris"]
     if not yaml_routes:  # reported by test_deploy_creates_the_kiln_yaml_route

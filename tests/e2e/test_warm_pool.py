@@ -230,3 +230,21 @@ def test_ps_shows_live_containers(kiln, tmp_path):
     assert "warm" in line
     [c] = live(kiln, fn.name)
     assert c["invocations"] == 1 and c["version"] == 1 and c["idle_s"] is not None
+
+
+@pytest.mark.parametrize("pool, message", [
+    ({"min_wram": 2}, "unknown setting 'min_wram'"),
+    ({"max_containers": 1.5}, "pool.max_containers must be an integer"),
+    ({"max_containers": 65}, "max_containers must be within 1-64"),
+    ({"min_warm": 3, "max_containers": 2}, "must not exceed max_containers"),
+    ({"idle_evict_s": 0}, "idle_evict_s must be between"),
+])
+def test_bad_pool_settings_are_refused_and_nothing_is_recorded(kiln, tmp_path, pool, message):
+    name = unique("badpool")
+    bundle = write_bundle(tmp_path / name, SLOW)
+    kiln.cli_ok("deploy", bundle, "--name", name)
+    blob = kiln.api_json("GET", f"/v1/functions/{name}")["versions"][0]["blob"]
+    r = kiln.api("POST", f"/v1/functions/{name}/versions", json={"blob": blob, "pool": pool})
+    assert r.status_code == 400, r.text
+    assert message in r.json()["error"]["message"]
+    assert len(kiln.api_json("GET", f"/v1/functions/{name}")["versions"]) == 1
