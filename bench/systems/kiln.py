@@ -7,7 +7,7 @@ Setup, all through the CLI contract of docs/API.md:
   kiln route add POST /bench/<model> bench-<model>
   kiln key create bench-client --route /bench/<model>...   (key alone on the last line)
 Requests carry `Authorization: Bearer <key>`.
-Cold start: deploy a new version (the route follows the latest) and time its first
+Cold start: deploy a new version with --min-warm 0 (no pre-warm; the route follows it) and time its first
 request; the run record (GET /v1/runs/<X-Kiln-Run-Id>) says whether it was cold.
 """
 from __future__ import annotations
@@ -119,8 +119,8 @@ class Kiln:
         if not self.key.startswith("kiln_"):
             raise RuntimeError(f"`kiln key create` last line is not a key: {out!r}")
 
-    def deploy(self, name: str, bdir: Path) -> dict:
-        out = self.cli("deploy", str(bdir), "--name", f"bench-{name}", "--layer", LAYER, "--json")
+    def deploy(self, name: str, bdir: Path, *flags: str) -> dict:
+        out = self.cli("deploy", str(bdir), "--name", f"bench-{name}", "--layer", LAYER, *flags, "--json")
         try:
             return json.loads(out)
         except json.JSONDecodeError:
@@ -167,12 +167,13 @@ class Kiln:
         return json.loads(b) if st == 200 else {"http_status": st, "raw": b[:300].decode(errors="replace")}
 
     def cold_starts(self, bundle_name: str, bundle_dir: Path, probe_body: str, n: int) -> dict:
-        """Deploy a new version, then time its first request through the route."""
+        """Deploy a new version without pre-warm (otherwise the deploy itself takes the
+        cold start), then time its first request through the route."""
         first, init_ms, not_cold, errors = [], [], 0, []
         url = f"{self.url}/bench/{bundle_name}"
         for i in range(n):
             try:
-                self.deploy(bundle_name, bundle_dir)
+                self.deploy(bundle_name, bundle_dir, "--min-warm", "0")
                 t0 = time.perf_counter()
                 st, b, h = http("POST", url, probe_body, self.headers(), timeout=60)
                 dt = (time.perf_counter() - t0) * 1000
@@ -189,5 +190,5 @@ class Kiln:
             except Exception as e:  # noqa: BLE001 - reported
                 errors.append(str(e)[:400])
         return {"ms": first, "init_ms": init_ms, "not_cold": not_cold, "errors": errors,
-                "short": "first request after deploy; init = run record init_ms", "what": "kiln deploy of a new version, then request-to-response of its first request "
+                "short": "first request after deploy; init = run record init_ms", "what": "kiln deploy --min-warm 0 of a new version, then request-to-response of its first request "
                         "through the authenticated route (run record: cold, init_ms)"}

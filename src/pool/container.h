@@ -81,6 +81,7 @@ class Container : public std::enable_shared_from_this<Container> {
   // Bookkeeping the pool keeps with the container.
   std::optional<double> init_ms;
   std::chrono::steady_clock::time_point idle_since;
+  bool recycle_due = false;  // served its share; goes once a successor is warm
 
  private:
   Container(asio::any_io_executor ex, sandbox::WorkerProcess w, std::string id);

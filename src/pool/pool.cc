@@ -156,12 +156,40 @@ void Pool::ServeWaiters() {
   }
 }
 
+// Recycling never costs a request a cold start: a container past recycle_after goes
+// at once when another idle one can take its requests; otherwise it keeps serving
+// while its successor starts, and goes when that one is warm.
+void Pool::Recycle(const std::shared_ptr<Slot>& s, const std::shared_ptr<Container>& c) {
+  if (c->state() != ContainerState::kWarm) return;
+  if (!c->recycle_due && c->invocations() < s->settings.recycle_after) return;
+  c->recycle_due = true;
+  bool successor_idle = std::any_of(s->idle.begin(), s->idle.end(),
+                                    [](const auto& other) { return !other->recycle_due; });
+  if (successor_idle) {
+    c->Retire(LeaveReason::kRecycled);
+    return;
+  }
+  bool successor_starting = std::any_of(s->members.begin(), s->members.end(), [](const auto& other) {
+    return other->state() == ContainerState::kStarting;
+  }) || s->places > s->members.size();
+  if (!successor_starting && ClaimPlace(*s, /*may_evict=*/false)) {
+    asio::co_spawn(ex_, StartInBackground(s), asio::detached);
+  } else if (!successor_starting) {
+    c->Retire(LeaveReason::kRecycled);  // no room for a successor: go now
+  }
+}
+
+// A fresh container is warm: the ones waiting for a successor can go.
+void Pool::RetireRecycledIdle(Slot& s) {
+  for (const auto& c : std::vector<std::shared_ptr<Container>>(s.idle)) {
+    if (c->recycle_due) Evict(s, c, LeaveReason::kRecycled);
+  }
+}
+
 void Pool::Release(const std::shared_ptr<Slot>& s, std::shared_ptr<Container> c) {
   s->last_activity = clock_->Now();
   if (c && c->state() == ContainerState::kDraining) c->Retire(LeaveReason::kSuperseded);
-  if (c && c->state() == ContainerState::kWarm && c->invocations() >= s->settings.recycle_after) {
-    c->Retire(LeaveReason::kRecycled);
-  }
+  if (c && !stopping_) Recycle(s, c);
   if (!c || c->state() != ContainerState::kWarm) {
     FreePlace(*s, c);  // died, timed out, recycled, drained, or never started
     if (s->init_failure) s->WakeAll(Slot::Wake::kInitFailed);
@@ -172,6 +200,7 @@ void Pool::Release(const std::shared_ptr<Slot>& s, std::shared_ptr<Container> c)
     return;
   }
   if (!s->waiters.empty()) {
+    if (!c->recycle_due) RetireRecycledIdle(*s);
     s->WakeFront(Slot::Wake::kHanded, std::move(c));
     return;
   }
@@ -180,8 +209,10 @@ void Pool::Release(const std::shared_ptr<Slot>& s, std::shared_ptr<Container> c)
     ServeWaiters();
     return;
   }
+  const bool successor = !c->recycle_due;
   c->idle_since = s->last_activity;
   s->idle.push_back(std::move(c));
+  if (successor) RetireRecycledIdle(*s);
   ServeWaiters();  // a version queued on the memory budget may take this one's memory
 }
 

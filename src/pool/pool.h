@@ -15,9 +15,10 @@
 // past their window, scale to zero, drain superseded versions. Pre-warm (deploy)
 // starts min_warm containers and waits until they are warm.
 //
-// Recycling: a container that has served recycle_after requests goes when its last
-// one ends (never during one); the reconcile pass starts its replacement at once when
-// that left the version below min_warm.
+// Recycling: a container that has served recycle_after requests goes when a request
+// ends (never during one): at once if another idle container can take over, else
+// after its successor, started then, is warm; so a recycle costs no request a cold
+// start.
 //
 // A deterministic init failure (import error, missing handler, exception at module
 // scope) is remembered per version: requests fail fast with the same error instead
@@ -155,6 +156,8 @@ class Pool {
   friend class Lease;
   std::shared_ptr<Slot> SlotFor(const FunctionVersion& fv);
   void Release(const std::shared_ptr<Slot>& slot, std::shared_ptr<Container> container);
+  void Recycle(const std::shared_ptr<Slot>& s, const std::shared_ptr<Container>& c);
+  void RetireRecycledIdle(Slot& s);
   bool ClaimPlace(Slot& s, bool may_evict);
   void FreePlace(Slot& s, const std::shared_ptr<Container>& c);
   void Evict(Slot& s, const std::shared_ptr<Container>& c, LeaveReason why);

@@ -150,13 +150,26 @@ def test_idle_eviction_then_scale_to_zero(kiln, tmp_path):
 
 def test_recycle_after_five_invocations(kiln, tmp_path):
     fn = kiln.deploy_handler(tmp_path, SLOW, "--recycle-after", "5")
-    runs = [fn.run_of(fn.call(json={})) for _ in range(6)]
-    assert [r["status"] for r in runs] == ["ok"] * 6
+    runs = [fn.run_of(fn.call(json={})) for _ in range(5)]
+    assert [r["status"] for r in runs] == ["ok"] * 5
     first = runs[0]["container_id"]
-    assert all(r["container_id"] == first for r in runs[:5])
-    assert runs[5]["container_id"] != first, "the 6th request runs on a new container"
-    recycled = [c for c in ended(kiln, fn.name) if c["id"] == first]
-    assert recycled and recycled[0]["reason"] == "recycled" and recycled[0]["invocations"] == 5
+    assert all(r["container_id"] == first for r in runs)
+    # Its successor starts after the 5th request; the old one goes once that is warm.
+    recycled = wait_for(lambda: [c for c in ended(kiln, fn.name) if c["id"] == first], 10,
+                        "the first container recycled")
+    assert recycled[0]["reason"] == "recycled" and recycled[0]["invocations"] == 5
+    sixth = fn.run_of(fn.call(json={}))
+    assert sixth["status"] == "ok"
+    assert sixth["container_id"] != first, "the 6th request runs on a new container"
+    assert sixth["cold"] is False, "the successor was warm before the old one went"
+
+
+def test_recycling_under_load_costs_no_cold_start(kiln, tmp_path):
+    fn = kiln.deploy_handler(tmp_path, SLOW, "--recycle-after", "5")
+    runs = [fn.run_of(fn.call(json={})) for _ in range(30)]
+    assert [r["status"] for r in runs] == ["ok"] * 30
+    assert not any(r["cold"] for r in runs), "no request waited for a container to start"
+    assert len({r["container_id"] for r in runs}) > 1
 
 
 def test_memory_budget_evicts_the_least_recently_used_idle_container(start_kiln, tmp_path):
