@@ -24,5 +24,6 @@ void AddKey(CLI::App& app, Globals& g);
 void AddRuns(CLI::App& app, Globals& g);
 void AddLayer(CLI::App& app, Globals& g);
 void AddPs(CLI::App& app, Globals& g);
+void AddDoctor(CLI::App& app, Globals& g);
 
 }  // namespace kiln::cli

@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
   kiln::cli::AddRuns(app, g);
   kiln::cli::AddLayer(app, g);
   kiln::cli::AddPs(app, g);
+  kiln::cli::AddDoctor(app, g);
   app.add_subcommand("version", "Print the version")->callback([] { std::printf("kiln %s\n", KILN_VERSION); });
 
   try {

@@ -143,6 +143,7 @@ asio::awaitable<Response> ControlApi::Route(Request& req, const Segments& seg) {
     }
   }
   if (n == 2 && is(1, "containers") && m == http::verb::get) co_return FromResult(200, ListContainers(req));
+  if (n == 2 && is(1, "doctor") && m == http::verb::get) co_return Json(200, Doctor());
   if (is(1, "keys")) {
     if (n == 2 && m == http::verb::post) co_return FromResult(201, CreateKey(body));
     if (n == 2 && m == http::verb::get) co_return Json(200, {{"keys", d_.catalog->Keys()}});
@@ -171,6 +172,14 @@ asio::awaitable<Response> ControlApi::Route(Request& req, const Segments& seg) {
   co_return gateway::ErrorResponse(NotFound("no control endpoint " + std::string(req.method_string()) +
                                             " " + std::string(req.target())),
                                    11, true);
+}
+
+nlohmann::json ControlApi::Doctor() const {
+  json pieces = json::array();
+  for (const sandbox::Piece& p : d_.sandbox->report()) {
+    pieces.push_back({{"name", p.name}, {"active", p.active}, {"detail", p.detail}});
+  }
+  return {{"sandbox", pieces}};
 }
 
 asio::awaitable<Response> ControlApi::PutBlob(Request& req) {

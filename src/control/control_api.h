@@ -14,6 +14,7 @@
 #include "gateway/http_server.h"
 #include "layers/layer_builder.h"
 #include "pool/pool.h"
+#include "sandbox/sandbox.h"
 #include "registry/blob_store.h"
 #include "registry/catalog.h"
 #include "runs/run_recorder.h"
@@ -32,6 +33,7 @@ struct ControlDeps {
   runs::RunRecorder* recorder;
   dispatch::Dispatcher* dispatcher;
   pool::Pool* pool;
+  const sandbox::Sandbox* sandbox;
   asio::any_io_executor blocking;  // for filesystem-heavy work
 };
 
@@ -49,6 +51,7 @@ class ControlApi {
   asio::awaitable<Response> CreateVersion(const std::string& name, const std::string& body);
   Result<FunctionVersion> ParseVersion(const std::string& name, const nlohmann::json& j);
   Result<nlohmann::json> ListContainers(const Request& req);
+  nlohmann::json Doctor() const;
   asio::awaitable<Response> Invoke(Request& req, const std::string& name);
   Result<nlohmann::json> GetFunction(const std::string& name);
   Result<nlohmann::json> ListFunctions();

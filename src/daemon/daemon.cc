@@ -22,6 +22,7 @@
 #include "registry/blob_store.h"
 #include "registry/catalog.h"
 #include "runs/run_recorder.h"
+#include "sandbox/sandbox.h"
 #include "store/sqlite_store.h"
 
 namespace kiln::daemon {
@@ -64,6 +65,9 @@ Status EnsureAdminKey(Catalog& catalog, const std::string& data_dir) {
 std::vector<std::string> WorkerEnv() {
   std::vector<std::string> env = {
       "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", "HOME=/tmp", "TMPDIR=/tmp",
+      // Libraries that write caches find a writable place on the read-only root.
+      "XDG_CACHE_HOME=/tmp/.cache", "NUMBA_CACHE_DIR=/tmp/.cache/numba", "MPLCONFIGDIR=/tmp/.cache/matplotlib",
+      "HF_HOME=/tmp/.cache/huggingface", "TORCH_HOME=/tmp/.cache/torch", "JOBLIB_TEMP_FOLDER=/tmp",
       // One thread per native pool by default: a container's CPU share is one request.
       "OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1", "MKL_NUM_THREADS=1"};
   // Machine-specific OpenBLAS settings keep numpy from picking a broken kernel.
@@ -73,9 +77,14 @@ std::vector<std::string> WorkerEnv() {
   return env;
 }
 
-// The INIT header of a version: where its code and layers are, and its environment.
-Result<std::string> InitHeader(const FunctionVersion& fv, const BlobStore& blobs, Store& store,
-                               const layers::LayerBuilder& builder) {
+// What a version's containers get: with the sandbox's own root, the bundle at
+// /var/task and each layer under /opt/<name>; without it, their host paths.
+Result<pool::ContainerSpec> ContainerSpecOf(const FunctionVersion& fv, const BlobStore& blobs, Store& store,
+                                             const layers::LayerBuilder& builder, bool own_root) {
+  pool::ContainerSpec spec;
+  const std::string bundle_host = blobs.PathOf(fv.blob);
+  const std::string bundle = own_root ? "/var/task" : bundle_host;
+  if (own_root) spec.binds.push_back({bundle_host, bundle});
   nlohmann::json layer_paths = nlohmann::json::array();
   for (const LayerRef& ref : fv.layers) {
     KILN_ASSIGN_OR_RETURN(auto versions, store.ListLayerVersions(ref.name));
@@ -84,9 +93,15 @@ Result<std::string> InitHeader(const FunctionVersion& fv, const BlobStore& blobs
     if (it == versions.end()) {
       return NotFound("layer " + ref.name + ":" + std::to_string(ref.version) + " is gone");
     }
-    layer_paths.push_back(builder.SitePath(*it));
+    fs::path site = builder.SitePath(*it);  // <layer root>/python
+    if (own_root) {
+      const std::string root = "/opt/" + ref.name;
+      spec.binds.push_back({site.parent_path().string(), root});
+      layer_paths.push_back(root + "/" + site.filename().string());
+    } else {
+      layer_paths.push_back(site.string());
+    }
   }
-  std::string bundle = blobs.PathOf(fv.blob);
   nlohmann::json env = fv.env;
   env["LAMBDA_TASK_ROOT"] = bundle;
   env["KILN_FUNCTION_NAME"] = fv.function;
@@ -102,7 +117,30 @@ Result<std::string> InitHeader(const FunctionVersion& fv, const BlobStore& blobs
                          {"memory_mb", fv.memory_mb},
                          {"layer_paths", layer_paths},
                          {"env", env}};
-  return init.dump();
+  spec.init_header = init.dump();
+  return spec;
+}
+
+// The sandbox: the runtime folders a worker needs, read-only at their own paths.
+std::unique_ptr<sandbox::Sandbox> MakeSandbox(const std::string& data_dir, const std::string& worker_path) {
+  sandbox::SandboxOptions options;
+  options.staging_dir = data_dir + "/run/root";
+  std::error_code ec;
+  fs::create_directories(options.staging_dir, ec);
+  for (const char* p : {"/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/libx32"}) {
+    if (fs::exists(fs::symlink_status(p, ec))) options.host_readonly.push_back(p);
+  }
+  options.host_readonly.push_back(KILN_PYTHON_HOME);
+  options.host_readonly.push_back(worker_path);
+  auto s = sandbox::Sandbox::Create(std::move(options));
+  for (const auto& piece : s->report()) {
+    if (piece.active) {
+      spdlog::info("sandbox: {}: {}", piece.name, piece.detail);
+    } else {
+      spdlog::warn("sandbox: {}: MISSING ({})", piece.name, piece.detail);
+    }
+  }
+  return s;
 }
 
 // SPEC §2: live containers' memory limits together stay under 75 % of RAM.
@@ -160,18 +198,20 @@ int Serve(const DaemonConfig& config) {
   asio::thread_pool blocking(2);
   layers::LayerBuilder builder(io.get_executor(), store->get(), config.data_dir, KILN_PYTHON_EXECUTABLE);
 
+  std::unique_ptr<sandbox::Sandbox> sandbox = MakeSandbox(config.data_dir, WorkerPath());
   pool::PoolConfig pool_config{WorkerPath(), WorkerEnv(), config.pool,
                                config.memory_budget_mb > 0 ? config.memory_budget_mb : DefaultMemoryBudgetMb(),
-                               std::chrono::milliseconds(config.init_timeout_ms)};
+                               std::chrono::milliseconds(config.init_timeout_ms), std::chrono::milliseconds(250),
+                               sandbox.get()};
   pool::SteadyClock clock;
   pool::Pool pool(
       io.get_executor(), pool_config,
-      [&](const FunctionVersion& fv) { return InitHeader(fv, blobs, **store, builder); },
+      [&](const FunctionVersion& fv) { return ContainerSpecOf(fv, blobs, **store, builder, sandbox->own_root()); },
       [&](const ContainerRecord& c) { recorder.EmitContainer(c); }, &clock);
   dispatch::Dispatcher dispatcher(&pool, &recorder,
                                   dispatch::Limits{config.max_response_bytes, 64u << 10});
   control::ControlApi control({&catalog, store->get(), &blobs, &builder, &recorder, &dispatcher, &pool,
-                               blocking.get_executor()});
+                               sandbox.get(), blocking.get_executor()});
   gateway::UserGateway user(&catalog, &dispatcher, config.max_body_bytes);
   FrontDoor front(&control, &user, static_cast<size_t>(config.bundle_limits.max_bytes));
   gateway::HttpServer server(io, &front);
@@ -191,8 +231,6 @@ int Serve(const DaemonConfig& config) {
   // Every function's current version gets its min_warm containers, now and from here on.
   pool.SetAspired(catalog.AspiredVersions());
   pool.StartReconciling();
-  spdlog::warn(
-      "containers run as plain child processes: no namespaces, cgroup limits or seccomp yet");
   io.run();
   blocking.join();
   spdlog::info("stopped");

@@ -103,10 +103,15 @@ boost::asio::awaitable<Invocation> Dispatcher::Invoke(InvocationRequest req) {
   run.duration_ms = MsSince(invoke_start);
   run.logs = got.init_logs + container.TakeLogs();
 
+  // The cgroup's peak also counts /tmp and child processes: preferred to the RSS.
+  if (auto peak = container.PeakMemoryMb()) run.max_memory_mb = *peak;
   switch (ex.end) {
     case pool::Exchange::End::kTimeout:
       Fail(inv, RunStatus::kTimeout, 504, "Runtime.Timeout",
            "Task timed out after " + std::to_string(req.fv.timeout_ms) + " ms");
+      break;
+    case pool::Exchange::End::kOom:
+      Fail(inv, RunStatus::kOom, 502, "Runtime.OutOfMemory", pool::OomMessage(container));
       break;
     case pool::Exchange::End::kCrashed:
       Fail(inv, RunStatus::kCrashed, 502, "Runtime.Crashed",
@@ -114,7 +119,7 @@ boost::asio::awaitable<Invocation> Dispatcher::Invoke(InvocationRequest req) {
       break;
     case pool::Exchange::End::kFrame: {
       auto h = nlohmann::json::parse(ex.frame.header, nullptr, false);
-      if (!h.is_discarded()) run.max_memory_mb = h.value("max_rss_kb", 0.0) / 1024.0;
+      if (!h.is_discarded() && run.max_memory_mb == 0) run.max_memory_mb = h.value("max_rss_kb", 0.0) / 1024.0;
       if (h.is_discarded()) {
         Fail(inv, RunStatus::kError, 502, "Runtime.InvalidResult", "malformed RESULT header");
       } else if (!h.value("ok", false)) {

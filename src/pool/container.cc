@@ -1,5 +1,6 @@
 #include "pool/container.h"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -27,19 +28,20 @@ const char* ContainerStateName(ContainerState s) {
   return "gone";
 }
 
-Result<std::shared_ptr<Container>> Container::Start(asio::any_io_executor ex,
-                                                    const sandbox::SpawnSpec& spec,
-                                                    std::string id) {
-  KILN_ASSIGN_OR_RETURN(sandbox::WorkerProcess w, sandbox::SpawnWorker(spec));
-  std::shared_ptr<Container> c(new Container(ex, std::move(w), std::move(id)));
+Result<std::shared_ptr<Container>> Container::Start(asio::any_io_executor ex, const sandbox::SpawnSpec& spec,
+                                                    const sandbox::Sandbox* sandbox) {
+  KILN_ASSIGN_OR_RETURN(sandbox::WorkerProcess w, sandbox::SpawnWorker(spec, sandbox));
+  std::shared_ptr<Container> c(new Container(ex, std::move(w), spec.container_id, spec.memory_mb));
   asio::co_spawn(ex, [c]() { return c->PumpLogs(); }, asio::detached);
   return c;
 }
 
-Container::Container(asio::any_io_executor ex, sandbox::WorkerProcess w, std::string id)
+Container::Container(asio::any_io_executor ex, sandbox::WorkerProcess w, std::string id, int64_t memory_mb)
     : id_(std::move(id)),
       pid_(w.pid),
       started_at_ms_(NowEpochMs()),
+      memory_mb_(memory_mb),
+      cgroup_(std::move(w.cgroup)),
       channel_(ex, w.channel.release()),
       logs_(ex, w.logs.release()),
       deadline_(ex) {
@@ -48,7 +50,14 @@ Container::Container(asio::any_io_executor ex, sandbox::WorkerProcess w, std::st
   logs_.non_blocking(true, ec);
 }
 
-Container::~Container() { Retire(LeaveReason::kShutdown); }
+Container::~Container() { Retire(LeaveReason::kShutdown); }  // then cgroup_ removes its group
+
+std::optional<double> Container::PeakMemoryMb() const {
+  if (!cgroup_) return std::nullopt;
+  auto bytes = cgroup_->PeakBytes();
+  if (!bytes) return std::nullopt;
+  return static_cast<double>(*bytes) / (1 << 20);
+}
 
 void Container::Transition(ContainerState to) {
   using S = ContainerState;
@@ -78,6 +87,7 @@ void Container::Retire(LeaveReason why) {
 bool Container::Alive() {
   if (exit_how_) return false;
   std::optional<std::string> how = sandbox::ReapIfExited(pid_);
+  if (!how && ChannelClosedByPeer()) how = sandbox::KillAndReap(pid_);  // dying: its fds are gone
   if (!how) return true;
   DrainLogs();
   exit_how_ = std::move(how);
@@ -87,6 +97,13 @@ bool Container::Alive() {
   channel_.close(ec);
   logs_.close(ec);
   return false;
+}
+
+// A worker that is being torn down (a PID namespace's processes are killed one by
+// one) closes its descriptors before it can be reaped: its channel tells first.
+bool Container::ChannelClosedByPeer() {
+  pollfd p{channel_.native_handle(), POLLRDHUP, 0};
+  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 asio::awaitable<Exchange> Container::Initialize(std::string init_header,
@@ -143,11 +160,13 @@ asio::awaitable<Exchange> Container::Exchange1(std::optional<std::string> reques
   // The worker is gone (or speaking nonsense): collect what it said, then end it.
   DrainLogs();
   bool timed_out = timed_out_;
+  bool oom = !timed_out && cgroup_ && cgroup_->OomKilled();
   std::string protocol_error = (!ec && !frame.ok()) ? frame.status().message() : "";
-  Retire(timed_out ? LeaveReason::kTimeout : LeaveReason::kCrashed);
+  Retire(timed_out ? LeaveReason::kTimeout : oom ? LeaveReason::kOom : LeaveReason::kCrashed);
   std::string how = "worker " + *exit_how_;
   if (!protocol_error.empty()) how += " (" + protocol_error + ")";
-  co_return Exchange{timed_out ? Exchange::End::kTimeout : Exchange::End::kCrashed, {}, how};
+  auto end = timed_out ? Exchange::End::kTimeout : oom ? Exchange::End::kOom : Exchange::End::kCrashed;
+  co_return Exchange{end, {}, how};
 }
 
 asio::awaitable<Result<std::optional<protocol::Frame>>> Container::ReadFrame() {

@@ -9,7 +9,8 @@
 //   any -> gone               evicted, recycled, init failed, timeout, crash, shutdown
 // The reason a container left is kept with it (LeaveReason) for its record.
 // A timeout is enforced by killing the process group when the deadline passes; the
-// pending read then ends, and the outcome says timeout, not crash.
+// pending read then ends, and the outcome says timeout, not crash. A worker that
+// dies while its cgroup reports an OOM kill ended as oom.
 //
 // Logs: the worker's stdout/stderr pipe is read continuously into the current run's
 // buffer (capped; the rest is dropped with a marker line). When a result arrives,
@@ -40,18 +41,19 @@ const char* ContainerStateName(ContainerState s);
 
 // How one exchange with the worker ended.
 struct Exchange {
-  enum class End { kFrame, kTimeout, kCrashed };
+  enum class End { kFrame, kTimeout, kCrashed, kOom };
   End end = End::kFrame;
   protocol::Frame frame;  // when kFrame
-  std::string how;        // when kCrashed/kTimeout: how the process ended
+  std::string how;        // otherwise: how the process ended
 };
 
 class Container : public std::enable_shared_from_this<Container> {
  public:
   static constexpr size_t kMaxLogBytes = 256 * 1024;
 
-  static Result<std::shared_ptr<Container>> Start(asio::any_io_executor ex,
-                                                  const sandbox::SpawnSpec& spec, std::string id);
+  // `sandbox` may be null (a plain child process).
+  static Result<std::shared_ptr<Container>> Start(asio::any_io_executor ex, const sandbox::SpawnSpec& spec,
+                                                  const sandbox::Sandbox* sandbox);
   ~Container();
 
   // HELLO, then INIT; returns the INIT_DONE frame.
@@ -73,6 +75,9 @@ class Container : public std::enable_shared_from_this<Container> {
   pid_t pid() const { return pid_; }
   ContainerState state() const { return state_; }
   int64_t invocations() const { return invocations_; }
+  int64_t memory_mb() const { return memory_mb_; }
+  // The cgroup's peak (the container's whole life), where cgroups are active.
+  std::optional<double> PeakMemoryMb() const;
   int64_t started_at_ms() const { return started_at_ms_; }
   // Why it left (once gone) and how its process ended.
   LeaveReason leave_reason() const { return leave_reason_; }
@@ -84,8 +89,9 @@ class Container : public std::enable_shared_from_this<Container> {
   bool recycle_due = false;  // served its share; goes once a successor is warm
 
  private:
-  Container(asio::any_io_executor ex, sandbox::WorkerProcess w, std::string id);
+  Container(asio::any_io_executor ex, sandbox::WorkerProcess w, std::string id, int64_t memory_mb);
   void Transition(ContainerState to);
+  bool ChannelClosedByPeer();
   asio::awaitable<Exchange> Exchange1(std::optional<std::string> request,
                                       std::chrono::steady_clock::duration budget);
   asio::awaitable<Result<std::optional<protocol::Frame>>> ReadFrame();
@@ -96,6 +102,8 @@ class Container : public std::enable_shared_from_this<Container> {
   std::string id_;
   pid_t pid_;
   int64_t started_at_ms_;
+  int64_t memory_mb_;
+  std::unique_ptr<sandbox::ContainerCgroup> cgroup_;  // destroyed with the container
   ContainerState state_ = ContainerState::kStarting;
   int64_t invocations_ = 0;
   LeaveReason leave_reason_ = LeaveReason::kCrashed;

@@ -66,11 +66,18 @@ Lease::~Lease() {
   if (pool_ != nullptr) pool_->Release(slot_, std::move(container_));
 }
 
-Pool::Pool(asio::any_io_executor ex, PoolConfig config, InitHeaderFn init_header, ContainerSink sink,
+std::string OomMessage(const Container& c) {
+  std::string peak;
+  if (auto mb = c.PeakMemoryMb()) peak = " (peak " + std::to_string(static_cast<int64_t>(*mb)) + " MB)";
+  return "the container went over its memory limit of " + std::to_string(c.memory_mb()) + " MB" + peak +
+         " and was killed";
+}
+
+Pool::Pool(asio::any_io_executor ex, PoolConfig config, ContainerSpecFn container_spec, ContainerSink sink,
            const Clock* clock)
     : ex_(ex),
       config_(std::move(config)),
-      init_header_(std::move(init_header)),
+      container_spec_(std::move(container_spec)),
       sink_(std::move(sink)),
       clock_(clock),
       reconcile_timer_(ex) {}
@@ -278,12 +285,14 @@ asio::awaitable<std::variant<Acquired, Refusal>> Pool::StartContainer(const std:
     return r;
   };
   const FunctionVersion& fv = s->fv;
-  auto header = init_header_(fv);
-  if (!header.ok()) {
-    co_return refuse({RunStatus::kError, 502, "Runtime.InitError", header.status().message(), "", {}}, nullptr);
+  auto setup = container_spec_(fv);
+  if (!setup.ok()) {
+    co_return refuse({RunStatus::kError, 502, "Runtime.InitError", setup.status().message(), "", {}}, nullptr);
   }
-  sandbox::SpawnSpec spec{config_.worker_path, config_.worker_env};
-  auto started = Container::Start(ex_, spec, "c-" + std::to_string(next_container_++) + "-" + RandomAlnum(6));
+  sandbox::SpawnSpec spec{config_.worker_path, config_.worker_env,
+                          "c-" + std::to_string(next_container_++) + "-" + RandomAlnum(6), fv.memory_mb,
+                          std::move(setup->binds)};
+  auto started = Container::Start(ex_, spec, config_.sandbox);
   if (!started.ok()) {
     co_return refuse({RunStatus::kCrashed, 502, "Runtime.StartError", started.status().message(), "", {}},
                      nullptr);
@@ -294,17 +303,22 @@ asio::awaitable<std::variant<Acquired, Refusal>> Pool::StartContainer(const std:
 
   // The init phase has its own budget; the request's deadline does not cut it short
   // (Lambda does the same), so a slow model load still warms the container.
-  Exchange done = co_await c->Initialize(*header, config_.init_timeout);
+  Exchange done = co_await c->Initialize(setup->init_header, config_.init_timeout);
   std::string logs = c->TakeLogs();
-  if (done.end != Exchange::End::kFrame) {
-    bool timeout = done.end == Exchange::End::kTimeout;
-    co_return refuse({timeout ? RunStatus::kTimeout : RunStatus::kCrashed, timeout ? 504 : 502,
-                      timeout ? "Runtime.InitTimeout" : "Runtime.InitCrashed",
-                      "the container's init phase " +
-                          (timeout ? "ran past " + std::to_string(config_.init_timeout.count()) + " ms"
-                                   : "ended: " + done.how),
-                      logs, {}, true},
-                     c);
+  switch (done.end) {
+    case Exchange::End::kFrame:
+      break;
+    case Exchange::End::kTimeout:
+      co_return refuse({RunStatus::kTimeout, 504, "Runtime.InitTimeout",
+                        "the container's init phase ran past " + std::to_string(config_.init_timeout.count()) + " ms",
+                        logs, {}, true},
+                       c);
+    case Exchange::End::kOom:
+      co_return refuse({RunStatus::kOom, 502, "Runtime.OutOfMemory", OomMessage(*c), logs, {}, true}, c);
+    case Exchange::End::kCrashed:
+      co_return refuse({RunStatus::kCrashed, 502, "Runtime.InitCrashed", "the container's init phase ended: " + done.how,
+                        logs, {}, true},
+                       c);
   }
   auto result = nlohmann::json::parse(done.frame.header, nullptr, false);
   if (result.is_discarded() || !result.value("ok", false)) {

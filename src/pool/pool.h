@@ -51,6 +51,7 @@ struct PoolConfig {
   int64_t memory_budget_mb = 0;         // sum of live containers' memory limits
   std::chrono::milliseconds init_timeout{60000};
   std::chrono::milliseconds reconcile_every{250};
+  const sandbox::Sandbox* sandbox = nullptr;  // null: plain child processes
 };
 
 class Pool;
@@ -119,14 +120,22 @@ struct ContainerInfo {
   std::optional<double> init_ms;
 };
 
-// Builds the INIT header of a version (paths, env); supplied by the daemon.
-using InitHeaderFn = std::function<Result<std::string>(const FunctionVersion&)>;
+// What a version's containers get: the INIT header (paths as the container sees them,
+// env) and the host folders to mount (bundle, layers). Supplied by the daemon.
+struct ContainerSpec {
+  std::string init_header;
+  std::vector<sandbox::BindMount> binds;
+};
+using ContainerSpecFn = std::function<Result<ContainerSpec>(const FunctionVersion&)>;
+
+// "the container went over its memory limit of 256 MB (peak 256 MB) and was killed"
+std::string OomMessage(const Container& c);
 // Receives container records: at start (live) and at the end (with the reason).
 using ContainerSink = std::function<void(const ContainerRecord&)>;
 
 class Pool {
  public:
-  Pool(asio::any_io_executor ex, PoolConfig config, InitHeaderFn init_header, ContainerSink sink,
+  Pool(asio::any_io_executor ex, PoolConfig config, ContainerSpecFn container_spec, ContainerSink sink,
        const Clock* clock);
   ~Pool();
 
@@ -171,7 +180,7 @@ class Pool {
 
   asio::any_io_executor ex_;
   PoolConfig config_;
-  InitHeaderFn init_header_;
+  ContainerSpecFn container_spec_;
   ContainerSink sink_;
   const Clock* clock_;
   std::map<std::string, std::shared_ptr<Slot>> slots_;  // by "function:version"

@@ -12,6 +12,10 @@
 //   v2: <unified mount>/<own path>/kiln-123/<id>
 // Memory is required; the pids limit is used where its controller is available, and
 // pids_status() says why when it is not, so `kiln doctor` can report each piece.
+// On v2 the daemon usually sits in its own cgroup, and v2 lets a group enable controllers
+// for its children only while it holds no processes; so Detect moves the daemon into a
+// leaf, <own path>/kiln-123-daemon, as nsjail does, and the manager's destructor moves it
+// back. describe() says so when it happened.
 //
 // Threads: not thread-safe and takes no locks: the daemon's I/O thread owns the manager
 // and every ContainerCgroup. The caller forks the worker, which waits on its channel,
@@ -47,7 +51,8 @@ class ContainerCgroup {
   ContainerCgroup& operator=(const ContainerCgroup&) = delete;
   virtual ~ContainerCgroup() = default;  // implementations call Destroy()
 
-  // Moves `pid` (all its threads) into the group in every hierarchy.
+  // Moves `pid` (all its threads) into the group in every hierarchy. On error it may sit
+  // in some hierarchies and not others: kill it rather than run it.
   virtual Status Attach(pid_t pid) = 0;
   // The highest memory use the kernel recorded, when this kernel records one.
   virtual std::optional<int64_t> PeakBytes() const = 0;
@@ -61,9 +66,9 @@ class ContainerCgroup {
 
 class CgroupManager {
  public:
-  // Picks v2 or v1 and creates "<name_prefix>-<getpid()>" beneath this process's own
-  // cgroup(s). The error says why neither works (which file, which errno), ready for
-  // "cgroup memory: missing (<why>)".
+  // Picks v2 or v1 from /proc/self/mountinfo and /proc/self/cgroup, and creates
+  // "<name_prefix>-<getpid()>" beneath this process's own cgroup(s). The error says why
+  // neither works (which file, which errno), ready for "cgroup memory: missing (<why>)".
   static Result<std::unique_ptr<CgroupManager>> Detect(const std::string& name_prefix);
 
   CgroupManager() = default;

@@ -1,68 +1,97 @@
 #include "sandbox/worker_spawner.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
 
+#include "sandbox/contain.h"
+#include "sandbox/namespaces.h"
+#include "sandbox/sandbox.h"
+
 namespace kiln::sandbox {
 namespace {
 
-constexpr int kChannelFd = 3;
+// Bounds the wait for a child's setup (mounts, pivot): syscalls only, so this is
+// generous; a child past it is killed rather than left to hang the daemon.
+constexpr int kSetupTimeoutMs = 5000;
 
-// Runs in the child between fork and exec: async-signal-safe calls only.
-[[noreturn]] void ExecChild(int channel, int log_write, const char* path, char* const argv[],
-                            char* const envp[]) {
-  setpgid(0, 0);
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(log_write, 1) < 0 || dup2(log_write, 2) < 0 ||
-      dup2(channel, kChannelFd) < 0) {
-    _exit(126);
-  }
-  close_range(kChannelFd + 1, ~0U, 0);
-  signal(SIGPIPE, SIG_DFL);  // the daemon ignores it; dispositions survive exec
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
-  execve(path, argv, envp);
-  static const char kMsg[] = "kiln-worker: execve failed\n";
-  (void)!write(2, kMsg, sizeof kMsg - 1);
-  _exit(127);
+struct Pipe {
+  UniqueFd read, write;
+};
+
+Result<Pipe> MakePipe() {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return ErrnoStatus("pipe2(O_CLOEXEC)");
+  return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+// Reads the child's report: nothing (EOF at its exec) is success.
+Status AwaitSetup(int error_read, pid_t pid) {
+  pollfd p{error_read, POLLIN, 0};
+  int ready = poll(&p, 1, kSetupTimeoutMs);
+  if (ready == 0) return Internal("container setup took longer than 5 s (pid " + std::to_string(pid) + ")");
+  SetupFailure f;
+  ssize_t n = read(error_read, &f, sizeof f);
+  if (n == 0) return OkStatus();
+  if (n != static_cast<ssize_t>(sizeof f)) return ErrnoStatus("read(container setup pipe)");
+  f.call[sizeof f.call - 1] = '\0';
+  return Internal(std::string("container setup failed: ") + f.call + ": " + std::strerror(f.error));
+}
+
+pid_t CloneChild(int flags) {
+  // Like fork(), but straight into the new namespaces (a PID namespace can only be
+  // entered by a new process).
+  return static_cast<pid_t>(syscall(SYS_clone, SIGCHLD | flags, nullptr, nullptr, nullptr, nullptr));
 }
 
 }  // namespace
 
-Result<WorkerProcess> SpawnWorker(const SpawnSpec& spec) {
+Result<WorkerProcess> SpawnWorker(const SpawnSpec& spec, const Sandbox* sandbox) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
     return ErrnoStatus("socketpair(AF_UNIX, SOCK_STREAM)");
   }
   UniqueFd parent_end(sv[0]), child_end(sv[1]);
-  int pfd[2];
-  if (pipe2(pfd, O_CLOEXEC) != 0) return ErrnoStatus("pipe2(O_CLOEXEC)");
-  UniqueFd log_read(pfd[0]), log_write(pfd[1]);
+  KILN_ASSIGN_OR_RETURN(Pipe logs, MakePipe());
+  KILN_ASSIGN_OR_RETURN(Pipe go, MakePipe());
+  KILN_ASSIGN_OR_RETURN(Pipe errors, MakePipe());
 
-  // Everything the child needs is built before fork: after it, no allocation.
+  WorkerProcess w;
+  std::optional<MountPlan> mounts;
+  if (sandbox != nullptr) {
+    KILN_ASSIGN_OR_RETURN(w.cgroup, sandbox->CreateCgroup(spec.container_id, spec.memory_mb));
+    KILN_ASSIGN_OR_RETURN(mounts, sandbox->PlanMounts(spec.binds));
+  }
+  // Everything the child needs is built before clone: after it, no allocation.
   std::vector<char*> argv = {const_cast<char*>(spec.worker_path.c_str()), nullptr};
   std::vector<char*> envp;
   for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
+  ChildPlan plan{child_end.get(), logs.write.get(), go.read.get(), errors.write.get(),
+                 spec.worker_path.c_str(), argv.data(), envp.data()};
+  if (sandbox != nullptr) sandbox->Configure(plan, mounts ? &*mounts : nullptr);
 
-  pid_t pid = fork();
-  if (pid < 0) return ErrnoStatus("fork");
-  if (pid == 0) {
-    ExecChild(child_end.get(), log_write.get(), spec.worker_path.c_str(), argv.data(), envp.data());
-  }
+  pid_t pid = CloneChild(plan.namespaces ? kCloneFlags : 0);
+  if (pid < 0) return ErrnoStatus(plan.namespaces ? "clone(CLONE_NEWNS|NEWPID|NEWIPC|NEWUTS|NEWNET)" : "clone");
+  if (pid == 0) ContainAndExec(plan);
   setpgid(pid, pid);  // also from the parent, so a killpg right away cannot miss
-  WorkerProcess w;
   w.pid = pid;
+  errors.write.reset();  // the child's copy closes at its exec
+  Status attached = w.cgroup ? w.cgroup->Attach(pid) : OkStatus();
+  if (attached.ok() && ::write(go.write.get(), "g", 1) != 1) attached = ErrnoStatus("write(go pipe)");
+  Status setup = attached.ok() ? AwaitSetup(errors.read.get(), pid) : attached;
+  if (!setup.ok()) {
+    KillAndReap(pid);
+    return setup;
+  }
   w.channel = std::move(parent_end);
-  w.logs = std::move(log_read);
+  w.logs = std::move(logs.read);
   return w;
 }
 

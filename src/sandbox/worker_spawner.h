@@ -1,36 +1,49 @@
-// DESIGN: starts a worker process. The child gets exactly four descriptors: stdin
-// from /dev/null, stdout and stderr on the log pipe, the channel on fd 3; everything
-// else is closed before exec, so no descriptor of the daemon leaks into user code.
-// The child leads its own process group (a timeout kills the whole tree with one
-// killpg) and dies with the daemon (PR_SET_PDEATHSIG).
+// DESIGN: starts a worker process, contained as far as this host allows. The child
+// gets exactly five descriptors: stdin from /dev/null, stdout and stderr on the log
+// pipe, the channel on fd 3, and (until its exec) the setup-error pipe on fd 4, so no
+// descriptor of the daemon leaks into user code. It leads its own process group (a
+// timeout kills the whole tree with one killpg) and dies with the daemon
+// (PR_SET_PDEATHSIG).
 //
-// The isolation issue adds namespaces, mounts, cgroups and seccomp here, each in a
-// file of its own, applied in the child between fork and exec.
+// With a Sandbox (sandbox.h) the child is cloned into its own namespaces, put into
+// its own cgroup before it runs a single instruction of its own (the go pipe), and
+// contained step by step (contain.h). A setup failure comes back as an error naming
+// the failed call, never as a worker that silently runs uncontained.
 #pragma once
 
 #include <sys/types.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "common/status.h"
 #include "common/unique_fd.h"
+#include "sandbox/cgroup.h"
+#include "sandbox/mounts.h"
 
 namespace kiln::sandbox {
+
+class Sandbox;
 
 struct WorkerProcess {
   pid_t pid = -1;
   UniqueFd channel;  // the daemon's end of the socketpair
   UniqueFd logs;     // read end of the stdout/stderr pipe
+  std::unique_ptr<ContainerCgroup> cgroup;  // null where cgroups are missing
 };
 
 struct SpawnSpec {
   std::string worker_path;
   std::vector<std::string> env;  // "K=V"
+  std::string container_id;
+  int64_t memory_mb = 256;
+  std::vector<BindMount> binds;  // the bundle at /var/task, layers under /opt
 };
 
-Result<WorkerProcess> SpawnWorker(const SpawnSpec& spec);
+// `sandbox` may be null: a plain child process (used by tests of the protocol).
+Result<WorkerProcess> SpawnWorker(const SpawnSpec& spec, const Sandbox* sandbox);
 
 // SIGKILL to the worker's process group, then reap it. Returns how it ended.
 std::string KillAndReap(pid_t pid);

@@ -220,8 +220,6 @@ def test_container_that_died_while_idle_is_replaced_without_an_error(kiln, tmp_p
     assert fn.run_of(r)["container_id"] != fn.run_of(first)["container_id"]
 
 
-@pytest.mark.xfail(strict=True, reason="memory limits arrive with the isolation issue (#4): "
-                   "containers are plain child processes today")
 def test_memory_limit_is_502_oom(kiln, tmp_path):
     fn = kiln.deploy_handler(tmp_path, """
         import json
@@ -389,8 +387,6 @@ def test_environment(kiln, tmp_path):
                    "KILN_MEMORY_MB": "128", "GREETING": "hello"}
 
 
-@pytest.mark.xfail(strict=True, reason="the bundle is mounted at /var/task by the isolation "
-                   "issue (#4)'s mount namespace")
 def test_task_root_is_var_task(kiln, tmp_path):
     fn = kiln.deploy_handler(tmp_path, """
         import os

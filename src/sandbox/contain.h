@@ -1,0 +1,48 @@
+// DESIGN: what a new container's process does between clone and exec, in this order
+// (nsjail's contain.cc is the model):
+//   1. lead its own process group, die with the daemon (PR_SET_PDEATHSIG);
+//   2. wait until the daemon has put it into its cgroup (the "go" pipe), so no byte
+//      of the handler's memory is allocated outside its limit;
+//   3. namespaces: host name, loopback up; then the mount plan (new root, pivot);
+//   4. resource limits (open files, no core dumps);
+//   5. descriptors: stdin /dev/null, stdout/stderr the log pipe, fd 3 the channel,
+//      fd 4 the error pipe (close-on-exec); every other descriptor closed;
+//   6. drop to the unprivileged user: no capabilities, no_new_privs;
+//   7. seccomp, last (it denies what steps 3-6 needed);
+//   8. execve the worker.
+// A failing step writes {errno, call} to the error pipe and exits 125; the daemon
+// reads the pipe, which closes without a byte at a successful exec. Only syscalls
+// here: the daemon is multi-threaded, so the child must not allocate or lock.
+#pragma once
+
+#include <sys/resource.h>
+
+#include <optional>
+
+#include "sandbox/mounts.h"
+#include "sandbox/privileges.h"
+#include "sandbox/seccomp_policy.h"
+
+namespace kiln::sandbox {
+
+struct ChildPlan {
+  int channel = -1, log_write = -1, go_read = -1, error_write = -1;
+  const char* path = nullptr;
+  char* const* argv = nullptr;
+  char* const* envp = nullptr;
+  bool namespaces = false;
+  const MountPlan* mounts = nullptr;
+  std::optional<UnprivilegedIds> ids;
+  const SeccompProgram* seccomp = nullptr;
+  rlim_t open_files = kHandlerOpenFileLimit;
+};
+
+// What the error pipe carries when a step fails.
+struct SetupFailure {
+  int error = 0;
+  char call[240] = {};
+};
+
+[[noreturn]] void ContainAndExec(const ChildPlan& plan);
+
+}  // namespace kiln::sandbox

@@ -1,0 +1,124 @@
+#include "sandbox/mounts.h"
+
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <set>
+
+namespace kiln::sandbox {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr unsigned long kReadOnlyBind = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV;
+constexpr const char* kDevices[] = {"/dev/null", "/dev/zero", "/dev/random", "/dev/urandom"};
+
+}  // namespace
+
+void MountPlan::Mkdirs(const std::string& path) {
+  std::string partial;
+  for (const auto& part : fs::path(path).relative_path()) {
+    partial += "/" + part.string();
+    steps_.push_back({Step::kMkdir, root_ + partial, "", "", 0, "", "mkdir(" + partial + ")"});
+  }
+}
+
+void MountPlan::BindReadOnly(const std::string& source, const std::string& target, bool is_dir) {
+  if (is_dir) {
+    Mkdirs(target);
+  } else {
+    Mkdirs(fs::path(target).parent_path().string());
+    steps_.push_back({Step::kTouch, root_ + target, "", "", 0, "", "open(" + target + ", O_CREAT)"});
+  }
+  const std::string dst = root_ + target;
+  steps_.push_back({Step::kMount, source, dst, "", MS_BIND | MS_REC, "", "mount(" + source + ", bind)"});
+  // A bind mount takes the read-only flag only on a remount.
+  steps_.push_back({Step::kMount, "", dst, "", kReadOnlyBind, "", "mount(" + target + ", remount ro)"});
+}
+
+Result<MountPlan> MountPlan::Build(const FsSpec& spec, const std::string& staging) {
+  MountPlan plan;
+  plan.root_ = staging;
+  auto& s = plan.steps_;
+  // Nothing mounted here may propagate back to the host.
+  s.push_back({Step::kMount, "", "/", "", MS_REC | MS_PRIVATE, "", "mount(/, private)"});
+  s.push_back({Step::kMount, "tmpfs", staging, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755",
+               "mount(tmpfs, " + staging + ")"});
+  std::set<std::string> seen;
+  for (const std::string& path : spec.host_readonly) {
+    std::error_code ec;
+    auto status = fs::symlink_status(path, ec);
+    if (ec) return InvalidArgument("sandbox: host path " + path + " is not there: " + ec.message());
+    if (!seen.insert(path).second) continue;
+    if (fs::is_symlink(status)) {  // /bin -> usr/bin on merged-/usr systems
+      plan.Mkdirs(fs::path(path).parent_path().string());
+      s.push_back({Step::kSymlink, fs::read_symlink(path).string(), staging + path, "", 0, "",
+                   "symlink(" + path + ")"});
+      continue;
+    }
+    plan.BindReadOnly(path, path, fs::is_directory(status));
+  }
+  for (const BindMount& b : spec.binds) {
+    if (!fs::is_directory(b.source)) return InvalidArgument("sandbox: " + b.source + " is not a folder");
+    plan.BindReadOnly(b.source, b.target, true);
+  }
+  plan.Mkdirs("/tmp");
+  s.push_back({Step::kMount, "tmpfs", staging + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
+               "size=" + std::to_string(spec.tmp_mb) + "m,mode=1777", "mount(tmpfs, /tmp)"});
+  plan.Mkdirs("/dev");
+  for (const char* dev : kDevices) {
+    s.push_back({Step::kTouch, staging + dev, "", "", 0, "", std::string("open(") + dev + ", O_CREAT)"});
+    s.push_back({Step::kMount, dev, staging + dev, "", MS_BIND, "", std::string("mount(") + dev + ", bind)"});
+  }
+  plan.Mkdirs("/proc");
+  s.push_back({Step::kMount, "proc", staging + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "",
+               "mount(proc, /proc)"});
+  plan.Mkdirs("/.old");
+  s.push_back({Step::kPivot, staging, staging + "/.old", "", 0, "", "pivot_root(" + staging + ")"});
+  return plan;
+}
+
+int MountPlan::ApplyInChild(const char** failed) const {
+  for (const Step& st : steps_) {
+    int rc = 0;
+    switch (st.kind) {
+      case Step::kMkdir:
+        rc = mkdir(st.a.c_str(), 0755);
+        if (rc != 0 && errno == EEXIST) rc = 0;
+        break;
+      case Step::kTouch: {
+        int fd = open(st.a.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        rc = fd < 0 ? -1 : close(fd);
+        break;
+      }
+      case Step::kSymlink:
+        rc = symlink(st.a.c_str(), st.b.c_str());
+        break;
+      case Step::kMount:
+        rc = mount(st.a.empty() ? nullptr : st.a.c_str(), st.b.c_str(),
+                   st.fstype.empty() ? nullptr : st.fstype.c_str(), st.flags,
+                   st.data.empty() ? nullptr : st.data.c_str());
+        break;
+      case Step::kPivot:
+        rc = static_cast<int>(syscall(SYS_pivot_root, st.a.c_str(), st.b.c_str()));
+        if (rc == 0) rc = chdir("/");
+        if (rc == 0) rc = umount2("/.old", MNT_DETACH);  // the host's tree is gone from here
+        if (rc == 0) rc = rmdir("/.old");
+        // The root tmpfs holds only mount points: read-only from now on.
+        if (rc == 0) rc = mount(nullptr, "/", nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr);
+        break;
+    }
+    if (rc != 0) {
+      *failed = st.what.c_str();
+      return errno;
+    }
+  }
+  return 0;
+}
+
+}  // namespace kiln::sandbox
