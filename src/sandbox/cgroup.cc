@@ -230,6 +230,23 @@ Status MakeParent(const std::string& dir) {
   return OkStatus();
 }
 
+// Groups "<prefix>-<pid>" (and v2's "<prefix>-<pid>-daemon" leaves) beside ours whose
+// daemon is gone were left by a daemon killed with SIGKILL: empty and remove them, so
+// a crash leaves nothing behind for longer than the next start.
+void SweepStale(const std::string& own_dir, const std::string& prefix) {
+  const auto deadline = Clock::now() + kRemoveBudget;
+  for (const std::string& dir : SubDirs(own_dir)) {
+    std::string name = dir.substr(dir.rfind('/') + 1);
+    if (name.rfind(prefix + "-", 0) != 0) continue;
+    std::string rest = name.substr(prefix.size() + 1);
+    if (rest.size() > 7 && rest.compare(rest.size() - 7, 7, "-daemon") == 0) rest.resize(rest.size() - 7);
+    if (rest.empty() || !std::all_of(rest.begin(), rest.end(), ::isdigit)) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(rest));
+    if (pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    (void)KillAndRemove(dir, deadline);
+  }
+}
+
 Status CheckCreateArgs(const std::string& id, int64_t memory_bytes, int64_t pids_max) {
   if (id.empty() || id == "." || id == ".." || id.find('/') != std::string::npos) {
     return InvalidArgument("container id \"" + id + "\" is not a single path component");
@@ -363,14 +380,16 @@ class V1Manager final : public CgroupManager {
   Status pids_status_;
 };
 
-Result<std::unique_ptr<CgroupManager>> DetectV1(const std::string& group) {
+Result<std::unique_ptr<CgroupManager>> DetectV1(const std::string& prefix, const std::string& group) {
   KILN_ASSIGN_OR_RETURN(std::string own_memory, OwnDir("cgroup", "memory"));
+  SweepStale(own_memory, prefix);
   const std::string memory_parent = own_memory + "/" + group;
   KILN_RETURN_IF_ERROR(MakeParent(memory_parent));
   std::optional<std::string> pids_parent;
   Result<std::string> own_pids = OwnDir("cgroup", "pids");
   Status pids = own_pids.status();
   if (own_pids.ok()) {
+    SweepStale(*own_pids, prefix);
     pids = MakeParent(*own_pids + "/" + group);
     if (pids.ok()) pids_parent = *own_pids + "/" + group;
   }
@@ -493,7 +512,7 @@ class V2Manager final : public CgroupManager {
   Status pids_status_;
 };
 
-Result<std::unique_ptr<CgroupManager>> DetectV2(const std::string& group) {
+Result<std::unique_ptr<CgroupManager>> DetectV2(const std::string& prefix, const std::string& group) {
   KILN_ASSIGN_OR_RETURN(std::string own, OwnDir("cgroup2", ""));
   KILN_ASSIGN_OR_RETURN(std::string offered, ReadFile(own + "/cgroup.controllers"));
   if (!HasWord(offered, "memory")) {
@@ -501,6 +520,7 @@ Result<std::unique_ptr<CgroupManager>> DetectV2(const std::string& group) {
     return NotFound("memory controller not offered in " + own +
                     "/cgroup.controllers (offered: " + (offered.empty() ? "none" : offered) + ")");
   }
+  SweepStale(own, prefix);
   auto manager = std::make_unique<V2Manager>(own, own + "/" + group);
   KILN_RETURN_IF_ERROR(manager->Setup(HasWord(offered, "pids")));
   return std::unique_ptr<CgroupManager>(std::move(manager));
@@ -513,9 +533,9 @@ Result<std::unique_ptr<CgroupManager>> CgroupManager::Detect(const std::string& 
     return InvalidArgument("cgroup name prefix \"" + name_prefix + "\" is not a plain name");
   }
   const std::string group = name_prefix + "-" + std::to_string(::getpid());
-  auto v2 = DetectV2(group);
+  auto v2 = DetectV2(name_prefix, group);
   if (v2.ok()) return v2;
-  auto v1 = DetectV1(group);
+  auto v1 = DetectV1(name_prefix, group);
   if (v1.ok()) return v1;
   return Internal("cgroup v2: " + v2.status().message() + "; cgroup v1: " + v1.status().message());
 }

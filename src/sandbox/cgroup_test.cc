@@ -224,6 +224,26 @@ TEST_F(CgroupTest, DetectEmptiesAParentLeftBehind) {
   EXPECT_TRUE(fresh.ok()) << fresh.status().message();
 }
 
+TEST_F(CgroupTest, DetectRemovesGroupsOfDaemonsThatDied) {
+  auto group = Create("probe", 64 * kMiB, 16);
+  ASSERT_NE(group, nullptr);
+  // A sibling parent named after a pid that no longer runs, with a container inside.
+  const pid_t dead = ::fork();
+  if (dead == 0) ::_exit(0);
+  Wait(dead);
+  std::vector<std::string> stale;
+  for (const std::string& dir : group->dirs()) {
+    std::string own = dir.substr(0, dir.rfind('/'));
+    own = own.substr(0, own.rfind('/'));
+    stale.push_back(own + "/kiln-test-" + std::to_string(dead));
+    ASSERT_EQ(::mkdir(stale.back().c_str(), 0755), 0) << stale.back();
+    ASSERT_EQ(::mkdir((stale.back() + "/c-1").c_str(), 0755), 0);
+  }
+  auto again = CgroupManager::Detect("kiln-test");
+  ASSERT_TRUE(again.ok()) << again.status().message();
+  for (const std::string& dir : stale) EXPECT_TRUE(Gone(dir)) << dir;
+}
+
 TEST_F(CgroupTest, ErrorsNameTheFileAndErrno) {
   auto escape = manager_->Create("../escape", 64 * kMiB, 16);
   EXPECT_EQ(escape.status().code(), Code::kInvalidArgument);
