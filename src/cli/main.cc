@@ -29,6 +29,11 @@ int main(int argc, char** argv) {
   serve->add_option("--idle-evict-s", pool.idle_evict_s, "Idle seconds before a container above min goes (default 300)");
   serve->add_option("--scale-to-zero-s", pool.scale_to_zero_s, "Idle seconds before a function scales to zero (default 600)");
   serve->add_option("--recycle-after", pool.recycle_after, "Invocations before a container is replaced (default 1000)");
+  serve->add_option("--max-layer-mb", config.max_layer_mb, "Unpacked size cap of a layer (default 2048)")
+      ->check(CLI::PositiveNumber);
+  serve->add_option("--max-function-mb", config.max_function_mb,
+                    "Unpacked size cap of a bundle and its layers together (default 4096)")
+      ->check(CLI::PositiveNumber);
   serve->add_option("--memory-budget-mb", config.memory_budget_mb,
                     "Sum of live containers' memory limits (default 75% of RAM)")
       ->check(CLI::PositiveNumber);

@@ -164,6 +164,13 @@ asio::awaitable<Response> ControlApi::Route(Request& req, const Segments& seg) {
     if (n == 2 && m == http::verb::get) co_return FromResult(200, ListLayers(""));
     if (n == 3 && m == http::verb::get) co_return FromResult(200, ListLayers(seg[2]));
     if (n == 4 && is(3, "builds") && m == http::verb::post) co_return FromResult(202, StartLayerBuild(seg[2], body));
+    if (n == 4 && is(3, "archives") && m == http::verb::post) co_return co_await PushLayer(req, seg[2]);
+    if (n == 3 && m == http::verb::delete_) co_return RemoveLayer(seg[2], std::nullopt);
+    if (n == 5 && is(3, "versions") && m == http::verb::delete_) {
+      int64_t v = std::atoll(seg[4].c_str());
+      if (v <= 0) co_return gateway::ErrorResponse(NotFound("no layer " + seg[2] + ":" + seg[4]), 11, true);
+      co_return RemoveLayer(seg[2], v);
+    }
   }
   if (n == 3 && is(1, "layer-builds") && m == http::verb::get) {
     auto b = d_.layers->Describe(seg[2]);
@@ -305,25 +312,6 @@ Result<json> ControlApi::ListRuns(const Request& req) {
     list.push_back(std::move(jr));
   }
   return json{{"runs", list}};
-}
-
-Result<json> ControlApi::StartLayerBuild(const std::string& name, const std::string& body) {
-  if (!ValidName(name)) return InvalidArgument("layer name '" + name + "': use 1-64 of [A-Za-z0-9_-]");
-  KILN_ASSIGN_OR_RETURN(json j, ParseObject(body));
-  std::string requirements = j.value("requirements", "");
-  if (requirements.find_first_not_of(" \t\r\n") == std::string::npos) {
-    return InvalidArgument("requirements are empty");
-  }
-  return json{{"build_id", d_.layers->Start(name, requirements)}};
-}
-
-Result<json> ControlApi::ListLayers(const std::string& name) {
-  KILN_ASSIGN_OR_RETURN(auto versions, d_.store->ListLayerVersions(name));
-  if (!name.empty()) {
-    if (versions.empty()) return NotFound("no layer " + name);
-    return json{{"name", name}, {"versions", versions}};
-  }
-  return json{{"layers", versions}};
 }
 
 }  // namespace kiln::control

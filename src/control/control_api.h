@@ -25,6 +25,10 @@ namespace asio = boost::asio;
 using gateway::Request;
 using gateway::Response;
 
+struct ControlLimits {
+  int64_t max_function_bytes = 4ll << 30;  // bundle + layers, unpacked
+};
+
 struct ControlDeps {
   Catalog* catalog;
   Store* store;  // the I/O thread's connection
@@ -35,6 +39,7 @@ struct ControlDeps {
   pool::Pool* pool;
   const sandbox::Sandbox* sandbox;
   asio::any_io_executor blocking;  // for filesystem-heavy work
+  ControlLimits limits;
 };
 
 class ControlApi {
@@ -58,8 +63,11 @@ class ControlApi {
   Result<nlohmann::json> CreateRoute(const std::string& body);
   Result<nlohmann::json> CreateKey(const std::string& body);
   Result<nlohmann::json> ListRuns(const Request& req);
+  // layer_endpoints.cc
   Result<nlohmann::json> StartLayerBuild(const std::string& name, const std::string& body);
   Result<nlohmann::json> ListLayers(const std::string& name);
+  asio::awaitable<Response> PushLayer(Request& req, const std::string& name);
+  Response RemoveLayer(const std::string& name, std::optional<int64_t> version);
 
   ControlDeps d_;
 };

@@ -1,6 +1,7 @@
 // The control API's function versions and containers: a deploy records the version,
 // pre-warms min_warm containers and only then lets routes follow it (a failed init
 // leaves routes on the previous version), and `kiln ps` reads the pool.
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -21,6 +22,16 @@ constexpr int kMaxEndedContainers = 100;
 template <typename T>
 json OrNull(const std::optional<T>& v) {
   return v ? json(*v) : json(nullptr);
+}
+
+int64_t DirectoryBytes(const std::string& dir) {
+  int64_t total = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file(ec) && !it->is_symlink(ec)) total += static_cast<int64_t>(it->file_size(ec));
+  }
+  return total;
 }
 
 json ContainerJson(const pool::ContainerInfo& c) {
@@ -87,6 +98,7 @@ Result<FunctionVersion> ControlApi::ParseVersion(const std::string& name, const 
   }
   KILN_RETURN_IF_ERROR(pool::Validate(d_.pool->config().defaults, v.pool));
   KILN_ASSIGN_OR_RETURN(std::vector<std::string> layer_specs, StringList(j, "layers"));
+  int64_t layer_bytes = 0;
   if (layer_specs.size() > kMaxLayers) return InvalidArgument("at most 5 layers per function");
   for (const auto& spec : layer_specs) {
     size_t colon = spec.find(':');
@@ -97,6 +109,12 @@ Result<FunctionVersion> ControlApi::ParseVersion(const std::string& name, const 
     auto it = std::find_if(versions.begin(), versions.end(), [&](const LayerVersion& l) { return l.version == want; });
     if (it == versions.end()) return InvalidArgument("unknown layer version '" + spec + "'");
     v.layers.push_back({lname, want});  // pinned now: the version never changes under it
+    layer_bytes += it->size_bytes;
+  }
+  const int64_t total = DirectoryBytes(d_.blobs->PathOf(v.blob)) + layer_bytes;
+  if (total > d_.limits.max_function_bytes) {
+    return InvalidArgument("bundle and layers unpack to " + std::to_string(total >> 20) + " MiB, over the cap of " +
+                           std::to_string(d_.limits.max_function_bytes >> 20) + " MiB (kiln serve --max-function-mb)");
   }
   return v;
 }

@@ -62,9 +62,11 @@ Status EnsureAdminKey(Catalog& catalog, const std::string& data_dir) {
   return OkStatus();
 }
 
+constexpr const char* kBasePath = "/usr/local/bin:/usr/bin:/bin";
+
 std::vector<std::string> WorkerEnv() {
   std::vector<std::string> env = {
-      "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8", "HOME=/tmp", "TMPDIR=/tmp",
+      "PATH=" + std::string(kBasePath), "LANG=C.UTF-8", "HOME=/tmp", "TMPDIR=/tmp",
       // Libraries that write caches find a writable place on the read-only root.
       "XDG_CACHE_HOME=/tmp/.cache", "NUMBA_CACHE_DIR=/tmp/.cache/numba", "MPLCONFIGDIR=/tmp/.cache/matplotlib",
       "HF_HOME=/tmp/.cache/huggingface", "TORCH_HOME=/tmp/.cache/torch", "JOBLIB_TEMP_FOLDER=/tmp",
@@ -86,6 +88,8 @@ Result<pool::ContainerSpec> ContainerSpecOf(const FunctionVersion& fv, const Blo
   const std::string bundle = own_root ? "/var/task" : bundle_host;
   if (own_root) spec.binds.push_back({bundle_host, bundle});
   nlohmann::json layer_paths = nlohmann::json::array();
+  std::string path = "PATH=" + std::string(kBasePath);
+  std::string library_path = "LD_LIBRARY_PATH=" + bundle + "/lib";
   for (const LayerRef& ref : fv.layers) {
     KILN_ASSIGN_OR_RETURN(auto versions, store.ListLayerVersions(ref.name));
     auto it = std::find_if(versions.begin(), versions.end(),
@@ -93,15 +97,16 @@ Result<pool::ContainerSpec> ContainerSpecOf(const FunctionVersion& fv, const Blo
     if (it == versions.end()) {
       return NotFound("layer " + ref.name + ":" + std::to_string(ref.version) + " is gone");
     }
-    fs::path site = builder.SitePath(*it);  // <layer root>/python
-    if (own_root) {
-      const std::string root = "/opt/" + ref.name;
-      spec.binds.push_back({site.parent_path().string(), root});
-      layer_paths.push_back(root + "/" + site.filename().string());
-    } else {
-      layer_paths.push_back(site.string());
-    }
+    const std::string host_root = builder.RootPath(*it);  // python/, lib/, bin/
+    const std::string root = own_root ? "/opt/" + ref.name : host_root;
+    if (own_root) spec.binds.push_back({host_root, root});
+    layer_paths.push_back(root + "/python");
+    std::error_code ec;
+    if (fs::is_directory(host_root + "/bin", ec)) path += ":" + root + "/bin";
+    if (fs::is_directory(host_root + "/lib", ec)) library_path += ":" + root + "/lib";
   }
+  // Lambda's order: the runtime's own folders first, then the layers' (in attach order).
+  spec.env = {path, library_path};
   nlohmann::json env = fv.env;
   env["LAMBDA_TASK_ROOT"] = bundle;
   env["KILN_FUNCTION_NAME"] = fv.function;
@@ -196,7 +201,8 @@ int Serve(const DaemonConfig& config) {
 
   asio::io_context io(1);
   asio::thread_pool blocking(2);
-  layers::LayerBuilder builder(io.get_executor(), store->get(), config.data_dir, KILN_PYTHON_EXECUTABLE);
+  layers::LayerBuilder builder(io.get_executor(), store->get(), config.data_dir, KILN_PYTHON_EXECUTABLE,
+                               config.max_layer_mb << 20);
 
   std::unique_ptr<sandbox::Sandbox> sandbox = MakeSandbox(config.data_dir, WorkerPath());
   pool::PoolConfig pool_config{WorkerPath(), WorkerEnv(), config.pool,
@@ -211,7 +217,7 @@ int Serve(const DaemonConfig& config) {
   dispatch::Dispatcher dispatcher(&pool, &recorder,
                                   dispatch::Limits{config.max_response_bytes, 64u << 10});
   control::ControlApi control({&catalog, store->get(), &blobs, &builder, &recorder, &dispatcher, &pool,
-                               sandbox.get(), blocking.get_executor()});
+                               sandbox.get(), blocking.get_executor(), {config.max_function_mb << 20}});
   gateway::UserGateway user(&catalog, &dispatcher, config.max_body_bytes);
   FrontDoor front(&control, &user, static_cast<size_t>(config.bundle_limits.max_bytes));
   gateway::HttpServer server(io, &front);

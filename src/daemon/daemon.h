@@ -27,6 +27,8 @@ struct DaemonConfig {
   pool::PoolSettings pool;        // node defaults; versions may override
   int64_t memory_budget_mb = 0;   // 0: 75 % of the machine's RAM
   int64_t init_timeout_ms = 60000;
+  int64_t max_layer_mb = 2048;     // one layer, unpacked
+  int64_t max_function_mb = 4096;  // bundle + layers, unpacked
 };
 
 // Runs until a stop signal; returns the process exit code.

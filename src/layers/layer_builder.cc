@@ -8,10 +8,13 @@
 #include <boost/asio/post.hpp>
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <sstream>
 #include <spdlog/spdlog.h>
 
 #include "common/crypto.h"
 #include "common/unique_fd.h"
+#include "registry/bundle_extractor.h"
 
 namespace kiln::layers {
 namespace fs = std::filesystem;
@@ -60,6 +63,62 @@ Result<int> RunStreaming(const std::vector<std::string>& args,
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+// Lists the distributions installed in a folder, with their top-level modules, as
+// JSON: run by the runtime's own interpreter, so it reads what the worker will import.
+constexpr const char* kManifestScript = R"py(
+import json, sys
+from importlib import metadata
+out = []
+for d in metadata.distributions(path=[sys.argv[1]]):
+    top = (d.read_text("top_level.txt") or "").split()
+    if not top:
+        names = set()
+        for f in d.files or []:
+            head = f.parts[0] if f.parts else ""
+            if not head or head in ("..", "__pycache__", "bin") or head.endswith((".dist-info", ".egg-info", ".pth", ".data")):
+                continue
+            names.add(head[:-3] if head.endswith(".py") else head.split(".")[0])
+        top = sorted(names)
+    out.append({"name": d.metadata["Name"], "version": d.version, "top_level": top})
+print(json.dumps(sorted(out, key=lambda x: x["name"].lower())))
+)py";
+
+// What python/ offers at its top level: packages, modules, extension modules.
+std::vector<std::string> TopLevelModules(const std::string& site) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(site, ec)) {
+    std::string name = e.path().filename().string();
+    if (name.starts_with(".") || name == "__pycache__" || name == "bin" || name.ends_with(".dist-info") ||
+        name.ends_with(".egg-info") || name.ends_with(".pth") || name.ends_with(".data")) {
+      continue;
+    }
+    if (e.is_directory(ec)) {
+      out.push_back(name);
+    } else if (name.ends_with(".py") || name.ends_with(".so")) {
+      out.push_back(name.substr(0, name.find('.')));
+    }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+// pip's own words for a failure: its ERROR lines, or else the last lines it wrote.
+std::string PipError(const std::string& log) {
+  std::istringstream in(log);
+  std::vector<std::string> errors, tail;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    if (line.starts_with("ERROR:")) errors.push_back(line);
+    tail.push_back(line);
+    if (tail.size() > 3) tail.erase(tail.begin());
+  }
+  std::string out;
+  for (const auto& line : errors.empty() ? tail : errors) out += (out.empty() ? "" : " | ") + line;
+  return out;
+}
+
 int64_t TreeSize(const std::string& dir) {
   int64_t total = 0;
   std::error_code ec;
@@ -73,12 +132,16 @@ int64_t TreeSize(const std::string& dir) {
 }  // namespace
 
 LayerBuilder::LayerBuilder(boost::asio::any_io_executor io, Store* store, std::string data_dir,
-                           std::string python)
-    : io_(std::move(io)), store_(store), root_(data_dir + "/layers"), python_(std::move(python)) {
+                           std::string python, int64_t max_layer_bytes)
+    : io_(std::move(io)),
+      store_(store),
+      root_(data_dir + "/layers"),
+      python_(std::move(python)),
+      max_layer_bytes_(max_layer_bytes) {
   std::error_code ec;
   fs::create_directories(root_, ec);
   for (const auto& e : fs::directory_iterator(root_, ec)) {
-    if (e.path().filename().string().rfind(".build-", 0) == 0) fs::remove_all(e.path(), ec);
+    if (e.path().filename().string().starts_with(".")) fs::remove_all(e.path(), ec);  // unfinished
   }
 }
 
@@ -86,18 +149,21 @@ LayerBuilder::~LayerBuilder() {
   for (auto& t : threads_) t.join();
 }
 
-std::string LayerBuilder::SitePath(const LayerVersion& layer) const {
-  return root_ + "/" + layer.digest.substr(layer.digest.find(':') + 1) + "/python";
+std::string LayerBuilder::RootPath(const LayerVersion& layer) const {
+  return root_ + "/" + layer.digest.substr(layer.digest.find(':') + 1);
 }
 
-std::string LayerBuilder::Start(const std::string& name, const std::string& requirements) {
+std::string LayerBuilder::SitePath(const LayerVersion& layer) const { return RootPath(layer) + "/python"; }
+
+std::string LayerBuilder::Start(const std::string& name, const std::string& requirements,
+                                const std::string& wheelhouse) {
   auto build = std::make_shared<Build>();
   build->id = "b-" + RandomAlnum(10);
   build->layer = name;
   build->requirements = requirements;
   std::lock_guard lock(mu_);
   builds_[build->id] = build;
-  threads_.emplace_back([this, build] { Run(build); });
+  threads_.emplace_back([this, build, wheelhouse] { Run(build, wheelhouse); });
   return build->id;
 }
 
@@ -114,94 +180,141 @@ std::optional<nlohmann::json> LayerBuilder::Describe(const std::string& build_id
                         {"error", b.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(b.error)}};
 }
 
-void LayerBuilder::Run(std::shared_ptr<Build> build) {
+Status LayerBuilder::Describe(StagedLayer& staged) const {
+  const std::string site = staged.staging + "/python";
+  staged.layer.size_bytes = TreeSize(staged.staging);
+  if (staged.layer.size_bytes > max_layer_bytes_) {
+    return InvalidArgument("the layer unpacks to " + std::to_string(staged.layer.size_bytes >> 20) +
+                           " MiB, over the cap of " + std::to_string(max_layer_bytes_ >> 20) +
+                           " MiB (kiln serve --max-layer-mb)");
+  }
+  std::string listing;
+  auto rc = RunStreaming({python_, "-I", "-c", kManifestScript, site}, [&](std::string_view s) { listing.append(s); });
+  auto parsed = nlohmann::json::parse(listing, nullptr, false);
+  if (!rc.ok() || *rc != 0 || !parsed.is_array()) {
+    return Internal("could not list the installed distributions: " + listing);
+  }
+  staged.layer.distributions = parsed.get<std::vector<LayerDistribution>>();
+  staged.layer.packages.clear();
+  for (const auto& d : staged.layer.distributions) staged.layer.packages.push_back(d.name + "==" + d.version);
+  staged.layer.modules = TopLevelModules(site);
+  return OkStatus();
+}
+
+std::string LayerBuilder::LogOf(const std::shared_ptr<Build>& build) {
+  std::lock_guard lock(mu_);
+  return build->log;
+}
+
+void LayerBuilder::Run(std::shared_ptr<Build> build, std::string wheelhouse) {
   auto append = [&](std::string_view text) {
     std::lock_guard lock(mu_);
     build->log.append(text);
   };
-  auto fail = [&](const std::string& why) {
-    std::lock_guard lock(mu_);
-    build->status = "failed";
-    build->error = why;
-  };
-  std::string staging = root_ + "/.build-" + build->id;
-  std::error_code ec;
-  fs::create_directories(staging + "/python", ec);
-  std::string req_path = staging + "/requirements.txt";
-  std::ofstream(req_path) << build->requirements;
-
-  auto rc = RunStreaming({python_, "-m", "pip", "install", "--no-input", "--disable-pip-version-check",
-                          "--progress-bar", "off", "--cache-dir", root_ + "/../pip-cache",
-                          "--target", staging + "/python", "-r", req_path},
-                         append);
-  if (!rc.ok() || *rc != 0) {
-    fs::remove_all(staging, ec);
-    return fail(rc.ok() ? "pip install failed (exit " + std::to_string(*rc) + "); see the log"
-                        : rc.status().message());
-  }
-  std::string listing;
-  auto list_rc = RunStreaming({python_, "-m", "pip", "list", "--disable-pip-version-check",
-                               "--format", "json", "--path", staging + "/python"},
-                              [&](std::string_view s) { listing.append(s); });
-  auto parsed = nlohmann::json::parse(listing.substr(std::min(listing.find('['), listing.size())),
-                                      nullptr, false);
-  if (!list_rc.ok() || *list_rc != 0 || !parsed.is_array()) {
-    fs::remove_all(staging, ec);
-    return fail("could not list the installed packages: " + listing);
-  }
-  std::vector<std::string> packages;
-  for (const auto& p : parsed) {
-    packages.push_back(p.value("name", "") + "==" + p.value("version", ""));
-  }
-  std::sort(packages.begin(), packages.end());
-  std::string identity = build->requirements + "\n--\n";
-  for (const auto& p : packages) identity += p + "\n";
-  std::string digest = "sha256:" + Sha256Hex(identity);
-  int64_t size = TreeSize(staging + "/python");
-  boost::asio::post(io_, [this, build, staging, digest, packages, size]() mutable {
-    Publish(build, std::move(staging), std::move(digest), std::move(packages), size);
-  });
-}
-
-void LayerBuilder::Publish(std::shared_ptr<Build> build, std::string staging, std::string digest,
-                           std::vector<std::string> packages, int64_t size) {
-  std::error_code ec;
   auto finish = [&](std::string status, std::optional<int64_t> version, std::string error) {
     std::lock_guard lock(mu_);
     build->status = std::move(status);
     build->version = version;
     build->error = std::move(error);
   };
-  auto existing = store_->ListLayerVersions(build->layer);
-  if (!existing.ok()) return finish("failed", std::nullopt, existing.status().message());
+  StagedLayer staged{root_ + "/.build-" + build->id, {}};
+  staged.layer.name = build->layer;
+  staged.layer.requirements = build->requirements;
+  staged.layer.source = "build";
+  std::error_code ec;
+  fs::create_directories(staged.staging + "/python", ec);
+  std::string req_path = root_ + "/.build-" + build->id + ".requirements.txt";
+  std::ofstream(req_path) << build->requirements;
+
+  std::vector<std::string> pip = {python_, "-m", "pip", "install", "--no-input", "--disable-pip-version-check",
+                                  "--progress-bar", "off", "--cache-dir", root_ + "/../pip-cache",
+                                  "--target", staged.staging + "/python", "-r", req_path};
+  if (!wheelhouse.empty()) pip.insert(pip.end(), {"--no-index", "--find-links", wheelhouse});
+  auto rc = RunStreaming(pip, append);
+  fs::remove(req_path, ec);
+  Status described = !rc.ok()   ? rc.status()
+                     : *rc != 0 ? InvalidArgument("pip install failed (exit " + std::to_string(*rc) + "): " +
+                                                  PipError(LogOf(build)))
+                                : Describe(staged);
+  if (!described.ok()) {
+    fs::remove_all(staged.staging, ec);
+    return finish("failed", std::nullopt, described.message());
+  }
+  std::string identity = build->requirements + "\n--\n";
+  for (const auto& p : staged.layer.packages) identity += p + "\n";
+  staged.layer.digest = "sha256:" + Sha256Hex(identity);
+  boost::asio::post(io_, [this, build, staged = std::move(staged), finish]() mutable {
+    const std::string name = staged.layer.name;
+    auto published = Publish(std::move(staged));
+    if (!published.ok()) return finish("failed", std::nullopt, published.status().message());
+    spdlog::info("layer {}:{} ready ({} bytes)", name, published->version, published->size_bytes);
+    finish("ok", published->version, "");
+  });
+}
+
+Result<StagedLayer> LayerBuilder::StagePush(const std::string& name, std::string_view archive) const {
+  StagedLayer staged{root_ + "/.push-" + RandomAlnum(10), {}};
+  staged.layer.name = name;
+  staged.layer.source = "push";
+  staged.layer.digest = "sha256:" + Sha256Hex(archive);
+  std::error_code ec;
+  auto extracted = ExtractBundle(archive, staged.staging, {max_layer_bytes_, 200000});
+  Status st = extracted.status();
+  if (st.ok() && !fs::is_directory(staged.staging + "/python", ec)) {
+    st = InvalidArgument("a layer archive holds python/ at its root (the Lambda layout: python/, lib/, bin/)");
+  }
+  if (st.ok()) st = Describe(staged);
+  if (!st.ok()) {
+    fs::remove_all(staged.staging, ec);
+    return st;
+  }
+  return staged;
+}
+
+Result<LayerVersion> LayerBuilder::Publish(StagedLayer staged) {
+  std::error_code ec;
+  auto existing = store_->ListLayerVersions(staged.layer.name);
+  if (!existing.ok()) {
+    fs::remove_all(staged.staging, ec);
+    return existing.status();
+  }
   for (const auto& l : *existing) {
-    if (l.digest == digest) {
-      fs::remove_all(staging, ec);
-      {
-        std::lock_guard lock(mu_);
-        build->log += "\nunchanged: same requirements and resolved set as " + l.name + ":" +
-                      std::to_string(l.version) + "\n";
-      }
-      return finish("ok", l.version, "");
+    if (l.digest == staged.layer.digest) {  // unchanged: the same version
+      fs::remove_all(staged.staging, ec);
+      return l;
     }
   }
-  std::string final_dir = root_ + "/" + digest.substr(7);
+  const std::string final_dir = RootPath(staged.layer);
   if (fs::exists(final_dir, ec)) {
-    fs::remove_all(staging, ec);
+    fs::remove_all(staged.staging, ec);  // another layer name published the same tree
   } else {
-    fs::rename(staging, final_dir, ec);
-    if (ec) return finish("failed", std::nullopt, "publish " + final_dir + ": " + ec.message());
+    fs::rename(staged.staging, final_dir, ec);
+    if (ec) {
+      fs::remove_all(staged.staging, ec);
+      return Internal("publish " + final_dir + ": " + ec.message());
+    }
   }
-  LayerVersion l;
-  l.name = build->layer;
-  l.digest = digest;
-  l.requirements = build->requirements;
-  l.packages = std::move(packages);
-  l.size_bytes = size;
-  auto stored = store_->CreateLayerVersion(std::move(l));
-  if (!stored.ok()) return finish("failed", std::nullopt, stored.status().message());
-  spdlog::info("layer {}:{} published ({} bytes)", stored->name, stored->version, size);
-  finish("ok", stored->version, "");
+  return store_->CreateLayerVersion(std::move(staged.layer));
+}
+
+Status LayerBuilder::Remove(const std::string& name, int64_t version) {
+  KILN_RETURN_IF_ERROR(store_->DeleteLayerVersion(name, version));
+  CollectGarbage();
+  return OkStatus();
+}
+
+void LayerBuilder::CollectGarbage() {
+  auto all = store_->ListLayerVersions("");
+  if (!all.ok()) return;
+  std::set<std::string> live;
+  for (const auto& l : *all) live.insert(RootPath(l));
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(root_, ec)) {
+    const std::string path = e.path().string();
+    if (e.path().filename().string().starts_with(".") || live.count(path) > 0) continue;
+    spdlog::info("layer files {} are no longer used: removed", path);
+    fs::remove_all(path, ec);
+  }
 }
 
 }  // namespace kiln::layers

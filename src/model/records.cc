@@ -99,6 +99,16 @@ void to_json(nlohmann::json& j, const ApiKeyRecord& v) {
        {"functions", v.functions}, {"admin", v.admin}, {"created_at", FormatRfc3339(v.created_at)}};
 }
 
+void to_json(nlohmann::json& j, const LayerDistribution& v) {
+  j = {{"name", v.name}, {"version", v.version}, {"top_level", v.top_level}};
+}
+
+void from_json(const nlohmann::json& j, LayerDistribution& v) {
+  v.name = j.at("name").get<std::string>();
+  v.version = j.at("version").get<std::string>();
+  v.top_level = j.value("top_level", std::vector<std::string>{});
+}
+
 void to_json(nlohmann::json& j, const LayerVersion& v) {
   j = {{"name", v.name},
        {"version", v.version},
@@ -106,6 +116,8 @@ void to_json(nlohmann::json& j, const LayerVersion& v) {
        {"requirements", v.requirements},
        {"packages", v.packages},
        {"size_bytes", v.size_bytes},
+       {"source", v.source},
+       {"manifest", {{"distributions", v.distributions}, {"modules", v.modules}}},
        {"created_at", FormatRfc3339(v.created_at)}};
 }
 

@@ -75,14 +75,24 @@ struct ApiKeyRecord {
   int64_t created_at = 0;
 };
 
+// One installed distribution of a layer, as its metadata says.
+struct LayerDistribution {
+  std::string name;
+  std::string version;
+  std::vector<std::string> top_level;  // importable top-level names
+};
+
 struct LayerVersion {
   std::string name;
   int64_t version = 0;
-  std::string digest;  // "sha256:<hex>" of the requirements and the resolved set
+  std::string digest;  // "sha256:<hex>": requirements + resolved set (build), or the archive (push)
   std::string requirements;
   std::vector<std::string> packages;  // "name==version", as pip resolved them
   int64_t size_bytes = 0;
   int64_t created_at = 0;
+  std::string source = "build";  // build | push
+  std::vector<LayerDistribution> distributions;
+  std::vector<std::string> modules;  // what python/ holds at its top level
 };
 
 enum class RunStatus {
@@ -138,6 +148,8 @@ void to_json(nlohmann::json& j, const FunctionVersion& v);
 void to_json(nlohmann::json& j, const Route& v);
 // Never includes the hash.
 void to_json(nlohmann::json& j, const ApiKeyRecord& v);
+void to_json(nlohmann::json& j, const LayerDistribution& v);
+void from_json(const nlohmann::json& j, LayerDistribution& v);
 void to_json(nlohmann::json& j, const LayerVersion& v);
 void to_json(nlohmann::json& j, const RunRecord& v);
 void to_json(nlohmann::json& j, const ContainerRecord& v);

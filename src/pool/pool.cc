@@ -289,7 +289,13 @@ asio::awaitable<std::variant<Acquired, Refusal>> Pool::StartContainer(const std:
   if (!setup.ok()) {
     co_return refuse({RunStatus::kError, 502, "Runtime.InitError", setup.status().message(), "", {}}, nullptr);
   }
-  sandbox::SpawnSpec spec{config_.worker_path, config_.worker_env,
+  std::vector<std::string> env = config_.worker_env;
+  for (const std::string& kv : setup->env) {
+    const std::string key = kv.substr(0, kv.find('=') + 1);
+    std::erase_if(env, [&](const std::string& e) { return e.starts_with(key); });
+    env.push_back(kv);
+  }
+  sandbox::SpawnSpec spec{config_.worker_path, std::move(env),
                           "c-" + std::to_string(next_container_++) + "-" + RandomAlnum(6), fv.memory_mb,
                           std::move(setup->binds)};
   auto started = Container::Start(ex_, spec, config_.sandbox);

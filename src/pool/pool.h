@@ -125,6 +125,7 @@ struct ContainerInfo {
 struct ContainerSpec {
   std::string init_header;
   std::vector<sandbox::BindMount> binds;
+  std::vector<std::string> env;  // "K=V" over the base environment (PATH, LD_LIBRARY_PATH)
 };
 using ContainerSpecFn = std::function<Result<ContainerSpec>(const FunctionVersion&)>;
 

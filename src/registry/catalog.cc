@@ -75,6 +75,18 @@ std::vector<FunctionVersion> Catalog::AspiredVersions() const {
   return out;
 }
 
+std::vector<std::string> Catalog::LayerUsers(const std::string& layer, int64_t version) const {
+  std::vector<std::string> out;
+  for (const auto& [name, versions] : functions_) {
+    for (const auto& [n, v] : versions) {
+      for (const LayerRef& ref : v.layers) {
+        if (ref.name == layer && ref.version == version) out.push_back(name + ":" + std::to_string(n));
+      }
+    }
+  }
+  return out;
+}
+
 std::vector<std::string> Catalog::FunctionNames() const {
   std::vector<std::string> out;
   for (const auto& [name, versions] : functions_) out.push_back(name);

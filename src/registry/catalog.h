@@ -38,6 +38,8 @@ class Catalog {
   // The versions that should be kept warm: each function's current version (and a
   // newer one being deployed), and every version a route pins.
   std::vector<FunctionVersion> AspiredVersions() const;
+  // "function:version" of every version that attaches layer name:version.
+  std::vector<std::string> LayerUsers(const std::string& layer, int64_t version) const;
   std::vector<std::string> FunctionNames() const;
 
   // Routes.

@@ -21,6 +21,7 @@ class FakeStore final : public Store {
   Status DeleteKey(const std::string&) override { return Internal("unused"); }
   Result<LayerVersion> CreateLayerVersion(LayerVersion) override { return Internal("unused"); }
   Result<std::vector<LayerVersion>> ListLayerVersions(const std::string&) override { return Internal("unused"); }
+  Status DeleteLayerVersion(const std::string&, int64_t) override { return Internal("unused"); }
   Status SetVersionState(const std::string&, int64_t, VersionState, const std::string&) override {
     return Internal("unused");
   }

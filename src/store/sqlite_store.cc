@@ -50,6 +50,10 @@ CREATE TABLE containers (
   init_ms REAL, invocations INTEGER NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL);
 CREATE INDEX containers_by_end ON containers (ended_at);
 )sql",
+    R"sql(
+ALTER TABLE layer_versions ADD COLUMN source TEXT NOT NULL DEFAULT 'build';
+ALTER TABLE layer_versions ADD COLUMN manifest TEXT NOT NULL DEFAULT '{}';
+)sql",
 };
 
 std::string ToJsonText(const nlohmann::json& j) { return j.dump(); }
@@ -308,19 +312,30 @@ Result<LayerVersion> SqliteStore::CreateLayerVersion(LayerVersion l) {
   Status st = InTransaction([&]() -> Status {
     KILN_ASSIGN_OR_RETURN(l.version, NextVersion("layer_versions", "name", l.name));
     l.created_at = NowEpochMs();
-    SqliteStmt ins(db_, "INSERT INTO layer_versions VALUES (?,?,?,?,?,?,?)");
+    SqliteStmt ins(db_,
+                   "INSERT INTO layer_versions (name, version, digest, requirements, packages, size_bytes, "
+                   "created_at, source, manifest) VALUES (?,?,?,?,?,?,?,?,?)");
     ins.Bind(1, l.name).Bind(2, l.version).Bind(3, l.digest).Bind(4, l.requirements);
-    ins.Bind(5, ToJsonText(l.packages)).Bind(6, l.size_bytes).Bind(7, l.created_at);
+    ins.Bind(5, ToJsonText(l.packages)).Bind(6, l.size_bytes).Bind(7, l.created_at).Bind(8, l.source);
+    ins.Bind(9, ToJsonText({{"distributions", l.distributions}, {"modules", l.modules}}));
     return ins.Run();
   });
   if (!st.ok()) return st;
   return l;
 }
 
+Status SqliteStore::DeleteLayerVersion(const std::string& name, int64_t version) {
+  SqliteStmt s(db_, "DELETE FROM layer_versions WHERE name = ? AND version = ?");
+  s.Bind(1, name).Bind(2, version);
+  KILN_RETURN_IF_ERROR(s.Run());
+  if (sqlite3_changes(db_) == 0) return NotFound("no layer " + name + ":" + std::to_string(version));
+  return OkStatus();
+}
+
 Result<std::vector<LayerVersion>> SqliteStore::ListLayerVersions(const std::string& name) {
   SqliteStmt s(db_,
-               "SELECT name, version, digest, requirements, packages, size_bytes, created_at "
-               "FROM layer_versions WHERE ? = '' OR name = ? ORDER BY name, version");
+               "SELECT name, version, digest, requirements, packages, size_bytes, created_at, source, "
+               "manifest FROM layer_versions WHERE ? = '' OR name = ? ORDER BY name, version");
   s.Bind(1, name).Bind(2, name);
   std::vector<LayerVersion> out;
   for (;;) {
@@ -334,6 +349,10 @@ Result<std::vector<LayerVersion>> SqliteStore::ListLayerVersions(const std::stri
     l.packages = FromJsonText<std::vector<std::string>>(s.Text(4));
     l.size_bytes = s.Int(5);
     l.created_at = s.Int(6);
+    l.source = s.Text(7);
+    auto manifest = nlohmann::json::parse(s.Text(8));
+    l.distributions = manifest.value("distributions", std::vector<LayerDistribution>{});
+    l.modules = manifest.value("modules", std::vector<std::string>{});
     out.push_back(std::move(l));
   }
   return out;

@@ -28,6 +28,7 @@ class SqliteStore final : public Store {
   Status DeleteKey(const std::string& id) override;
   Result<LayerVersion> CreateLayerVersion(LayerVersion l) override;
   Result<std::vector<LayerVersion>> ListLayerVersions(const std::string& name) override;
+  Status DeleteLayerVersion(const std::string& name, int64_t version) override;
   Status SetVersionState(const std::string& function, int64_t version, VersionState state,
                          const std::string& message) override;
   Result<int64_t> FailInterruptedDeploys(const std::string& message) override;

@@ -46,7 +46,8 @@ class Store {
 
   // Assigns the next version number of l.name.
   virtual Result<LayerVersion> CreateLayerVersion(LayerVersion l) = 0;
-  virtual Result<std::vector<LayerVersion>> ListLayerVersions(const std::string& name) = 0;
+  virtual Result<std::vector<LayerVersion>> ListLayerVersions(const std::string& name) = 0;  // "" = all
+  virtual Status DeleteLayerVersion(const std::string& name, int64_t version) = 0;
 
   // Inserts runs and containers, or updates them when their id is known (running ->
   // final, live -> ended), in one transaction.
