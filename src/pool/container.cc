@@ -182,26 +182,31 @@ asio::awaitable<Result<std::optional<protocol::Frame>>> Container::ReadFrame() {
   }
 }
 
+// The pump only waits for the pipe to be readable and reads it in DrainLogs: no
+// bytes ever sit in a buffer of their own between the pipe and the run's logs, so
+// output written before a result can never surface in the next run.
 asio::awaitable<void> Container::PumpLogs() {
   auto self = shared_from_this();
-  char buf[16 * 1024];
   for (;;) {
     boost::system::error_code ec;
-    size_t n = co_await logs_.async_read_some(asio::buffer(buf),
-                                              asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return;
-    AppendLogs(buf, n);
+    co_await logs_.async_wait(asio::posix::stream_descriptor::wait_read,
+                              asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || !DrainLogs()) co_return;
   }
 }
 
-void Container::DrainLogs() {
-  if (!logs_.is_open()) return;
+bool Container::DrainLogs() {
+  if (!logs_.is_open()) return false;
   int fd = logs_.native_handle();
   char buf[16 * 1024];
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) break;
-    AppendLogs(buf, static_cast<size_t>(n));
+    if (n > 0) {
+      AppendLogs(buf, static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    return n < 0;  // EAGAIN: drained, still open; 0: every writer is gone
   }
 }
 

@@ -97,7 +97,7 @@ class Container : public std::enable_shared_from_this<Container> {
   asio::awaitable<Result<std::optional<protocol::Frame>>> ReadFrame();
   asio::awaitable<void> PumpLogs();
   void AppendLogs(const char* data, size_t n);
-  void DrainLogs();
+  bool DrainLogs();  // false once the pipe is closed or at its end
 
   std::string id_;
   pid_t pid_;

@@ -63,6 +63,10 @@ void ContainAndExec(const ChildPlan& p) {
     if (int e = p.mounts->ApplyInChild(&failed)) Fail(err_fd, e, failed);
   }
   if (int e = SetResourceLimitsInChild(p.open_files, &failed)) Fail(err_fd, e, failed);
+  if (p.data_limit > 0) {
+    struct rlimit data = {p.data_limit, p.data_limit};
+    if (setrlimit(RLIMIT_DATA, &data) != 0) Fail(err_fd, errno, "setrlimit(RLIMIT_DATA)");
+  }
   if (int e = ArrangeDescriptors(p, &err_fd, &failed)) Fail(err_fd, e, failed);
   if (p.ids) {
     if (int e = DropPrivilegesInChild(p.ids->uid, p.ids->gid, &failed)) Fail(err_fd, e, failed);

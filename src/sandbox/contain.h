@@ -4,7 +4,8 @@
 //   2. wait until the daemon has put it into its cgroup (the "go" pipe), so no byte
 //      of the handler's memory is allocated outside its limit;
 //   3. namespaces: host name, loopback up; then the mount plan (new root, pivot);
-//   4. resource limits (open files, no core dumps);
+//   4. resource limits (open files, no core dumps; the data segment where no memory
+//      cgroup is there to enforce the limit);
 //   5. descriptors: stdin /dev/null, stdout/stderr the log pipe, fd 3 the channel,
 //      fd 4 the error pipe (close-on-exec); every other descriptor closed;
 //   6. drop to the unprivileged user: no capabilities, no_new_privs;
@@ -35,6 +36,7 @@ struct ChildPlan {
   std::optional<UnprivilegedIds> ids;
   const SeccompProgram* seccomp = nullptr;
   rlim_t open_files = kHandlerOpenFileLimit;
+  rlim_t data_limit = 0;  // RLIMIT_DATA where no memory cgroup enforces the limit; 0: none
 };
 
 // What the error pipe carries when a step fails.

@@ -94,7 +94,9 @@ void Sandbox::ProbeNamespaces() {
 void Sandbox::ProbeCgroups() {
   auto manager = CgroupManager::Detect("kiln");
   if (!manager.ok()) {
-    report_.push_back({"cgroup memory", false, manager.status().message() + " (memory limits are not enforced)"});
+    report_.push_back({"cgroup memory", false,
+                       manager.status().message() + "; the memory limit falls back to RLIMIT_DATA (no OOM detection, "
+                                                    "the handler sees MemoryError)"});
     report_.push_back({"cgroup pids", false, "needs the cgroup above"});
     return;
   }
@@ -150,8 +152,9 @@ Result<std::optional<MountPlan>> Sandbox::PlanMounts(const std::vector<BindMount
   return std::optional<MountPlan>(std::move(plan));
 }
 
-void Sandbox::Configure(ChildPlan& plan, const MountPlan* mounts) const {
+void Sandbox::Configure(ChildPlan& plan, const MountPlan* mounts, int64_t memory_mb) const {
   plan.namespaces = namespaces_;
+  if (!cgroups_) plan.data_limit = static_cast<rlim_t>(memory_mb) << 20;  // the fallback
   plan.mounts = mounts;
   plan.ids = ids_;
   plan.seccomp = seccomp_ ? &*seccomp_ : nullptr;

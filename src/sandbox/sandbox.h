@@ -48,7 +48,7 @@ class Sandbox {
   Result<std::unique_ptr<ContainerCgroup>> CreateCgroup(const std::string& container_id,
                                                         int64_t memory_mb) const;
   Result<std::optional<MountPlan>> PlanMounts(const std::vector<BindMount>& binds) const;
-  void Configure(ChildPlan& plan, const MountPlan* mounts) const;
+  void Configure(ChildPlan& plan, const MountPlan* mounts, int64_t memory_mb) const;
 
  private:
   explicit Sandbox(SandboxOptions options) : options_(std::move(options)) {}

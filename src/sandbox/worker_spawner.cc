@@ -75,7 +75,7 @@ Result<WorkerProcess> SpawnWorker(const SpawnSpec& spec, const Sandbox* sandbox)
   envp.push_back(nullptr);
   ChildPlan plan{child_end.get(), logs.write.get(), go.read.get(), errors.write.get(),
                  spec.worker_path.c_str(), argv.data(), envp.data()};
-  if (sandbox != nullptr) sandbox->Configure(plan, mounts ? &*mounts : nullptr);
+  if (sandbox != nullptr) sandbox->Configure(plan, mounts ? &*mounts : nullptr, spec.memory_mb);
 
   pid_t pid = CloneChild(plan.namespaces ? kCloneFlags : 0);
   if (pid < 0) return ErrnoStatus(plan.namespaces ? "clone(CLONE_NEWNS|NEWPID|NEWIPC|NEWUTS|NEWNET)" : "clone");
