@@ -1,5 +1,7 @@
 #include "sandbox/privileges.h"
 
+#include "sandbox/test_util/child_checks.h"
+
 #include <fcntl.h>
 #include <grp.h>
 #include <gtest/gtest.h>
@@ -20,62 +22,12 @@
 namespace kiln::sandbox {
 namespace {
 
-// gtest assertions do not cross fork, so a child writes one line per expectation
-// that failed to a pipe and exits; the test expects an empty report. (The same helper
-// is in seccomp_policy_test.cc; it belongs in a sandbox test_util/ folder once one
-// exists.) The test binary has one thread, so the child may call snprintf.
-class ChildChecks {
- public:
-  explicit ChildChecks(int fd) : fd_(fd) {}
+using test_util::ChildChecks;
 
-  void Expect(bool ok, const char* what) {
-    if (!ok) Report("%s", what);
-  }
-  void ExpectErrno(long rc, int want, const char* what) {
-    int got = errno;
-    if (rc != -1) {
-      Report("%s: returned %ld; want %s", what, rc, strerrorname_np(want));
-    } else if (got != want) {
-      Report("%s: failed with %s; want %s", what, strerrorname_np(got), strerrorname_np(want));
-    }
-  }
-
-  __attribute__((format(printf, 2, 3))) void Report(const char* format, ...) {
-    char line[256];
-    va_list args;
-    va_start(args, format);
-    int n = vsnprintf(line, sizeof line - 1, format, args);
-    va_end(args);
-    n = std::min<int>(n, sizeof line - 2);
-    line[n] = '\n';
-    (void)!write(fd_, line, n + 1);
-  }
-
- private:
-  int fd_;
-};
-
-// Runs body in a forked child; returns its report, empty when every check held.
+// The child's report: empty when every check held and it exited cleanly.
 template <typename Body>
-std::string RunInChild(Body body) {
-  int pipe_fds[2];
-  if (pipe2(pipe_fds, O_CLOEXEC) != 0) return "pipe2 failed";
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(pipe_fds[0]);
-    ChildChecks checks(pipe_fds[1]);
-    body(checks);
-    _exit(0);
-  }
-  close(pipe_fds[1]);
-  std::string report;
-  char buffer[512];
-  for (ssize_t n; (n = read(pipe_fds[0], buffer, sizeof buffer)) > 0;) report.append(buffer, n);
-  close(pipe_fds[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) report += "child did not exit cleanly\n";
-  return report;
+std::string ChildReport(Body body) {
+  return test_util::ReportOf(test_util::RunInChild(body));
 }
 
 constexpr uid_t kNobody = 65534;
@@ -99,7 +51,7 @@ class DropPrivilegesTest : public testing::Test {
 };
 
 TEST_F(DropPrivilegesTest, RunsAsTheGivenIdsWithNoGroups) {
-  EXPECT_EQ(RunInChild([](ChildChecks& c) {
+  EXPECT_EQ(ChildReport([](ChildChecks& c) {
               const gid_t daemon_groups[] = {0, 42};  // as if the daemon had some
               c.Expect(setgroups(2, daemon_groups) == 0, "setgroups(0, 42) failed");
               DropToNobody(c);
@@ -121,7 +73,7 @@ TEST_F(DropPrivilegesTest, CannotReadShadow) {
   if (stat("/etc/shadow", &st) != 0 || (st.st_mode & S_IROTH) != 0) {
     GTEST_SKIP() << "no /etc/shadow closed to others on this host";
   }
-  EXPECT_EQ(RunInChild([](ChildChecks& c) {
+  EXPECT_EQ(ChildReport([](ChildChecks& c) {
               DropToNobody(c);
               c.ExpectErrno(open("/etc/shadow", O_RDONLY), EACCES, "open(/etc/shadow)");
             }),
@@ -129,7 +81,7 @@ TEST_F(DropPrivilegesTest, CannotReadShadow) {
 }
 
 TEST_F(DropPrivilegesTest, HoldsNoCapabilities) {
-  EXPECT_EQ(RunInChild([](ChildChecks& c) {
+  EXPECT_EQ(ChildReport([](ChildChecks& c) {
               DropToNobody(c);
               __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
               __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
@@ -152,7 +104,7 @@ TEST_F(DropPrivilegesTest, HoldsNoCapabilities) {
 
 // Leaving uid 0 clears permitted and effective but not inheritable capabilities.
 TEST_F(DropPrivilegesTest, ClearsInheritableCapabilities) {
-  EXPECT_EQ(RunInChild([](ChildChecks& c) {
+  EXPECT_EQ(ChildReport([](ChildChecks& c) {
               __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
               __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
               syscall(SYS_capget, &header, data);
@@ -166,7 +118,7 @@ TEST_F(DropPrivilegesTest, ClearsInheritableCapabilities) {
 }
 
 TEST_F(DropPrivilegesTest, SetsNoNewPrivs) {
-  EXPECT_EQ(RunInChild([](ChildChecks& c) {
+  EXPECT_EQ(ChildReport([](ChildChecks& c) {
               DropToNobody(c);
               c.Expect(prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1, "no_new_privs is not set");
             }),
@@ -174,7 +126,7 @@ TEST_F(DropPrivilegesTest, SetsNoNewPrivs) {
 }
 
 TEST_F(DropPrivilegesTest, CannotBecomeRootAgain) {
-  EXPECT_EQ(RunInChild([](ChildChecks& c) {
+  EXPECT_EQ(ChildReport([](ChildChecks& c) {
               DropToNobody(c);
               c.ExpectErrno(setuid(0), EPERM, "setuid(0)");
               c.ExpectErrno(setgid(0), EPERM, "setgid(0)");
@@ -185,7 +137,7 @@ TEST_F(DropPrivilegesTest, CannotBecomeRootAgain) {
 
 // The guard fires before any step: the child is still root afterwards.
 TEST_F(DropPrivilegesTest, RefusesUidOrGidZero) {
-  EXPECT_EQ(RunInChild([](ChildChecks& c) {
+  EXPECT_EQ(ChildReport([](ChildChecks& c) {
               const char* call = nullptr;
               c.Expect(DropPrivilegesInChild(0, kNogroup, &call) == EINVAL, "uid 0 accepted");
               c.Expect(call != nullptr && std::strstr(call, "uid or gid 0") != nullptr,
@@ -199,7 +151,7 @@ TEST_F(DropPrivilegesTest, RefusesUidOrGidZero) {
 // A second drop, now without privilege, fails at its first privileged step and says
 // which (the bounding set is already empty, so nothing is dropped before it).
 TEST_F(DropPrivilegesTest, NamesTheCallThatFailed) {
-  EXPECT_EQ(RunInChild([](ChildChecks& c) {
+  EXPECT_EQ(ChildReport([](ChildChecks& c) {
               DropToNobody(c);
               const char* call = nullptr;
               c.Expect(DropPrivilegesInChild(1000, 1000, &call) == EPERM, "second drop not EPERM");
@@ -210,7 +162,7 @@ TEST_F(DropPrivilegesTest, NamesTheCallThatFailed) {
 }
 
 TEST(ResourceLimits, CapOpenFilesAndDisableCores) {
-  EXPECT_EQ(RunInChild([](ChildChecks& c) {
+  EXPECT_EQ(ChildReport([](ChildChecks& c) {
               const char* call = "";
               int err = SetResourceLimitsInChild(kHandlerOpenFileLimit, &call);
               if (err != 0) c.Report("%s: %s", call, strerrorname_np(err));

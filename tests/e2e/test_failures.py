@@ -124,6 +124,8 @@ def test_response_over_6mib_is_502_response_too_large(kiln, tmp_path):
     r = fn.call(json={})
     assert r.status_code == 502, r.text[:200]
     assert error_of(r)[0] == "ResponseTooLarge"
+    run = fn.run_of(r)
+    assert (run["status"], run["http_status"], run["error_type"]) == ("error", 502, "ResponseTooLarge"), run
 
 
 # -- budgets and dying containers -----------------------------------------------------

@@ -533,17 +533,8 @@ def test_printing_100mb_caps_the_logs_and_the_daemon_stays_small(kiln, tmp_path)
     assert "xxxx" not in next_run["logs"] and LOG_MARKER not in next_run["logs"]
 
 
-def test_7mib_body_is_502_response_too_large(kiln, tmp_path):
-    fn = kiln.deploy_handler(tmp_path, """
-        def handler(event, context):
-            return "x" * (7 * 1024 * 1024)
-        """)
-    r = fn.call(json={})
-    assert r.status_code == 502, r.text[:200]
-    assert error_of(r)[0] == "ResponseTooLarge"
-    run = fn.run_of(r)
-    assert run["error_type"] == "ResponseTooLarge" and run["http_status"] == 502, run
-    assert run["status"] == "error", run
+# The row "returns a 7 MiB body → 502 ResponseTooLarge" is
+# test_failures.py::test_response_over_6mib_is_502_response_too_large.
 
 
 # -- privileges ------------------------------------------------------------------------
