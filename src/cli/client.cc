@@ -40,11 +40,16 @@ Result<Reply> Client::Send(const std::string& method, const std::string& path,
     for (const auto& [k, v] : headers) req.set(k, v);
     req.body() = body;
     req.prepare_payload();
-    http::write(stream, req);
+    // The daemon may refuse an upload before it has all of it (413): its answer is
+    // still there to read after our write failed, and says more than the failure.
+    beast::error_code write_error;
+    http::write(stream, req, write_error);
     beast::flat_buffer buf;
     http::response_parser<http::string_body> parser;
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-    http::read(stream, buf, parser);
+    beast::error_code read_error;
+    http::read(stream, buf, parser, read_error);
+    if (read_error) throw beast::system_error(write_error ? write_error : read_error);
     auto& res = parser.get();
     Reply r;
     r.status = static_cast<int>(res.result_int());

@@ -240,8 +240,15 @@ Status Push(const Globals& g, const LayerFlags& f) {
   KILN_ASSIGN_OR_RETURN(std::string archive, LayerArchive(f.target));
   bool zip = archive.size() >= 2 && archive[0] == 'P' && archive[1] == 'K';
   std::fprintf(stderr, "uploading %.1f MiB…\n", archive.size() / double(1 << 20));
-  KILN_ASSIGN_OR_RETURN(Reply r, client.Send("POST", "/v1/layers/" + f.name + "/archives", archive,
-                                             zip ? "application/zip" : "application/gzip"));
+  auto sent = client.Send("POST", "/v1/layers/" + f.name + "/archives", archive,
+                          zip ? "application/zip" : "application/gzip");
+  if (!sent.ok()) {
+    char size[32];
+    std::snprintf(size, sizeof size, "%.1f MiB", archive.size() / double(1 << 20));
+    return Status(sent.status().code(),
+                  std::string("upload of ") + size + " failed: " + sent.status().message());
+  }
+  const Reply& r = *sent;
   if (r.status != 200 && r.status != 201) return StatusOf(r);
   json v = json::parse(r.body, nullptr, false);
   if (v.is_discarded()) {

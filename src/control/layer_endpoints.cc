@@ -57,13 +57,9 @@ asio::awaitable<Response> ControlApi::PushLayer(Request& req, const std::string&
       },
       asio::use_awaitable);
   if (!staged->ok()) co_return gateway::ErrorResponse(staged->status(), 11, true);
-  auto before = d_.store->ListLayerVersions(name);
-  const size_t known = before.ok() ? before->size() : 0;
   auto published = builder->Publish(std::move(*staged).value());
   if (!published.ok()) co_return gateway::ErrorResponse(published.status(), 11, true);
-  auto after = d_.store->ListLayerVersions(name);
-  const bool fresh = after.ok() && after->size() > known;
-  co_return Json(fresh ? 201 : 200, *published);
+  co_return Json(published->fresh ? 201 : 200, published->layer);
 }
 
 Response ControlApi::RemoveLayer(const std::string& name, std::optional<int64_t> version) {

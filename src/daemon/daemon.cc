@@ -219,7 +219,8 @@ int Serve(const DaemonConfig& config) {
   control::ControlApi control({&catalog, store->get(), &blobs, &builder, &recorder, &dispatcher, &pool,
                                sandbox.get(), blocking.get_executor(), {config.max_function_mb << 20}});
   gateway::UserGateway user(&catalog, &dispatcher, config.max_body_bytes);
-  FrontDoor front(&control, &user, static_cast<size_t>(config.bundle_limits.max_bytes));
+  FrontDoor front(&control, &user, static_cast<size_t>(config.bundle_limits.max_bytes),
+                  static_cast<size_t>(config.max_layer_mb) << 20);
   gateway::HttpServer server(io, &front);
   if (Status st = server.Listen(listen->first, listen->second); !st.ok()) return Fatal(st);
 

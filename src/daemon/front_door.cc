@@ -20,8 +20,12 @@ size_t FrontDoor::BodyLimit(const gateway::RequestHeader& header) {
   std::string_view target(header.target().data(), header.target().size());
   switch (AreaOf(target)) {
     case Area::kHealth: return 0;
-    case Area::kControl:
-      return target.rfind("/v1/blobs", 0) == 0 ? max_upload_ : kControlBodyLimit;
+    case Area::kControl: {
+      std::string_view path = target.substr(0, target.find('?'));
+      if (path.rfind("/v1/blobs", 0) == 0) return max_upload_;
+      if (path.rfind("/v1/layers/", 0) == 0 && path.ends_with("/archives")) return max_layer_upload_;
+      return kControlBodyLimit;
+    }
     case Area::kUser: return user_->max_body();
   }
   return 0;
@@ -31,9 +35,13 @@ boost::asio::awaitable<gateway::Response> FrontDoor::TooLarge(const gateway::Req
                                                                const gateway::RequestInfo&) {
   std::string_view target(header.target().data(), header.target().size());
   if (AreaOf(target) == Area::kUser) co_return user_->TooLarge(header);
+  std::string_view path = target.substr(0, target.find('?'));
+  std::string flag = path.rfind("/v1/blobs", 0) == 0 ? " (kiln serve --max-bundle-mb)"
+                     : path.ends_with("/archives")   ? " (kiln serve --max-layer-mb)"
+                                                     : "";
   co_return gateway::ErrorResponse(
-      Status(Code::kPayloadTooLarge, "the body is over the limit of " +
-                                         std::to_string(BodyLimit(header)) + " bytes"),
+      Status(Code::kPayloadTooLarge, "the body is over the limit of " + std::to_string(BodyLimit(header)) +
+                                         " bytes" + flag),
       header.version(), false);
 }
 

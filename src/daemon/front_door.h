@@ -10,8 +10,10 @@ namespace kiln::daemon {
 
 class FrontDoor final : public gateway::HttpHandler {
  public:
-  FrontDoor(control::ControlApi* control, gateway::UserGateway* user, size_t max_upload)
-      : control_(control), user_(user), max_upload_(max_upload) {}
+  // Uploads: bundles up to max_upload, layer archives up to max_layer_upload bytes.
+  FrontDoor(control::ControlApi* control, gateway::UserGateway* user, size_t max_upload,
+            size_t max_layer_upload)
+      : control_(control), user_(user), max_upload_(max_upload), max_layer_upload_(max_layer_upload) {}
 
   size_t BodyLimit(const gateway::RequestHeader& header) override;
   boost::asio::awaitable<gateway::Response> TooLarge(const gateway::RequestHeader& header,
@@ -23,6 +25,7 @@ class FrontDoor final : public gateway::HttpHandler {
   control::ControlApi* control_;
   gateway::UserGateway* user_;
   size_t max_upload_;
+  size_t max_layer_upload_;
 };
 
 }  // namespace kiln::daemon

@@ -14,6 +14,7 @@ namespace {
 
 constexpr auto kIdleTimeout = std::chrono::seconds(60);
 constexpr uint32_t kHeaderLimit = 64 * 1024;
+constexpr auto kLingerTimeout = std::chrono::seconds(5);
 // Errors of this category mean the bytes were not HTTP; the others are the socket's.
 const boost::system::error_category& kHttpErrors =
     http::make_error_code(http::error::end_of_stream).category();
@@ -73,6 +74,20 @@ asio::awaitable<void> HttpServer::AcceptLoop() {
   }
 }
 
+// Closing a socket with unread bytes sends a reset, and the reset can destroy our
+// answer in the client's buffers before the client reads it (it is still busy
+// sending the body we refused). So: stop sending, then read and drop what comes,
+// for a bounded time, until the client closes too.
+asio::awaitable<void> HttpServer::LingeringClose(boost::beast::tcp_stream& stream) {
+  boost::system::error_code ec;
+  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  stream.expires_after(kLingerTimeout);
+  char sink[64 * 1024];
+  while (!ec) {
+    co_await stream.async_read_some(asio::buffer(sink), asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
 asio::awaitable<void> HttpServer::Serve(asio::ip::tcp::socket socket) {
   RequestInfo info;
   boost::system::error_code ec;
@@ -122,11 +137,12 @@ asio::awaitable<void> HttpServer::Serve(asio::ip::tcp::socket socket) {
     }
     stream.expires_never();
     if (too_large) {
-      // The unread body is still on the wire: answer, then close.
+      // The unread body is still on the wire: answer, then close, lingering.
       Response res = co_await handler_->TooLarge(parser.get().base(), info);
       res.keep_alive(false);
       co_await http::async_write(stream, res, asio::redirect_error(asio::use_awaitable, ec));
-      break;
+      co_await LingeringClose(stream);
+      co_return;
     }
     Request req = parser.release();
     bool keep_alive = req.keep_alive();

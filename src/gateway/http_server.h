@@ -49,6 +49,7 @@ class HttpServer {
  private:
   asio::awaitable<void> AcceptLoop();
   asio::awaitable<void> Serve(asio::ip::tcp::socket socket);
+  static asio::awaitable<void> LingeringClose(boost::beast::tcp_stream& stream);
 
   asio::io_context& io_;
   HttpHandler* handler_;

@@ -211,7 +211,8 @@ void LayerBuilder::Run(std::shared_ptr<Build> build, std::string wheelhouse) {
     std::lock_guard lock(mu_);
     build->log.append(text);
   };
-  auto finish = [&](std::string status, std::optional<int64_t> version, std::string error) {
+  // By value: it also runs on the I/O thread after this function has returned.
+  auto finish = [this, build](std::string status, std::optional<int64_t> version, std::string error) {
     std::lock_guard lock(mu_);
     build->status = std::move(status);
     build->version = version;
@@ -247,8 +248,15 @@ void LayerBuilder::Run(std::shared_ptr<Build> build, std::string wheelhouse) {
     const std::string name = staged.layer.name;
     auto published = Publish(std::move(staged));
     if (!published.ok()) return finish("failed", std::nullopt, published.status().message());
-    spdlog::info("layer {}:{} ready ({} bytes)", name, published->version, published->size_bytes);
-    finish("ok", published->version, "");
+    const LayerVersion& l = published->layer;
+    {
+      std::lock_guard lock(mu_);
+      build->log += published->fresh ? "\npublished " + name + ":" + std::to_string(l.version) + "\n"
+                                     : "\nunchanged: same requirements and resolved set as " + name + ":" +
+                                           std::to_string(l.version) + "\n";
+    }
+    spdlog::info("layer {}:{} ready ({} bytes)", name, l.version, l.size_bytes);
+    finish("ok", l.version, "");
   });
 }
 
@@ -259,7 +267,13 @@ Result<StagedLayer> LayerBuilder::StagePush(const std::string& name, std::string
   staged.layer.digest = "sha256:" + Sha256Hex(archive);
   std::error_code ec;
   auto extracted = ExtractBundle(archive, staged.staging, {max_layer_bytes_, 200000});
-  Status st = extracted.status();
+  Status st = OkStatus();
+  if (!extracted.ok()) {
+    const std::string& why = extracted.status().message();
+    const bool size_cap = why.find("more than") != std::string::npos;
+    st = InvalidArgument("layer archive: " + why +
+                         (size_cap ? " (kiln serve --max-layer-mb " + std::to_string(max_layer_bytes_ >> 20) + ")" : ""));
+  }
   if (st.ok() && !fs::is_directory(staged.staging + "/python", ec)) {
     st = InvalidArgument("a layer archive holds python/ at its root (the Lambda layout: python/, lib/, bin/)");
   }
@@ -271,7 +285,7 @@ Result<StagedLayer> LayerBuilder::StagePush(const std::string& name, std::string
   return staged;
 }
 
-Result<LayerVersion> LayerBuilder::Publish(StagedLayer staged) {
+Result<Published> LayerBuilder::Publish(StagedLayer staged) {
   std::error_code ec;
   auto existing = store_->ListLayerVersions(staged.layer.name);
   if (!existing.ok()) {
@@ -281,7 +295,7 @@ Result<LayerVersion> LayerBuilder::Publish(StagedLayer staged) {
   for (const auto& l : *existing) {
     if (l.digest == staged.layer.digest) {  // unchanged: the same version
       fs::remove_all(staged.staging, ec);
-      return l;
+      return Published{l, false};
     }
   }
   const std::string final_dir = RootPath(staged.layer);
@@ -294,7 +308,8 @@ Result<LayerVersion> LayerBuilder::Publish(StagedLayer staged) {
       return Internal("publish " + final_dir + ": " + ec.message());
     }
   }
-  return store_->CreateLayerVersion(std::move(staged.layer));
+  KILN_ASSIGN_OR_RETURN(LayerVersion stored, store_->CreateLayerVersion(std::move(staged.layer)));
+  return Published{std::move(stored), true};
 }
 
 Status LayerBuilder::Remove(const std::string& name, int64_t version) {

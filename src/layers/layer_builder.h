@@ -40,6 +40,11 @@ struct StagedLayer {
   LayerVersion layer;   // all but version and created_at
 };
 
+struct Published {
+  LayerVersion layer;
+  bool fresh = false;  // a new version; false: the digest was known already
+};
+
 class LayerBuilder {
  public:
   LayerBuilder(boost::asio::any_io_executor io, Store* store, std::string data_dir,
@@ -54,7 +59,7 @@ class LayerBuilder {
   // A pushed archive: unpack and describe (blocking; any thread), then publish (I/O
   // thread). Publish returns the existing version when the digest is known.
   Result<StagedLayer> StagePush(const std::string& name, std::string_view archive) const;
-  Result<LayerVersion> Publish(StagedLayer staged);
+  Result<Published> Publish(StagedLayer staged);
 
   // Deletes the version from the store, then the folders no version refers to.
   Status Remove(const std::string& name, int64_t version);
