@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <set>
 #include <sstream>
 #include <spdlog/spdlog.h>
@@ -201,6 +202,49 @@ Status LayerBuilder::Describe(StagedLayer& staged) const {
   return OkStatus();
 }
 
+static std::string DigestOf(const std::string& requirements, std::vector<std::string> packages) {
+  std::sort(packages.begin(), packages.end());
+  std::string identity = requirements + "\n--\n";
+  for (const auto& p : packages) identity += p + "\n";
+  return "sha256:" + Sha256Hex(identity);
+}
+
+// A rebuild costs a resolve, not an install: pip resolves the requirements without
+// installing (--dry-run --report), and when the requirements and the resolved set
+// match a published version's digest, that version is the answer.
+std::optional<int64_t> LayerBuilder::KnownVersion(const std::shared_ptr<Build>& build,
+                                                  std::vector<std::string> pip) {
+  const std::string report = root_ + "/.build-" + build->id + ".report.json";
+  pip.insert(pip.begin() + 4, {"--dry-run", "--ignore-installed", "--quiet", "--report", report});
+  std::string output;
+  auto rc = RunStreaming(pip, [&](std::string_view s) { output.append(s); });
+  std::ifstream in(report);
+  auto parsed = nlohmann::json::parse(in, nullptr, false);
+  std::error_code ec;
+  fs::remove(report, ec);
+  if (!rc.ok() || *rc != 0 || !parsed.is_object() || !parsed.contains("install")) return std::nullopt;
+  std::vector<std::string> packages;
+  for (const auto& item : parsed["install"]) {
+    const auto& meta = item.value("metadata", nlohmann::json::object());
+    packages.push_back(meta.value("name", "") + "==" + meta.value("version", ""));
+  }
+  const std::string digest = DigestOf(build->requirements, std::move(packages));
+  // The store belongs to the I/O thread: ask it there, bounded (it may be stopping).
+  auto answer = std::make_shared<std::promise<std::optional<int64_t>>>();
+  auto future = answer->get_future();
+  boost::asio::post(io_, [this, name = build->layer, digest, answer] {
+    std::optional<int64_t> found;
+    if (auto all = store_->ListLayerVersions(name); all.ok()) {
+      for (const auto& l : *all) {
+        if (l.digest == digest) found = l.version;
+      }
+    }
+    answer->set_value(found);
+  });
+  if (future.wait_for(std::chrono::seconds(10)) != std::future_status::ready) return std::nullopt;
+  return future.get();
+}
+
 std::string LayerBuilder::LogOf(const std::shared_ptr<Build>& build) {
   std::lock_guard lock(mu_);
   return build->log;
@@ -231,6 +275,13 @@ void LayerBuilder::Run(std::shared_ptr<Build> build, std::string wheelhouse) {
                                   "--progress-bar", "off", "--cache-dir", root_ + "/../pip-cache",
                                   "--target", staged.staging + "/python", "-r", req_path};
   if (!wheelhouse.empty()) pip.insert(pip.end(), {"--no-index", "--find-links", wheelhouse});
+  if (auto known = KnownVersion(build, pip)) {
+    fs::remove_all(staged.staging, ec);
+    fs::remove(req_path, ec);
+    append("\nunchanged: same requirements and resolved set as " + build->layer + ":" +
+           std::to_string(*known) + " (resolved only, nothing installed)\n");
+    return finish("ok", known, "");
+  }
   auto rc = RunStreaming(pip, append);
   fs::remove(req_path, ec);
   Status described = !rc.ok()   ? rc.status()
@@ -241,9 +292,7 @@ void LayerBuilder::Run(std::shared_ptr<Build> build, std::string wheelhouse) {
     fs::remove_all(staged.staging, ec);
     return finish("failed", std::nullopt, described.message());
   }
-  std::string identity = build->requirements + "\n--\n";
-  for (const auto& p : staged.layer.packages) identity += p + "\n";
-  staged.layer.digest = "sha256:" + Sha256Hex(identity);
+  staged.layer.digest = DigestOf(build->requirements, staged.layer.packages);
   boost::asio::post(io_, [this, build, staged = std::move(staged), finish]() mutable {
     const std::string name = staged.layer.name;
     auto published = Publish(std::move(staged));

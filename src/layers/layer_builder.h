@@ -75,6 +75,7 @@ class LayerBuilder {
   Status Describe(StagedLayer& staged) const;
   void CollectGarbage();
   std::string LogOf(const std::shared_ptr<Build>& build);
+  std::optional<int64_t> KnownVersion(const std::shared_ptr<Build>& build, std::vector<std::string> pip);
 
   boost::asio::any_io_executor io_;
   Store* store_;  // I/O thread only
