@@ -72,7 +72,8 @@ void AddRuns(CLI::App& app, Globals& g) {
 
   auto* run = app.add_subcommand("run", "One run record")->require_subcommand(1);
   auto* show = run->add_subcommand("show", "Show a run with its logs");
-  show->add_option("id", f->id)->required();
+  show->add_option("id", f->id)->required()->check(CLI::Validator(
+      [](std::string& id) { return id.empty() ? std::string("a run id is required") : std::string(); }, "ID"));
   show->add_flag("--json", f->json);
   show->callback([&g, f] { g.status = Show(g, *f); });
 }

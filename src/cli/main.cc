@@ -63,6 +63,11 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const std::exception& e) {
+    // An answer of a shape this CLI does not expect (another Kiln version, a bug):
+    // one line and a failing exit, never an abort.
+    std::fprintf(stderr, "kiln: unexpected answer from kiln: %s\n", e.what());
+    return 1;
   }
   if (!g.status.ok()) {
     std::fprintf(stderr, "kiln: %s\n", g.status.message().c_str());
