@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-ORDER = ["limit", "kiln", "uvicorn-1w", "uvicorn-2w", "lambda-rie"]
-SHORT = {"limit": "limit (in-process)", "kiln": "Kiln", "uvicorn-1w": "uvicorn 1w",
-         "uvicorn-2w": "uvicorn 2w", "lambda-rie": "Lambda RIE"}
+ORDER = ["limit", "kiln", "kiln-norecycle", "uvicorn-1w", "uvicorn-2w", "lambda-rie"]
+SHORT = {"limit": "limit (in-process)", "kiln": "Kiln", "kiln-norecycle": "Kiln, no recycling",
+         "uvicorn-1w": "uvicorn 1w", "uvicorn-2w": "uvicorn 2w", "lambda-rie": "Lambda RIE"}
 
 
 def _ok(s: dict | None) -> bool:
@@ -204,7 +204,7 @@ def plots(result: dict, outdir: Path, stamp: str) -> list[Path]:
 
     wnames = list(result["meta"]["workloads"])
     names = [n for n in ORDER if _ok(result["systems"].get(n))]
-    colors = {"limit": "#555555", "kiln": "#d9480f", "uvicorn-1w": "#1c7ed6", "uvicorn-2w": "#74c0fc",
+    colors = {"limit": "#555555", "kiln": "#d9480f", "kiln-norecycle": "#ffa94d", "uvicorn-1w": "#1c7ed6", "uvicorn-2w": "#74c0fc",
               "lambda-rie": "#2f9e44"}
     out = []
 

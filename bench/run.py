@@ -31,7 +31,7 @@ import models  # noqa: E402
 from common import (background_load, http, log, memory_of, percentiles_us, process_tree, stop_all)  # noqa: E402
 from loadgen import LOADGEN_CPU, run_wrk, wrk_available  # noqa: E402
 from systems.base import Unavailable  # noqa: E402
-from systems.kiln import Kiln, kiln_binary  # noqa: E402
+from systems.kiln import Kiln, KilnNoRecycle, kiln_binary  # noqa: E402
 from systems.lambda_rie import LambdaRIE, rie_binary  # noqa: E402
 from systems.uvicorn_server import Uvicorn  # noqa: E402
 
@@ -43,7 +43,8 @@ MODES = {
                  cold_bundles=2),
 }
 CONCURRENCY = 16
-ALL_SYSTEMS = ["limit", "kiln", "uvicorn-1w", "uvicorn-2w", "lambda-rie"]
+ALL_SYSTEMS = ["limit", "kiln", "uvicorn-1w", "uvicorn-2w", "lambda-rie", "kiln-norecycle"]
+DEFAULT_SYSTEMS = ["limit", "kiln", "uvicorn-1w", "uvicorn-2w", "lambda-rie"]  # kiln-norecycle on request
 
 
 def machine() -> dict:
@@ -247,7 +248,7 @@ def summarize_ms(ms) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="short run for development (<= 3 min)")
-    ap.add_argument("--systems", default=",".join(ALL_SYSTEMS),
+    ap.add_argument("--systems", default=",".join(DEFAULT_SYSTEMS),
                     help=f"comma-separated subset of {','.join(ALL_SYSTEMS)}")
     ap.add_argument("--no-cold", action="store_true", help="skip the cold-start figures")
     ap.add_argument("--out", default=str(HERE / "results"), help="results folder")
@@ -322,6 +323,8 @@ def main() -> int:
                 continue
             if name == "kiln":
                 sysobj = Kiln(logdir, req, bundles)
+            elif name == "kiln-norecycle":
+                sysobj = KilnNoRecycle(logdir, req, bundles)
             elif name == "uvicorn-1w":
                 sysobj = Uvicorn(1, logdir)
             elif name == "uvicorn-2w":
@@ -335,14 +338,14 @@ def main() -> int:
                 continue
             t0 = time.perf_counter()
             try:
-                if name == "kiln":
-                    log("kiln: starting daemon, building the layer, deploying, adding routes and a key")
+                if isinstance(sysobj, Kiln):
+                    log(f"{name}: starting daemon, building the layer, deploying, adding routes and a key")
                     sysobj.start()
                 # Cold starts of uvicorn: once (1 worker) is enough.
                 cold = not args.no_cold and name != "uvicorn-2w"
                 r = run_http_system(sysobj, bundles, workloads, cfg, expect, do_cold=cold)
                 r["available"] = True
-                if name == "kiln":
+                if isinstance(sysobj, Kiln):
                     r["setup_s"] = sysobj.setup_s
                     r["contract_deviations"] = sysobj.deviations
                     if sysobj.proc:
@@ -357,12 +360,12 @@ def main() -> int:
                         tail += f"--- {f.name}\n" + "\n".join(f.read_text(errors="replace").splitlines()[-25:]) + "\n"
                 result["systems"][name] = {"label": sysobj.label, "available": True, "failed": str(e)[:3000],
                                            "log_tail": tail[-4000:]}
-                if name == "kiln":
+                if isinstance(sysobj, Kiln):
                     result["systems"][name]["cli_log"] = sysobj.cli_log[-10:]
                     result["systems"][name]["contract_deviations"] = sysobj.deviations
                 rc = 1
             finally:
-                if name == "kiln":
+                if isinstance(sysobj, Kiln):
                     sysobj.stop()
                 stop_all()
             result["systems"][name]["elapsed_s"] = round(time.perf_counter() - t0, 1)

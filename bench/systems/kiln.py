@@ -36,6 +36,7 @@ def kiln_binary() -> str | None:
 class Kiln:
     name = "kiln"
     label = "Kiln (authenticated route)"
+    serve_flags: tuple[str, ...] = ()
 
     def __init__(self, logdir: Path, requirements: Path, bundles: dict[str, Path]):
         self.logdir = logdir
@@ -78,8 +79,9 @@ class Kiln:
         t0 = time.perf_counter()
         listen = f"127.0.0.1:{port}"
         # The contract form (docs/API.md): `kiln serve --data DIR --listen HOST:PORT`.
-        self.proc = Proc("kiln-serve", [self.bin, "serve", "--data", str(self.data), "--listen", listen],
-                         log=self.logdir / "kiln-serve.log")
+        self.proc = Proc("kiln-serve", [self.bin, "serve", "--data", str(self.data), "--listen", listen,
+                                        *self.serve_flags],
+                         log=self.logdir / f"{self.name}-serve.log")
         try:
             wait_http(self.url + "/healthz", timeout=30, proc=self.proc)
         except RuntimeError as e:
@@ -192,3 +194,11 @@ class Kiln:
         return {"ms": first, "init_ms": init_ms, "not_cold": not_cold, "errors": errors,
                 "short": "first request after deploy; init = run record init_ms", "what": "kiln deploy --min-warm 0 of a new version, then request-to-response of its first request "
                         "through the authenticated route (run record: cold, init_ms)"}
+
+
+class KilnNoRecycle(Kiln):
+    """Kiln with recycling off: beside `kiln` in one run, the cost of recycle_after's
+    default of 1000 (each recycle is a fresh container init on the same cores)."""
+    name = "kiln-norecycle"
+    label = "Kiln, recycling off (--recycle-after 1000000000)"
+    serve_flags = ("--recycle-after", "1000000000")
