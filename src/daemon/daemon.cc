@@ -136,7 +136,7 @@ std::unique_ptr<sandbox::Sandbox> MakeSandbox(const std::string& data_dir, const
     if (fs::exists(fs::symlink_status(p, ec))) options.host_readonly.push_back(p);
   }
   options.host_readonly.push_back(KILN_PYTHON_HOME);
-  options.host_readonly.push_back(worker_path);
+  options.worker = worker_path;
   auto s = sandbox::Sandbox::Create(std::move(options));
   for (const auto& piece : s->report()) {
     if (piece.active) {

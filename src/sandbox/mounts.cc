@@ -49,6 +49,11 @@ Result<MountPlan> MountPlan::Build(const FsSpec& spec, const std::string& stagin
   s.push_back({Step::kMount, "", "/", "", MS_REC | MS_PRIVATE, "", "mount(/, private)"});
   s.push_back({Step::kMount, "tmpfs", staging, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755",
                "mount(tmpfs, " + staging + ")"});
+  // /tmp first: a host folder that lives under /tmp (a checkout in /tmp) is then
+  // bound inside the container's /tmp instead of being hidden by it.
+  plan.Mkdirs("/tmp");
+  s.push_back({Step::kMount, "tmpfs", staging + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
+               "size=" + std::to_string(spec.tmp_mb) + "m,mode=1777", "mount(tmpfs, /tmp)"});
   std::set<std::string> seen;
   for (const std::string& path : spec.host_readonly) {
     std::error_code ec;
@@ -64,12 +69,13 @@ Result<MountPlan> MountPlan::Build(const FsSpec& spec, const std::string& stagin
     plan.BindReadOnly(path, path, fs::is_directory(status));
   }
   for (const BindMount& b : spec.binds) {
-    if (!fs::is_directory(b.source)) return InvalidArgument("sandbox: " + b.source + " is not a folder");
-    plan.BindReadOnly(b.source, b.target, true);
+    std::error_code ec;
+    auto status = fs::status(b.source, ec);
+    if (!fs::is_directory(status) && !fs::is_regular_file(status)) {
+      return InvalidArgument("sandbox: " + b.source + " is neither a folder nor a file");
+    }
+    plan.BindReadOnly(b.source, b.target, fs::is_directory(status));
   }
-  plan.Mkdirs("/tmp");
-  s.push_back({Step::kMount, "tmpfs", staging + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
-               "size=" + std::to_string(spec.tmp_mb) + "m,mode=1777", "mount(tmpfs, /tmp)"});
   plan.Mkdirs("/dev");
   for (const char* dev : kDevices) {
     s.push_back({Step::kTouch, staging + dev, "", "", 0, "", std::string("open(") + dev + ", O_CREAT)"});

@@ -26,7 +26,7 @@ struct BindMount {
 
 struct FsSpec {
   std::vector<std::string> host_readonly;  // host folders/files visible at their own path
-  std::vector<BindMount> binds;            // read-only, e.g. the bundle at /var/task
+  std::vector<BindMount> binds;            // read-only folders or files, e.g. the bundle at /var/task
   int64_t tmp_mb = 512;
 };
 

@@ -77,7 +77,8 @@ void Sandbox::ProbeNamespaces() {
     report_.push_back({"read-only root", false, "needs every namespace above"});
     return;
   }
-  auto plan = MountPlan::Build({options_.host_readonly, {}, options_.tmp_mb}, options_.staging_dir);
+  auto plan = MountPlan::Build({options_.host_readonly, {{options_.worker, kWorkerPath}}, options_.tmp_mb},
+                               options_.staging_dir);
   Status st = plan.ok() ? InChild(kCloneFlags, [&](const char** failed) {
     if (int e = ConfigureNamespacesInChild(failed)) return e;
     return plan->ApplyInChild(failed);
@@ -147,13 +148,16 @@ Result<std::unique_ptr<ContainerCgroup>> Sandbox::CreateCgroup(const std::string
 
 Result<std::optional<MountPlan>> Sandbox::PlanMounts(const std::vector<BindMount>& binds) const {
   if (!mounts_) return std::optional<MountPlan>();
+  std::vector<BindMount> all = binds;
+  all.push_back({options_.worker, kWorkerPath});
   KILN_ASSIGN_OR_RETURN(MountPlan plan,
-                        MountPlan::Build({options_.host_readonly, binds, options_.tmp_mb}, options_.staging_dir));
+                        MountPlan::Build({options_.host_readonly, all, options_.tmp_mb}, options_.staging_dir));
   return std::optional<MountPlan>(std::move(plan));
 }
 
 void Sandbox::Configure(ChildPlan& plan, const MountPlan* mounts, int64_t memory_mb) const {
   plan.namespaces = namespaces_;
+  if (mounts != nullptr) plan.path = kWorkerPath;
   if (!cgroups_) plan.data_limit = static_cast<rlim_t>(memory_mb) << 20;  // the fallback
   plan.mounts = mounts;
   plan.ids = ids_;

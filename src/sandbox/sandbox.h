@@ -23,6 +23,7 @@ namespace kiln::sandbox {
 
 struct SandboxOptions {
   std::string staging_dir;                 // an empty folder: the new root's mount point
+  std::string worker;                      // the kiln-worker binary, run as kWorkerPath inside
   std::vector<std::string> host_readonly;  // runtime folders visible at their own path
   int64_t tmp_mb = 512;
   int64_t pids_max = 256;
@@ -37,6 +38,10 @@ struct Piece {
 
 class Sandbox {
  public:
+  // Where the worker binary is inside a container with its own root: a fixed path,
+  // so wherever Kiln is installed (even under /tmp) no host path shows inside.
+  static constexpr const char* kWorkerPath = "/.kiln/kiln-worker";
+
   static std::unique_ptr<Sandbox> Create(SandboxOptions options);
 
   const std::vector<Piece>& report() const { return report_; }
