@@ -144,6 +144,26 @@ def process_tree(pid: int) -> list[int]:
     return out
 
 
+def descendants(roots: list[int], stop: set[int] | frozenset = frozenset()) -> dict[int, list[int]]:
+    """Each root's descendants (one /proc scan for all), not entering pids in stop (other
+    roots' trees: a fork server's children are not its own memory)."""
+    m = _ppid_map()
+    kids: dict[int, list[int]] = {}
+    for c, pp in m.items():
+        kids.setdefault(pp, []).append(c)
+    out = {}
+    for r in roots:
+        seen, todo = [], list(kids.get(r, []))
+        while todo:
+            p = todo.pop()
+            if p in stop or p == r or p in seen:
+                continue
+            seen.append(p)
+            todo.extend(kids.get(p, []))
+        out[r] = sorted(seen)
+    return out
+
+
 def comm(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip()
@@ -231,6 +251,15 @@ def percentiles_us(samples_ns) -> dict:
     cdf_pts = [1, 5, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.99, 100]
     out["cdf"] = [[p, round(float(np.percentile(a, p, method="inverted_cdf")), 1)] for p in cdf_pts]
     return out
+
+
+def summarize_ms(ms) -> dict:
+    if not ms:
+        return {"n": 0, "p50": None, "p99": None}
+    a = np.asarray(ms, dtype=float)
+    return {"n": int(a.size), "p50": round(float(np.percentile(a, 50)), 1),
+            "p99": round(float(np.percentile(a, 99)), 1), "min": round(float(a.min()), 1),
+            "max": round(float(a.max()), 1)}
 
 
 def pct(samples, p):

@@ -8,6 +8,17 @@ SHORT = {"limit": "limit (in-process)", "kiln": "Kiln", "kiln-norecycle": "Kiln,
          "uvicorn-1w": "uvicorn 1w", "uvicorn-2w": "uvicorn 2w", "lambda-rie": "Lambda RIE"}
 
 
+# Issue 7 (start modes): targets shown next to the measurements.
+TARGET_ZYGOTE_MS = 30
+TARGET_PLAIN_OVER_ZYGOTE = 20
+TARGET_SNAPSHOT_MS = 8
+TARGET_MEM_RATIO = 2.0
+START_MODES = ["plain", "zygote", "snapshot"]
+MODE_COLORS = {"plain": "#862e9c", "zygote": "#e8590c", "snapshot": "#f08c00", "one (plain)": "#868e96"}
+MODE_TARGET = {"plain": "baseline", "zygote": f"<= {TARGET_ZYGOTE_MS} ms, >= {TARGET_PLAIN_OVER_ZYGOTE}x vs plain",
+               "snapshot": f"<= {TARGET_SNAPSHOT_MS} ms"}
+
+
 def _ok(s: dict | None) -> bool:
     return bool(s) and s.get("available") and not s.get("failed") and "workloads" in s
 
@@ -55,6 +66,25 @@ def targets(result: dict) -> list[dict]:
             add("Lambda RIE p50 / Kiln p50", wn, r, ">= 5.0x", r >= 5.0, "x")
         else:
             add("Lambda RIE p50 / Kiln p50", wn, None, ">= 5.0x", False)
+    # Start modes (issue 7), when the run measured them.
+    k = result["systems"].get("kiln") or {}
+    cm = k.get("cold_modes") or {}
+    for bn, b in (cm.get("bundles") or {}).items():
+        modes = b.get("modes") or {}
+        z, sn = (modes.get("zygote") or {}).get("p50"), (modes.get("snapshot") or {}).get("p50")
+        add("Kiln zygote cold start p50 (issue 7)", bn, z, f"<= {TARGET_ZYGOTE_MS} ms",
+            z is not None and z <= TARGET_ZYGOTE_MS, "ms")
+        r = b.get("ratio_plain_zygote_p50")
+        add("Kiln plain p50 / zygote p50 (issue 7)", bn, r, f">= {TARGET_PLAIN_OVER_ZYGOTE}x",
+            r is not None and r >= TARGET_PLAIN_OVER_ZYGOTE, "x")
+        add("Kiln snapshot cold start p50 (issue 7)", bn, sn, f"<= {TARGET_SNAPSHOT_MS} ms",
+            sn is not None and sn <= TARGET_SNAPSHOT_MS, "ms")
+    mm = k.get("memory_modes") or {}
+    if mm.get("modes"):
+        ph = ((mm["modes"].get("zygote") or {}).get("phases") or {}).get("loaded") or {}
+        r = ph.get("ratio_pss_vs_one")
+        add(f"Kiln PSS of {mm.get('containers')} zygote containers / one plain, after load (issue 7)",
+            mm.get("bundle"), r, f"<= {TARGET_MEM_RATIO}x", r is not None and r <= TARGET_MEM_RATIO, "x")
     return out
 
 
@@ -161,13 +191,28 @@ def markdown(result: dict, stamp: str) -> str:
                 extra = f" ({c['not_cold']} of them not cold per the run record)"
             if c.get("errors"):
                 extra += f" errors: {len(c['errors'])}"
+            if c.get("starts"):
+                extra += " (start: " + ", ".join(f"{k} ×{v}" for k, v in c["starts"].items()) + ")"
+            if c.get("start_notes"):
+                extra += f" **start_note on {len(c['start_notes'])}**"
             whats[SHORT[name]] = c["what"]
             L.append(f"| {bn} | {SHORT[name]} | {c['n']} | {_f(c['p50'], 1)} | {_f(c['p99'], 1)} | "
                      f"{_f(init50, 1)} | {c.get('short', '')}{extra} |")
+            if name == "kiln":
+                cm = s.get("cold_modes") or {}
+                for mode, mc in ((cm.get("bundles") or {}).get(bn, {}).get("modes") or {}).items():
+                    errs = f" errors: {len(mc.get('errors') or [])}" if mc.get("errors") else ""
+                    if mc.get("setup_error"):
+                        errs = " **not measured** (see below)"
+                    L.append(f"| {bn} | Kiln, {mode} start | {mc.get('n', 0)} | {_f(mc.get('p50'), 1)} | "
+                             f"{_f(mc.get('p99'), 1)} | {_f(mc.get('init_p50'), 1)} | new container of a deployed "
+                             f"version (see below){errs} |")
     L.append("")
     for k, v in whats.items():
         L.append(f"- {k}: {v}")
     L.append("")
+    L += _cold_modes_md(result)
+    L += _memory_modes_md(result)
     L.append("## Memory (whole serving process tree; /proc/PID/smaps_rollup)\n")
     L.append("Root = the server process (uvicorn master, Kiln daemon, each emulator); "
              "workers = its descendants (uvicorn workers, Kiln containers, Python runtimes).\n")
@@ -182,11 +227,13 @@ def markdown(result: dict, stamp: str) -> str:
                          f"{mm.get('children_pss_mb', '–')} |")
     L.append("")
     L.append("## Not measured yet\n")
-    L.append("- Kiln cold start per start mode (plain / layer zygote / snapshot): only the mode the daemon "
-             "has today is measured (a new version's first request).")
+    if not (result["systems"].get("kiln") or {}).get("cold_modes"):
+        L.append("- Kiln cold start per start mode (plain / layer zygote / snapshot): only the mode the daemon "
+                 "has today is measured (a new version's first request).")
     L.append("- Bulk: 100 000 rows through a pipeline map step vs one in-process loop (waits for pipelines).")
     L.append("")
-    L.append("## Targets (issue 8)\n")
+    issue7 = any("issue 7" in t["target"] for t in result.get("targets", []))
+    L.append("## Targets (issue 8" + ("; start modes: issue 7)\n" if issue7 else ")\n"))
     L.append("| target | workload | value | goal | result |")
     L.append("|---|---|--:|---|---|")
     for t in result.get("targets", []):
@@ -194,6 +241,92 @@ def markdown(result: dict, stamp: str) -> str:
         L.append(f"| {t['target']} | {t['workload']} | {val} | {t['goal'] or ''} | {t['status']} |")
     L.append("")
     return "\n".join(L) + "\n"
+
+
+def _cold_modes_md(result: dict) -> list[str]:
+    cm = (result["systems"].get("kiln") or {}).get("cold_modes")
+    if not cm:
+        return []
+    L = ["## Cold start by start mode (Kiln, ms)\n"]
+    if cm.get("error"):
+        return L + [f"**Not measured: {cm['error'][:800]}**", ""]
+    L.append(f"Measured: {cm.get('what', '')}; {cm.get('n_per_mode')} per mode, the modes in turn. "
+             "init = the run record's init_ms (p50); vs plain = plain p50 ÷ this mode's p50.\n")
+    L.append("| model | mode | p50 | p99 | n | errors | init p50 | vs plain | target | first container (warm-up) |")
+    L.append("|---|---|--:|--:|--:|--:|--:|--:|---|---|")
+    notes = []
+    for bn, b in (cm.get("bundles") or {}).items():
+        modes = b.get("modes") or {}
+        plain = (modes.get("plain") or {}).get("p50")
+        for mode in START_MODES:
+            mc = modes.get(mode)
+            if mc is None:
+                continue
+            vs = round(plain / mc["p50"], 1) if plain and mc.get("p50") else None
+            w = mc.get("warmup") or {}
+            first = f"{_f(w.get('ms'), 1)} ms, start {w.get('start')}" if w else "–"
+            errs = len(mc.get("errors") or [])
+            L.append(f"| {bn} | {mode} | {_f(mc.get('p50'), 1)} | {_f(mc.get('p99'), 1)} | {mc.get('n', 0)} | "
+                     f"{'**' + str(errs) + '**' if errs else 0} | {_f(mc.get('init_p50'), 1)} | "
+                     f"{'–' if vs is None else f'{vs}x'} | {MODE_TARGET[mode]} | {first} |")
+            if mc.get("setup_error"):
+                notes.append(f"- {bn}/{mode}: **not measured**: {mc['setup_error'][:400]}")
+            for e in (mc.get("errors") or [])[:3]:
+                notes.append(f"- {bn}/{mode}: {e[:300]}")
+            if len(mc.get("errors") or []) > 3:
+                notes.append(f"- {bn}/{mode}: … {len(mc['errors']) - 3} more errors")
+            srcs = mc.get("fork_sources_after") or mc.get("fork_sources") or []
+            if srcs:
+                notes.append(f"- {bn}/{mode} fork sources: " + "; ".join(
+                    f"{z.get('kind')} {z.get('id')} {z.get('state')}, {_f(z.get('rss_mb'), 1)} MB RSS, "
+                    f"{z.get('forks')} forks, {z.get('preloaded')} modules preloaded"
+                    + (f" ({z['message']})" if z.get("message") else "") for z in srcs))
+        if b.get("ratio_plain_zygote_p50") is not None or b.get("ratio_plain_snapshot_p50") is not None:
+            notes.append(f"- {bn}: plain p50 ÷ zygote p50 = {_f(b.get('ratio_plain_zygote_p50'), 1)}x, "
+                         f"plain p50 ÷ snapshot p50 = {_f(b.get('ratio_plain_snapshot_p50'), 1)}x")
+    L.append("")
+    if notes:
+        L += notes + [""]
+    return L
+
+
+def _memory_modes_md(result: dict) -> list[str]:
+    mm = (result["systems"].get("kiln") or {}).get("memory_modes")
+    if not mm:
+        return []
+    n = mm.get("containers", 8)
+    L = [f"## Memory of {n} containers by start mode (Kiln, MB)\n"]
+    if mm.get("error"):
+        return L + [f"**Not measured: {mm['error'][:800]}**", ""]
+    L.append(f"Measured ({mm.get('bundle')}): {mm.get('what', '')}. ÷ one = the sum ÷ the same figure of the "
+             f"one plain-started container, same phase. Target (zygote, PSS): ≤ {TARGET_MEM_RATIO}x of one "
+             f"(expected of {n} plain ones: ~{n}x).\n")
+    L.append("| mode | after | containers | PSS | USS | RSS | fork sources PSS (USS) | PSS ÷ one | USS ÷ one "
+             "| PSS + sources ÷ one | requests in the load |")
+    L.append("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    notes = []
+    rows = [("one (plain)", mm.get("one") or {})] + [(m, (mm.get("modes") or {}).get(m) or {}) for m in START_MODES]
+    for label, cell in rows:
+        if cell.get("setup_error"):
+            notes.append(f"- {label}: **not measured**: {cell['setup_error'][:400]}")
+        for e in (cell.get("errors") or [])[:4]:
+            notes.append(f"- {label}: {e[:300]}")
+        for ph in ("idle", "loaded"):
+            m = (cell.get("phases") or {}).get(ph)
+            if not m:
+                continue
+            src = "–" if not m.get("sources") else f"{m['sources_pss_mb']} ({m['sources_uss_mb']})"
+            req = (cell.get("load") or {}).get("requests") if ph == "loaded" else None
+            ratio = lambda k: "–" if m.get(k) is None else f"{m[k]}x"  # noqa: E731
+            L.append(f"| {label} | {ph} | {m['count']} | {m['pss_mb']} | {m['uss_mb']} | {m['rss_mb']} | {src} | "
+                     f"{ratio('ratio_pss_vs_one')} | {ratio('ratio_uss_vs_one')} | "
+                     f"{ratio('ratio_pss_with_sources_vs_one')} | {_f(req)} |")
+    for e in mm.get("quiet_errors") or []:
+        notes.append(f"- quieting the node: {e[:300]}")
+    L.append("")
+    if notes:
+        L += notes + [""]
+    return L
 
 
 def plots(result: dict, outdir: Path, stamp: str) -> list[Path]:
@@ -279,6 +412,12 @@ def plots(result: dict, outdir: Path, stamp: str) -> list[Path]:
         for bn, c in (s.get("cold") or {}).items():
             if c.get("n"):
                 rows.append((f"{SHORT[n]}\n{bn}", c["p50"], c["p99"], colors[n]))
+            if n == "kiln":
+                modes = (((s.get("cold_modes") or {}).get("bundles") or {}).get(bn) or {}).get("modes") or {}
+                for mode in START_MODES:
+                    mc = modes.get(mode) or {}
+                    if mc.get("n"):
+                        rows.append((f"Kiln {mode}\n{bn}", mc["p50"], mc["p99"], MODE_COLORS[mode]))
     if rows:
         fig, ax = plt.subplots(figsize=(9, 4.5))
         xx = np.arange(len(rows))
@@ -287,9 +426,41 @@ def plots(result: dict, outdir: Path, stamp: str) -> list[Path]:
         ax.set_xticks(xx, [r[0] for r in rows], fontsize=8)
         ax.set_ylabel("ms")
         ax.set_title("Cold start: request to first response on a new worker (p50 solid, p99 light)")
-        ax.grid(axis="y", alpha=0.3)
+        if any(r[0].startswith("Kiln ") for r in rows):
+            ax.set_yscale("log")  # the start modes span two orders of magnitude
+            ax.set_ylabel("ms (log)")
+        ax.grid(axis="y", alpha=0.3, which="both")
         fig.tight_layout()
         p = outdir / f"{stamp}-cold.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        out.append(p)
+
+    # 4b. memory of N containers by start mode (Kiln)
+    mm = (result["systems"].get("kiln") or {}).get("memory_modes") or {}
+    rows = []
+    for label, cell in [("one (plain)", mm.get("one") or {})] + [(m, (mm.get("modes") or {}).get(m) or {})
+                                                                 for m in START_MODES]:
+        m = (cell.get("phases") or {}).get("loaded") or (cell.get("phases") or {}).get("idle")
+        if m and m.get("count"):
+            rows.append((f"{label}\n{m['count']} container{'s' if m['count'] > 1 else ''}", m["pss_mb"],
+                         m["uss_mb"], m.get("sources_pss_mb") or 0.0,
+                         MODE_COLORS.get(label, "#555555")))
+    if rows:
+        fig, ax = plt.subplots(figsize=(9, 4.5))
+        xx = np.arange(len(rows))
+        ax.bar(xx - 0.2, [r[1] for r in rows], 0.4, color=[r[4] for r in rows], label="PSS of the containers")
+        ax.bar(xx - 0.2, [r[3] for r in rows], 0.4, bottom=[r[1] for r in rows], color="#adb5bd",
+               label="+ fork sources' PSS")
+        ax.bar(xx + 0.2, [r[2] for r in rows], 0.4, color=[r[4] for r in rows], alpha=0.5, label="USS")
+        ax.set_xticks(xx, [r[0] for r in rows], fontsize=8)
+        ax.set_ylabel("MB")
+        ax.set_title(f"Kiln: memory of {mm.get('containers')} containers by start mode "
+                     f"({'after load' if any((c.get('phases') or {}).get('loaded') for c in (mm.get('modes') or {}).values()) else 'idle'})")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        p = outdir / f"{stamp}-memory-modes.png"
         fig.savefig(p, dpi=110)
         plt.close(fig)
         out.append(p)

@@ -25,22 +25,24 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import numpy as np  # noqa: E402
-
 import models  # noqa: E402
-from common import (background_load, http, log, memory_of, percentiles_us, process_tree, stop_all)  # noqa: E402
+from common import (background_load, http, log, memory_of, percentiles_us, process_tree, stop_all,
+                    summarize_ms)  # noqa: E402
 from loadgen import LOADGEN_CPU, run_wrk, wrk_available  # noqa: E402
 from systems.base import Unavailable  # noqa: E402
 from systems.kiln import Kiln, KilnNoRecycle, kiln_binary  # noqa: E402
+from systems.kiln_modes import cold_by_mode, memory_by_mode  # noqa: E402
 from systems.lambda_rie import LambdaRIE, rie_binary  # noqa: E402
 from systems.uvicorn_server import Uvicorn  # noqa: E402
 
 MODES = {
     #          c=1 requests, warm-up s, c=16 s, cold starts, limit loop calls, c=1 max s
+    # cold_n is also the number of Kiln cold starts per start mode; mem_* = Kiln's memory by start
+    # mode (containers per function, seconds of c=16 load before the second reading)
     "quick": dict(lat_n=1000, warm_s=1, tput_s=2, cold_n=3, limit_n=3000, lat_max_s=4, limit_tput_s=1,
-                  cold_bundles=1),
+                  cold_bundles=1, mem_containers=8, mem_load_s=1),
     "full": dict(lat_n=10000, warm_s=2, tput_s=10, cold_n=30, limit_n=20000, lat_max_s=60, limit_tput_s=5,
-                 cold_bundles=2),
+                 cold_bundles=2, mem_containers=8, mem_load_s=2),
 }
 CONCURRENCY = 16
 ALL_SYSTEMS = ["limit", "kiln", "uvicorn-1w", "uvicorn-2w", "lambda-rie", "kiln-norecycle"]
@@ -157,6 +159,8 @@ def tree_memory(ep) -> dict:
     for p in ep.pids:
         pids += process_tree(p)
     roots = set(ep.pids)
+    if ep.listed is not None:
+        pids += list(ep.listed())
     pids = sorted(set(pids))
     note = None
     if ep.member is not None:
@@ -234,13 +238,27 @@ def run_http_system(sysobj, bundles, workloads, cfg, expect, do_cold=True) -> di
     return out
 
 
-def summarize_ms(ms) -> dict:
-    if not ms:
-        return {"n": 0, "p50": None, "p99": None}
-    a = np.asarray(ms, dtype=float)
-    return {"n": int(a.size), "p50": round(float(np.percentile(a, 50)), 1),
-            "p99": round(float(np.percentile(a, 99)), 1), "min": round(float(a.min()), 1),
-            "max": round(float(a.max()), 1)}
+def run_kiln_modes(k: Kiln, bundles, workloads, cfg, expect, do_cold: bool) -> dict:
+    """Issue 7 on the same daemon, after every other Kiln figure: cold starts per start mode
+    (plain / zygote / snapshot) and the memory of 8 containers per start mode."""
+    out = {}
+    probes = {b: [w for w in workloads if w.bundle == b][0].body for b in bundles}
+    first = {b: expect.get([w for w in workloads if w.bundle == b][0].name) for b in bundles}
+    if do_cold and cfg["cold_n"] > 0:
+        log(f"kiln: cold starts by start mode, {cfg['cold_n']} per mode")
+        try:
+            out["cold_modes"] = cold_by_mode(k, bundles, probes, first, cfg["cold_n"], cfg["cold_bundles"])
+        except Exception as e:  # noqa: BLE001 - reported, the other figures stand
+            log(f"  kiln cold by mode FAILED: {e}")
+            out["cold_modes"] = {"error": str(e)[:2000]}
+    log(f"kiln: memory of {cfg['mem_containers']} containers by start mode")
+    try:
+        out["memory_modes"] = memory_by_mode(k, bundles, probes, cfg["mem_containers"], cfg["mem_load_s"],
+                                             quiet=[(f"bench-{b}", d) for b, d in bundles.items()])
+    except Exception as e:  # noqa: BLE001
+        log(f"  kiln memory by mode FAILED: {e}")
+        out["memory_modes"] = {"error": str(e)[:2000]}
+    return out
 
 
 # ------------------------------------------------------------------ main
@@ -251,6 +269,8 @@ def main() -> int:
     ap.add_argument("--systems", default=",".join(DEFAULT_SYSTEMS),
                     help=f"comma-separated subset of {','.join(ALL_SYSTEMS)}")
     ap.add_argument("--no-cold", action="store_true", help="skip the cold-start figures")
+    ap.add_argument("--no-modes", action="store_true",
+                    help="skip Kiln's figures by start mode (cold starts and memory of plain / zygote / snapshot)")
     ap.add_argument("--out", default=str(HERE / "results"), help="results folder")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (bundles, server logs) for debugging")
     args = ap.parse_args()
@@ -345,6 +365,9 @@ def main() -> int:
                 cold = not args.no_cold and name != "uvicorn-2w"
                 r = run_http_system(sysobj, bundles, workloads, cfg, expect, do_cold=cold)
                 r["available"] = True
+                if name == "kiln" and not args.no_modes:
+                    # After every other Kiln figure: these deploy more functions on the daemon.
+                    r.update(run_kiln_modes(sysobj, bundles, workloads, cfg, expect, do_cold=not args.no_cold))
                 if isinstance(sysobj, Kiln):
                     r["setup_s"] = sysobj.setup_s
                     r["contract_deviations"] = sysobj.deviations

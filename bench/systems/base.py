@@ -16,6 +16,9 @@ class Endpoint:
     # For a server that hosts several functions (Kiln): which descendant processes belong
     # to this endpoint's function. None = all descendants.
     member: Callable[[int], bool] | None = None
+    # Pids the server lists as this endpoint's (Kiln: its containers and fork sources); they
+    # count even when they are not in the roots' trees. None = the trees only.
+    listed: Callable[[], set[int]] | None = None
 
     @property
     def url(self) -> str:

@@ -8,7 +8,9 @@ Setup, all through the CLI contract of docs/API.md:
   kiln key create bench-client --route /bench/<model>...   (key alone on the last line)
 Requests carry `Authorization: Bearer <key>`.
 Cold start: deploy a new version with --min-warm 0 (no pre-warm; the route follows it) and time its first
-request; the run record (GET /v1/runs/<X-Kiln-Run-Id>) says whether it was cold.
+request; the run record (GET /v1/runs/<X-Kiln-Run-Id>) says whether it was cold and how its container
+started (`start`: plain | zygote | snapshot). Per start mode and the memory of 8 containers by start
+mode: systems/kiln_modes.py.
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import Proc, free_port, http, log, wait_http
+from common import Proc, descendants, free_port, http, log, wait_http
 from systems.base import Endpoint, Unavailable
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -122,11 +124,66 @@ class Kiln:
             raise RuntimeError(f"`kiln key create` last line is not a key: {out!r}")
 
     def deploy(self, name: str, bdir: Path, *flags: str) -> dict:
-        out = self.cli("deploy", str(bdir), "--name", f"bench-{name}", "--layer", LAYER, *flags, "--json")
+        return self.deploy_function(f"bench-{name}", bdir, *flags)
+
+    def deploy_function(self, fname: str, bdir: Path, *flags: str, timeout: float = 120) -> dict:
+        out = self.cli("deploy", str(bdir), "--name", fname, "--layer", LAYER, *flags, "--json", timeout=timeout)
         try:
             return json.loads(out)
         except json.JSONDecodeError:
             return {"raw": out[-300:]}
+
+    # ------------------------------------------------------------ control API (admin key)
+    def admin_call(self, method: str, path: str, timeout: float = 10.0) -> tuple[int, dict | None, bytes]:
+        st, b, _ = http(method, self.url + path, headers={"Authorization": f"Bearer {self.admin}"},
+                        timeout=timeout)
+        try:
+            doc = json.loads(b) if b else None
+        except json.JSONDecodeError:
+            doc = None
+        return st, doc, b
+
+    def containers(self) -> list[dict]:
+        """Live containers (GET /v1/containers)."""
+        st, doc, b = self.admin_call("GET", "/v1/containers")
+        if st != 200 or not isinstance(doc, dict):
+            raise RuntimeError(f"GET /v1/containers -> HTTP {st}: {b[:300]!r}")
+        return list(doc.get("containers") or [])
+
+    def zygotes(self) -> list[dict] | None:
+        """Fork sources (GET /v1/zygotes); None when the daemon has no such endpoint."""
+        st, doc, _ = self.admin_call("GET", "/v1/zygotes")
+        if st != 200 or not isinstance(doc, dict):
+            return None
+        return list(doc.get("zygotes") or [])
+
+    def stop_container(self, cid: str) -> int:
+        """DELETE /v1/containers/<id>; returns the HTTP status (204 when stopped)."""
+        st, _, _ = self.admin_call("DELETE", f"/v1/containers/{cid}")
+        return st
+
+    def function_pids(self, fname: str) -> set[int]:
+        """Pids of fname's live containers (with their descendants, stopping at other
+        containers and fork sources) and of the fork sources it uses: its layer's zygote and
+        its snapshot template, on their own. Forked processes keep the zygote's environment,
+        so KILN_FUNCTION_NAME in /proc/PID/environ does not tell them apart."""
+        try:
+            listed = self.containers()
+        except (RuntimeError, OSError, ValueError):
+            return set()
+        zs = [z for z in self.zygotes() or [] if z.get("pid")]
+        stop = {int(c["pid"]) for c in listed if c.get("pid")} | {int(z["pid"]) for z in zs}
+        mine = [int(c["pid"]) for c in listed if c.get("function") == fname and c.get("pid")]
+        pids = set()
+        for root, kids in descendants(mine, stop).items():
+            pids.add(root)
+            pids |= set(kids)
+        for z in zs:
+            if z.get("kind") == "layers" and any(str(l).split(":")[0] == LAYER for l in z.get("layers") or []):
+                pids.add(int(z["pid"]))
+            elif z.get("kind") == "snapshot" and z.get("function") == fname:
+                pids.add(int(z["pid"]))
+        return pids
 
     def stop(self) -> None:
         if self.proc:
@@ -150,28 +207,42 @@ class Kiln:
         for _ in range(50):
             http("POST", url, probe_body, self.headers())
         host, port = self.url[len("http://"):].split(":")
-        fname = f"bench-{bundle_name}".encode()
+        fname = f"bench-{bundle_name}"
+        known = {"t": 0.0, "pids": set()}
 
         def member(pid: int) -> bool:
+            # The daemon's listing (containers, fork sources) and their descendants first,
+            # refreshed at most every 0.5 s; else the worker's environment (fresh interpreters).
+            if time.perf_counter() - known["t"] > 0.5:
+                known["pids"] = self.function_pids(fname)
+                known["t"] = time.perf_counter()
+            if pid in known["pids"]:
+                return True
             try:
                 env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
             except OSError:
                 return False
-            return b"KILN_FUNCTION_NAME=" + fname in env
+            return b"KILN_FUNCTION_NAME=" + fname.encode() in env
 
         yield Endpoint(addrs=[(host, int(port))], path=f"/bench/{bundle_name}",
                        headers={"Authorization": f"Bearer {self.key}"}, pids=[self.proc.pid], member=member,
+                       listed=lambda: self.function_pids(fname),
                        notes="kiln serve (default pool settings); Authorization: Bearer key")
 
     def run_record(self, run_id: str) -> dict:
-        st, b, _ = http("GET", f"{self.url}/v1/runs/{run_id}",
-                        headers={"Authorization": f"Bearer {self.admin}"})
+        # The recorder writes in batches: a run just answered may take a moment to show.
+        for _ in range(50):
+            st, b, _ = http("GET", f"{self.url}/v1/runs/{run_id}",
+                            headers={"Authorization": f"Bearer {self.admin}"})
+            if st != 404:
+                break
+            time.sleep(0.02)
         return json.loads(b) if st == 200 else {"http_status": st, "raw": b[:300].decode(errors="replace")}
 
     def cold_starts(self, bundle_name: str, bundle_dir: Path, probe_body: str, n: int) -> dict:
         """Deploy a new version without pre-warm (otherwise the deploy itself takes the
         cold start), then time its first request through the route."""
-        first, init_ms, not_cold, errors = [], [], 0, []
+        first, init_ms, not_cold, errors, starts, notes = [], [], 0, [], {}, []
         url = f"{self.url}/bench/{bundle_name}"
         for i in range(n):
             try:
@@ -189,9 +260,15 @@ class Kiln:
                     not_cold += 1
                 if rec.get("init_ms") is not None:
                     init_ms.append(float(rec["init_ms"]))
+                if "start" in rec:  # daemons with start modes (issue 7): the default is zygote
+                    k = str(rec.get("start"))
+                    starts[k] = starts.get(k, 0) + 1
+                if rec.get("start_note"):
+                    notes.append(str(rec["start_note"])[:300])
             except Exception as e:  # noqa: BLE001 - reported
                 errors.append(str(e)[:400])
         return {"ms": first, "init_ms": init_ms, "not_cold": not_cold, "errors": errors,
+                "starts": starts, "start_notes": notes,
                 "short": "first request after deploy; init = run record init_ms", "what": "kiln deploy --min-warm 0 of a new version, then request-to-response of its first request "
                         "through the authenticated route (run record: cold, init_ms)"}
 

@@ -24,6 +24,8 @@ struct DeployFlags {
   PoolOverrides pool;
   bool no_wait = false;
   bool json = false;
+  bool no_zygote = false, snapshot = false;
+  std::vector<std::string> preload;
 };
 
 bool EndsWith(const std::string& s, const std::string& suffix) {
@@ -98,7 +100,8 @@ std::string PrewarmLine(const std::string& name, const json& version, bool waite
                   prewarm["init_ms"].get<double>(), prewarm["rss_mb"].get<double>(),
                   static_cast<long long>(prewarm["memory_mb"].get<int64_t>()));
     std::string count = n == 1 ? "" : " (" + std::to_string(n) + " containers)";
-    return label + " warm" + count + ": " + measured;
+    const std::string start = prewarm.value("start", "");
+    return label + " warm" + count + (start.empty() ? "" : ", " + start + " start") + ": " + measured;
   }
   if (!waited) return label + " not pre-warmed (--no-wait)";
   // The daemon's warnings (on stderr) say why it could not pre-warm.
@@ -133,6 +136,9 @@ Status Deploy(const Globals& g, const DeployFlags& f) {
   }
   if (!f.layers.empty()) cfg.layers = f.layers;
   OverlayPool(f.pool, &cfg.pool);
+  if (f.no_zygote) cfg.zygote = false;
+  if (f.snapshot) cfg.snapshot = true;
+  if (!f.preload.empty()) cfg.preload = f.preload;
 
   std::fprintf(stderr, "uploading %.1f KiB...\n", archive.size() / 1024.0);
   bool zip = archive.size() >= 2 && archive[0] == 'P' && archive[1] == 'K';
@@ -148,6 +154,9 @@ Status Deploy(const Globals& g, const DeployFlags& f) {
   body["env"] = cfg.env;
   body["layers"] = cfg.layers;
   if (json pool = cfg.pool; !pool.empty()) body["pool"] = pool;
+  if (cfg.zygote) body["zygote"] = *cfg.zygote;
+  if (cfg.snapshot) body["snapshot"] = *cfg.snapshot;
+  if (cfg.preload) body["preload"] = *cfg.preload;
   if (f.no_wait) body["wait"] = false;
   KILN_ASSIGN_OR_RETURN(json version, client.Call("POST", "/v1/functions/" + name + "/versions", body));
   PrintWarnings(version);
@@ -193,6 +202,12 @@ void AddPoolOptions(CLI::App* cmd, DeployFlags* f) {
                    "Seconds fully idle before all go");
   pool->add_option("--recycle-after", f->pool.recycle_after, "Invocations before a replacement");
   pool->add_flag("--no-wait", f->no_wait, "Return before the min_warm containers are warm");
+  auto* start = cmd->add_option_group("Cold starts", "Unset: kiln.yaml, else a fork of the layers' zygote");
+  start->add_flag("--no-zygote", f->no_zygote, "Start every container as a fresh interpreter");
+  start->add_flag("--snapshot", f->snapshot,
+                  "Fork containers from the first one whose init is done (skips the handler's import)");
+  start->add_option("--preload", f->preload, "Modules the zygote imports, instead of the layers' lists")
+      ->delimiter(',');
 }
 
 }  // namespace

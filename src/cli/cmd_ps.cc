@@ -1,4 +1,6 @@
-// kiln ps [--all]: the containers of the warm pools, as GET /v1/containers lists them.
+// kiln ps [--all]: the containers of the warm pools, as GET /v1/containers lists them,
+// then the zygotes and snapshot templates they fork from (GET /v1/zygotes).
+#include <cmath>
 #include <cstdio>
 
 #include "cli/commands.h"
@@ -27,6 +29,7 @@ std::vector<std::string> Row(const json& c, bool all) {
                                   Cell(c, "function"),
                                   Cell(c, "version"),
                                   Cell(c, "state"),
+                                  Cell(c, "start"),
                                   Cell(c, "invocations"),
                                   SecondsCell(c.value("age_s", json())),
                                   SecondsCell(c.value("idle_s", json())),
@@ -43,12 +46,26 @@ Status List(const Globals& g, const PsFlags& f) {
     PrintJson(j);
     return OkStatus();
   }
-  std::vector<std::string> header = {"CONTAINER",   "FUNCTION", "VERSION", "STATE",
+  std::vector<std::string> header = {"CONTAINER",   "FUNCTION", "VERSION", "STATE", "START",
                                      "INVOCATIONS", "AGE",      "IDLE",    "RSS"};
   if (f.all) header.insert(header.end(), {"REASON", "ENDED"});
   std::vector<std::vector<std::string>> rows;
   for (const auto& c : j["containers"]) rows.push_back(Row(c, f.all));
   PrintTable(header, rows);
+
+  KILN_ASSIGN_OR_RETURN(auto z, client.Call("GET", "/v1/zygotes"));
+  if (z["zygotes"].empty()) return OkStatus();
+  std::printf("\n");
+  std::vector<std::vector<std::string>> sources;
+  for (const auto& s : z["zygotes"]) {
+    std::string of;
+    for (const auto& l : s["layers"]) of += (of.empty() ? "" : ",") + l.get<std::string>();
+    if (s["kind"] == "snapshot") of = Cell(s, "function") + ":" + Cell(s, "version");
+    std::string rss = s["rss_mb"].is_number() ? std::to_string(std::lround(s["rss_mb"].get<double>())) + " MB" : "-";
+    sources.push_back({Cell(s, "id"), Cell(s, "kind"), of.empty() ? "-" : of, Cell(s, "state"), Cell(s, "pid"),
+                       Cell(s, "forks"), std::to_string(s["preloaded"].size()), rss, Cell(s, "message")});
+  }
+  PrintTable({"FORK SOURCE", "KIND", "OF", "STATE", "PID", "FORKS", "PRELOADED", "RSS", "MESSAGE"}, sources);
   return OkStatus();
 }
 

@@ -14,7 +14,8 @@ const std::set<std::string>& KnownKeys() {
   static const std::set<std::string> keys = {
       "name",       "handler",      "memory",          "timeout",      "env",
       "layers",     "routes",       "runtime",         "min_warm",     "max_containers",
-      "queue_size", "idle_evict_s", "scale_to_zero_s", "recycle_after"};
+      "queue_size", "idle_evict_s", "scale_to_zero_s", "recycle_after", "zygote",
+      "snapshot",   "preload"};
   return keys;
 }
 
@@ -96,6 +97,14 @@ Result<DeployConfig> ParseDeployYaml(const std::string& text) {
       c.routes.push_back(spec);
     }
     KILN_RETURN_IF_ERROR(ParsePool(root, &c.pool));
+    KILN_RETURN_IF_ERROR(ReadNumber(root, "zygote", "true or false", &c.zygote));
+    KILN_RETURN_IF_ERROR(ReadNumber(root, "snapshot", "true or false", &c.snapshot));
+    if (root["preload"]) {
+      if (!root["preload"].IsSequence()) {
+        return InvalidArgument("kiln.yaml: preload must be a list of module names, got " + Describe(root["preload"]));
+      }
+      c.preload = root["preload"].as<std::vector<std::string>>();
+    }
   } catch (const YAML::Exception& e) {
     return InvalidArgument(std::string("kiln.yaml: ") + e.what());
   }

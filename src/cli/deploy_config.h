@@ -26,6 +26,10 @@ struct DeployConfig {
   std::vector<std::string> layers;
   std::vector<RouteSpec> routes;
   PoolOverrides pool;  // sent as "pool", only the keys set
+  // How containers start (StartOptions); unset: the daemon's default.
+  std::optional<bool> zygote;
+  std::optional<bool> snapshot;
+  std::optional<std::vector<std::string>> preload;
 };
 
 // Parses kiln.yaml text. `timeout` is "5s", "250ms", "2m" or a number of seconds; the

@@ -37,6 +37,9 @@ int main(int argc, char** argv) {
   serve->add_option("--memory-budget-mb", config.memory_budget_mb,
                     "Sum of live containers' memory limits (default 75% of RAM)")
       ->check(CLI::PositiveNumber);
+  serve->add_option("--zygote-memory-mb", config.zygote_memory_mb,
+                    "Memory limit of each layer zygote, counted in the budget (default 512)")
+      ->check(CLI::PositiveNumber);
   serve->callback([&] {
     if (kiln::Status st = kiln::pool::Validate(config.pool, pool); !st.ok()) {
       g.status = st;

@@ -143,6 +143,11 @@ asio::awaitable<Response> ControlApi::Route(Request& req, const Segments& seg) {
     }
   }
   if (n == 2 && is(1, "containers") && m == http::verb::get) co_return FromResult(200, ListContainers(req));
+  if (n == 3 && is(1, "containers") && m == http::verb::delete_) {
+    Status st = d_.pool->Stop(seg[2]);
+    co_return st.ok() ? NoContent() : gateway::ErrorResponse(st, 11, true);
+  }
+  if (n == 2 && is(1, "zygotes") && m == http::verb::get) co_return Json(200, ListForkSources());
   if (n == 2 && is(1, "doctor") && m == http::verb::get) co_return Json(200, Doctor());
   if (is(1, "keys")) {
     if (n == 2 && m == http::verb::post) co_return FromResult(201, CreateKey(body));

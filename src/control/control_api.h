@@ -56,6 +56,7 @@ class ControlApi {
   asio::awaitable<Response> CreateVersion(const std::string& name, const std::string& body);
   Result<FunctionVersion> ParseVersion(const std::string& name, const nlohmann::json& j);
   Result<nlohmann::json> ListContainers(const Request& req);
+  nlohmann::json ListForkSources();
   nlohmann::json Doctor() const;
   asio::awaitable<Response> Invoke(Request& req, const std::string& name);
   Result<nlohmann::json> GetFunction(const std::string& name);

@@ -46,7 +46,48 @@ json ContainerJson(const pool::ContainerInfo& c) {
           {"idle_s", OrNull(c.idle_s)},
           {"rss_mb", OrNull(c.rss_mb)},
           {"memory_mb", c.memory_mb},
-          {"init_ms", OrNull(c.init_ms)}};
+          {"init_ms", OrNull(c.init_ms)},
+          {"start", c.start}};
+}
+
+json ForkSourceJson(const pool::ForkSourceInfo& z) {
+  json out = {{"id", z.id},
+              {"kind", z.kind},
+              {"layers", z.layers},
+              {"pid", z.pid > 0 ? json(z.pid) : json(nullptr)},
+              {"state", z.state},
+              {"preloaded", z.preloaded},
+              {"rss_mb", OrNull(z.rss_mb)},
+              {"forks", z.forks},
+              {"started_at", FormatRfc3339(z.started_at_ms)},
+              {"message", z.message.empty() ? json(nullptr) : json(z.message)}};
+  if (z.kind == "snapshot") {
+    out["function"] = z.function;
+    out["version"] = z.version;
+  }
+  return out;
+}
+
+// zygote, snapshot, preload: how the version's containers start (StartOptions).
+Result<StartOptions> ParseStart(const json& j) {
+  StartOptions start;
+  for (const char* key : {"zygote", "snapshot"}) {
+    if (j.contains(key) && !j[key].is_null() && !j[key].is_boolean()) {
+      return InvalidArgument(std::string(key) + " must be true or false");
+    }
+  }
+  if (j.contains("zygote") && j["zygote"].is_boolean()) start.zygote = j["zygote"].get<bool>();
+  if (j.contains("snapshot") && j["snapshot"].is_boolean()) start.snapshot = j["snapshot"].get<bool>();
+  if (j.contains("preload") && !j["preload"].is_null()) {
+    KILN_ASSIGN_OR_RETURN(std::vector<std::string> modules, StringList(j, "preload"));
+    for (const std::string& m : modules) {
+      bool dotted_name = !m.empty() && m.front() != '.' && m.back() != '.' &&
+                         std::all_of(m.begin(), m.end(), [](char c) { return std::isalnum(c) || c == '_' || c == '.'; });
+      if (!dotted_name) return InvalidArgument("preload: '" + m + "' is not a module name");
+    }
+    start.preload = std::move(modules);
+  }
+  return start;
 }
 
 // The "pool" object, strictly: a misspelt or mistyped setting is an error, not a default.
@@ -83,6 +124,7 @@ Result<FunctionVersion> ControlApi::ParseVersion(const std::string& name, const 
     if (j.contains("pool") && !j["pool"].is_null()) {
       KILN_ASSIGN_OR_RETURN(v.pool, ParsePool(j["pool"]));
     }
+    KILN_ASSIGN_OR_RETURN(v.start, ParseStart(j));
   } catch (const json::exception& e) {
     return InvalidArgument(std::string("version fields: ") + e.what());
   }
@@ -159,7 +201,8 @@ asio::awaitable<Response> ControlApi::CreateVersion(const std::string& name, con
       out["prewarm"] = {{"containers", report.containers},
                         {"init_ms", report.init_ms},
                         {"rss_mb", report.rss_mb},
-                        {"memory_mb", stored->memory_mb}};
+                        {"memory_mb", stored->memory_mb},
+                        {"start", report.start}};
     }
     out["warnings"] = report.warnings;
   }
@@ -177,6 +220,12 @@ Result<json> ControlApi::ListContainers(const Request& req) {
     for (const ContainerRecord& c : ended) list.push_back(c);
   }
   return json{{"containers", list}};
+}
+
+json ControlApi::ListForkSources() {
+  json list = json::array();
+  for (const pool::ForkSourceInfo& z : d_.pool->ForkSources()) list.push_back(ForkSourceJson(z));
+  return json{{"zygotes", list}};
 }
 
 }  // namespace kiln::control

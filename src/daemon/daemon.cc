@@ -23,6 +23,7 @@
 #include "registry/catalog.h"
 #include "runs/run_recorder.h"
 #include "sandbox/sandbox.h"
+#include "common/crypto.h"
 #include "store/sqlite_store.h"
 
 namespace kiln::daemon {
@@ -71,7 +72,10 @@ std::vector<std::string> WorkerEnv() {
       "XDG_CACHE_HOME=/tmp/.cache", "NUMBA_CACHE_DIR=/tmp/.cache/numba", "MPLCONFIGDIR=/tmp/.cache/matplotlib",
       "HF_HOME=/tmp/.cache/huggingface", "TORCH_HOME=/tmp/.cache/torch", "JOBLIB_TEMP_FOLDER=/tmp",
       // One thread per native pool by default: a container's CPU share is one request.
-      "OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1", "MKL_NUM_THREADS=1"};
+      "OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1", "MKL_NUM_THREADS=1",
+      // onnxruntime starts a telemetry thread at import unless told not to: with no
+      // network there is nowhere to send it, and a thread would keep it from a zygote.
+      "ORT_DISABLE_TELEMETRY=1"};
   // Machine-specific OpenBLAS settings keep numpy from picking a broken kernel.
   for (const char* name : {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"}) {
     if (const char* v = std::getenv(name)) env.push_back(std::string(name) + "=" + v);
@@ -88,6 +92,7 @@ Result<pool::ContainerSpec> ContainerSpecOf(const FunctionVersion& fv, const Blo
   const std::string bundle = own_root ? "/var/task" : bundle_host;
   if (own_root) spec.binds.push_back({bundle_host, bundle});
   nlohmann::json layer_paths = nlohmann::json::array();
+  nlohmann::json modules = nlohmann::json::array();  // the zygote's imports
   std::string path = "PATH=" + std::string(kBasePath);
   std::string library_path = "LD_LIBRARY_PATH=" + bundle + "/lib";
   for (const LayerRef& ref : fv.layers) {
@@ -100,13 +105,23 @@ Result<pool::ContainerSpec> ContainerSpecOf(const FunctionVersion& fv, const Blo
     const std::string host_root = builder.RootPath(*it);  // python/, lib/, bin/
     const std::string root = own_root ? "/opt/" + ref.name : host_root;
     if (own_root) spec.binds.push_back({host_root, root});
+    if (own_root) spec.zygote.binds.push_back({host_root, root});
     layer_paths.push_back(root + "/python");
+    spec.zygote.layers.push_back(ref.name + ":" + std::to_string(ref.version));
+    for (const PreloadModule& m : it->preload) modules.push_back(m.module);
     std::error_code ec;
     if (fs::is_directory(host_root + "/bin", ec)) path += ":" + root + "/bin";
     if (fs::is_directory(host_root + "/lib", ec)) library_path += ":" + root + "/lib";
   }
   // Lambda's order: the runtime's own folders first, then the layers' (in attach order).
   spec.env = {path, library_path};
+  if (fv.start.preload) modules = *fv.start.preload;
+  spec.zygote.preload_header = nlohmann::json{{"layer_paths", layer_paths}, {"modules", modules}}.dump();
+  // One zygote per environment, layer set and import list.
+  std::string identity = spec.zygote.preload_header;
+  for (const auto& kv : spec.env) identity += "\n" + kv;
+  for (const auto& b : spec.zygote.binds) identity += "\n" + b.source + ">" + b.target;
+  spec.zygote.key = Sha256Hex(identity);
   nlohmann::json env = fv.env;
   env["LAMBDA_TASK_ROOT"] = bundle;
   env["KILN_FUNCTION_NAME"] = fv.function;
@@ -208,7 +223,7 @@ int Serve(const DaemonConfig& config) {
   pool::PoolConfig pool_config{WorkerPath(), WorkerEnv(), config.pool,
                                config.memory_budget_mb > 0 ? config.memory_budget_mb : DefaultMemoryBudgetMb(),
                                std::chrono::milliseconds(config.init_timeout_ms), std::chrono::milliseconds(250),
-                               sandbox.get()};
+                               sandbox.get(), config.zygote_memory_mb};
   pool::SteadyClock clock;
   pool::Pool pool(
       io.get_executor(), pool_config,

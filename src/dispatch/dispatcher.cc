@@ -85,6 +85,8 @@ boost::asio::awaitable<Invocation> Dispatcher::Invoke(InvocationRequest req) {
     run.init_ms = refusal->init_ms;
     run.cold = refusal->cold;
     run.queue_ms = refusal->queue_ms;
+    run.start = refusal->start;
+    run.start_note = refusal->start_note;
     run.duration_ms = MsSince(t0);
     Finish(inv, req.fv.memory_mb);
     co_return inv;
@@ -93,7 +95,11 @@ boost::asio::awaitable<Invocation> Dispatcher::Invoke(InvocationRequest req) {
   pool::Container& container = got.lease.container();
   run.cold = got.cold;
   run.queue_ms = got.queue_ms;
-  if (got.cold) run.init_ms = got.init_ms;
+  if (got.cold) {
+    run.init_ms = got.init_ms;
+    run.start = got.start;
+    run.start_note = got.start_note;
+  }
   run.container_id = container.id();
 
   // The handler's budget starts when the event is sent (the init phase has its own).

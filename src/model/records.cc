@@ -74,11 +74,38 @@ void from_json(const nlohmann::json& j, PoolOverrides& v) {
   GetIfPresent(j, "recycle_after", v.recycle_after);
 }
 
+void to_json(nlohmann::json& j, const StartOptions& v) {
+  j = {{"zygote", v.zygote}, {"snapshot", v.snapshot},
+       {"preload", v.preload ? nlohmann::json(*v.preload) : nlohmann::json(nullptr)}};
+}
+
+void from_json(const nlohmann::json& j, StartOptions& v) {
+  v.zygote = j.value("zygote", true);
+  v.snapshot = j.value("snapshot", false);
+  if (j.contains("preload") && j["preload"].is_array()) v.preload = j["preload"].get<std::vector<std::string>>();
+}
+
+void to_json(nlohmann::json& j, const PreloadModule& v) { j = {{"module", v.module}, {"import_ms", v.import_ms}}; }
+
+void from_json(const nlohmann::json& j, PreloadModule& v) {
+  v.module = j.at("module").get<std::string>();
+  v.import_ms = j.value("import_ms", 0.0);
+}
+
+void to_json(nlohmann::json& j, const SkippedModule& v) { j = {{"module", v.module}, {"reason", v.reason}}; }
+
+void from_json(const nlohmann::json& j, SkippedModule& v) {
+  v.module = j.at("module").get<std::string>();
+  v.reason = j.value("reason", "");
+}
+
 void to_json(nlohmann::json& j, const FunctionVersion& v) {
   j = {{"function", v.function},     {"version", v.version},       {"blob", v.blob},
        {"handler", v.handler},       {"runtime", v.runtime},       {"layers", v.layers},
        {"memory_mb", v.memory_mb},   {"timeout_ms", v.timeout_ms}, {"env", v.env},
        {"pool", v.pool},             {"state", VersionStateName(v.state)},
+       {"zygote", v.start.zygote},   {"snapshot", v.start.snapshot},
+       {"preload", v.start.preload ? nlohmann::json(*v.start.preload) : nlohmann::json(nullptr)},
        {"created_at", FormatRfc3339(v.created_at)}};
   if (!v.state_message.empty()) j["state_message"] = v.state_message;
 }
@@ -117,7 +144,11 @@ void to_json(nlohmann::json& j, const LayerVersion& v) {
        {"packages", v.packages},
        {"size_bytes", v.size_bytes},
        {"source", v.source},
-       {"manifest", {{"distributions", v.distributions}, {"modules", v.modules}}},
+       {"manifest",
+        {{"distributions", v.distributions},
+         {"modules", v.modules},
+         {"preload", v.preload},
+         {"not_preloaded", v.not_preloaded}}},
        {"created_at", FormatRfc3339(v.created_at)}};
 }
 
@@ -146,7 +177,9 @@ void to_json(nlohmann::json& j, const RunRecord& v) {
        {"logs", v.logs},
        {"max_memory_mb", v.max_memory_mb},
        {"attempt", v.attempt},
-       {"queue_ms", v.queue_ms}};
+       {"queue_ms", v.queue_ms},
+       {"start", opt_str(v.start)},
+       {"start_note", opt_str(v.start_note)}};
 }
 
 void to_json(nlohmann::json& j, const ContainerRecord& v) {
@@ -158,7 +191,8 @@ void to_json(nlohmann::json& j, const ContainerRecord& v) {
        {"ended_at", v.ended_at ? nlohmann::json(FormatRfc3339(*v.ended_at)) : nlohmann::json(nullptr)},
        {"init_ms", v.init_ms ? nlohmann::json(*v.init_ms) : nlohmann::json(nullptr)},
        {"invocations", v.invocations},
-       {"reason", v.reason}};
+       {"reason", v.reason},
+       {"start", v.start}};
   if (!v.detail.empty()) j["detail"] = v.detail;
 }
 

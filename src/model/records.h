@@ -27,6 +27,18 @@ struct PoolOverrides {
   std::optional<int64_t> recycle_after;
 };
 
+// How a version's containers start (issue #7). By default a container is forked from
+// the zygote of its layer set (an interpreter that imported the layers' preloadable
+// modules); `zygote: false` starts a fresh interpreter instead. `snapshot: true` makes
+// the first initialised container the version's template, and later containers are
+// forked from it with the handler already imported. `preload` replaces the layers'
+// manifest lists of modules the zygote imports.
+struct StartOptions {
+  bool zygote = true;
+  bool snapshot = false;
+  std::optional<std::vector<std::string>> preload;
+};
+
 // starting: recorded, its pre-warm under way (routes do not follow it yet);
 // ready: routes may follow it; failed: its init failed at deploy (kept as history).
 enum class VersionState { kStarting, kReady, kFailed };
@@ -45,6 +57,7 @@ struct FunctionVersion {
   int64_t timeout_ms = 5000;
   std::map<std::string, std::string> env;
   PoolOverrides pool;
+  StartOptions start;
   VersionState state = VersionState::kReady;
   std::string state_message;  // why it failed
   int64_t created_at = 0;     // epoch ms
@@ -82,6 +95,18 @@ struct LayerDistribution {
   std::vector<std::string> top_level;  // importable top-level names
 };
 
+// A module a zygote imports for the layer, and what importing it cost at build time.
+struct PreloadModule {
+  std::string module;
+  double import_ms = 0;
+};
+// A top-level module that is not imported ahead, and why (it started a thread, failed
+// to import, ...).
+struct SkippedModule {
+  std::string module;
+  std::string reason;
+};
+
 struct LayerVersion {
   std::string name;
   int64_t version = 0;
@@ -93,6 +118,8 @@ struct LayerVersion {
   std::string source = "build";  // build | push
   std::vector<LayerDistribution> distributions;
   std::vector<std::string> modules;  // what python/ holds at its top level
+  std::vector<PreloadModule> preload;         // fork-safe to import ahead, in import order
+  std::vector<SkippedModule> not_preloaded;   // the other top-level modules, with the reason
 };
 
 enum class RunStatus {
@@ -125,6 +152,8 @@ struct RunRecord {
   double max_memory_mb = 0;
   int attempt = 1;
   double queue_ms = 0;  // time spent waiting for a container
+  std::string start;       // cold runs: how the container started (plain, zygote, snapshot)
+  std::string start_note;  // why it started another way than asked (a zygote was broken, ...)
 };
 
 // One container's life, as kept after it is gone (`kiln ps --all`).
@@ -139,10 +168,17 @@ struct ContainerRecord {
   int64_t invocations = 0;
   std::string reason;  // why it left: idle, scale_to_zero, recycled, budget, crashed, ...
   std::string detail;  // how the process ended, when it matters
+  std::string start;   // plain, zygote or snapshot
 };
 
 void to_json(nlohmann::json& j, const LayerRef& v);
 void to_json(nlohmann::json& j, const PoolOverrides& v);
+void to_json(nlohmann::json& j, const StartOptions& v);
+void from_json(const nlohmann::json& j, StartOptions& v);  // no checks
+void to_json(nlohmann::json& j, const PreloadModule& v);
+void from_json(const nlohmann::json& j, PreloadModule& v);
+void to_json(nlohmann::json& j, const SkippedModule& v);
+void from_json(const nlohmann::json& j, SkippedModule& v);
 void from_json(const nlohmann::json& j, PoolOverrides& v);  // no range checks
 void to_json(nlohmann::json& j, const FunctionVersion& v);
 void to_json(nlohmann::json& j, const Route& v);

@@ -31,7 +31,12 @@ const char* ContainerStateName(ContainerState s) {
 Result<std::shared_ptr<Container>> Container::Start(asio::any_io_executor ex, const sandbox::SpawnSpec& spec,
                                                     const sandbox::Sandbox* sandbox) {
   KILN_ASSIGN_OR_RETURN(sandbox::WorkerProcess w, sandbox::SpawnWorker(spec, sandbox));
-  std::shared_ptr<Container> c(new Container(ex, std::move(w), spec.container_id, spec.memory_mb));
+  return Adopt(ex, std::move(w), spec.container_id, spec.memory_mb);
+}
+
+std::shared_ptr<Container> Container::Adopt(asio::any_io_executor ex, sandbox::WorkerProcess w, std::string id,
+                                            int64_t memory_mb) {
+  std::shared_ptr<Container> c(new Container(ex, std::move(w), std::move(id), memory_mb));
   asio::co_spawn(ex, [c]() { return c->PumpLogs(); }, asio::detached);
   return c;
 }
@@ -42,6 +47,7 @@ Container::Container(asio::any_io_executor ex, sandbox::WorkerProcess w, std::st
       started_at_ms_(NowEpochMs()),
       memory_mb_(memory_mb),
       cgroup_(std::move(w.cgroup)),
+      pidfd_(std::move(w.pidfd)),
       channel_(ex, w.channel.release()),
       logs_(ex, w.logs.release()),
       deadline_(ex) {
@@ -79,15 +85,15 @@ void Container::Retire(LeaveReason why) {
   DrainLogs();  // what the worker wrote before its end belongs to the current run
   boost::system::error_code ec;
   channel_.close(ec);
-  exit_how_ = sandbox::KillAndReap(pid_);
+  exit_how_ = sandbox::KillAndReap(pid_, pidfd_.get());
   logs_.close(ec);  // also ends PumpLogs if a grandchild still holds the pipe
   deadline_.cancel();
 }
 
 bool Container::Alive() {
   if (exit_how_) return false;
-  std::optional<std::string> how = sandbox::ReapIfExited(pid_);
-  if (!how && ChannelClosedByPeer()) how = sandbox::KillAndReap(pid_);  // dying: its fds are gone
+  std::optional<std::string> how = sandbox::ReapIfExited(pid_, pidfd_.get());
+  if (!how && ChannelClosedByPeer()) how = sandbox::KillAndReap(pid_, pidfd_.get());  // dying: its fds are gone
   if (!how) return true;
   DrainLogs();
   exit_how_ = std::move(how);
@@ -118,6 +124,22 @@ asio::awaitable<Exchange> Container::Initialize(std::string init_header,
       protocol::Encode(protocol::FrameType::kInit, init_header, ""), budget);
   if (done.end == Exchange::End::kFrame) Transition(ContainerState::kWarm);
   co_return done;
+}
+
+asio::awaitable<Exchange> Container::AwaitRestore(std::chrono::steady_clock::duration budget) {
+  Exchange hello = co_await Exchange1(std::nullopt, budget);
+  if (hello.end != Exchange::End::kFrame) co_return hello;
+  if (hello.frame.type != protocol::FrameType::kHello) {
+    Retire(LeaveReason::kCrashed);
+    co_return Exchange{Exchange::End::kCrashed, {}, "the restored worker did not say HELLO"};
+  }
+  Transition(ContainerState::kWarm);
+  co_return hello;
+}
+
+asio::awaitable<Exchange> Container::Ask(std::optional<std::string> request,
+                                         std::chrono::steady_clock::duration budget) {
+  return Exchange1(std::move(request), budget);
 }
 
 asio::awaitable<Exchange> Container::Invoke(std::string header, std::string event,

@@ -54,11 +54,21 @@ class Container : public std::enable_shared_from_this<Container> {
   // `sandbox` may be null (a plain child process).
   static Result<std::shared_ptr<Container>> Start(asio::any_io_executor ex, const sandbox::SpawnSpec& spec,
                                                   const sandbox::Sandbox* sandbox);
+  // A worker forked from a zygote or a template (fork_server.h).
+  static std::shared_ptr<Container> Adopt(asio::any_io_executor ex, sandbox::WorkerProcess w, std::string id,
+                                          int64_t memory_mb);
   ~Container();
 
   // HELLO, then INIT; returns the INIT_DONE frame.
   asio::awaitable<Exchange> Initialize(std::string init_header,
                                        std::chrono::steady_clock::duration budget);
+  // The HELLO of a template's child: warm once it says so.
+  asio::awaitable<Exchange> AwaitRestore(std::chrono::steady_clock::duration budget);
+  // One request frame and its answer, outside the container's own conversation
+  // (a zygote's HELLO and PRELOAD, a SNAPSHOT).
+  asio::awaitable<Exchange> Ask(std::optional<std::string> request, std::chrono::steady_clock::duration budget);
+  // The channel, for a blocking exchange (a FORK) while no Ask is pending.
+  int channel_fd() { return channel_.native_handle(); }
   asio::awaitable<Exchange> Invoke(std::string header, std::string event,
                                    std::chrono::steady_clock::duration budget);
 
@@ -85,6 +95,7 @@ class Container : public std::enable_shared_from_this<Container> {
 
   // Bookkeeping the pool keeps with the container.
   std::optional<double> init_ms;
+  std::string start;  // how it started: plain, zygote or snapshot
   std::chrono::steady_clock::time_point idle_since;
   bool recycle_due = false;  // served its share; goes once a successor is warm
 
@@ -104,6 +115,7 @@ class Container : public std::enable_shared_from_this<Container> {
   int64_t started_at_ms_;
   int64_t memory_mb_;
   std::unique_ptr<sandbox::ContainerCgroup> cgroup_;  // destroyed with the container
+  UniqueFd pidfd_;  // when the worker is not the daemon's child (a template's)
   ContainerState state_ = ContainerState::kStarting;
   int64_t invocations_ = 0;
   LeaveReason leave_reason_ = LeaveReason::kCrashed;

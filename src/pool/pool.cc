@@ -11,6 +11,7 @@
 
 #include "common/crypto.h"
 #include "common/time_util.h"
+#include "sandbox/fork_server.h"
 #include "sandbox/process_stats.h"
 
 namespace kiln::pool {
@@ -27,6 +28,14 @@ struct Slot {
   TimePoint last_activity;
   TimePoint no_background_start_before;  // back-off after a failed background start
   std::optional<Refusal> init_failure;   // remembered deterministic init failure
+  std::optional<ContainerSpec> spec;     // computed once: versions are immutable
+
+  // Snapshot mode: the template (outside members and places; its memory is in the
+  // budget), or why there is none.
+  std::shared_ptr<Container> snapshot_template;
+  int64_t template_forks = 0;
+  bool making_template = false;
+  std::string snapshot_refusal;  // the fork-safety check said no: zygote starts instead
 
   // A queued request is woken with a container, a place to start one in, or news.
   enum class Wake { kNone, kHanded, kPlace, kInitFailed, kStopping };
@@ -80,6 +89,7 @@ Pool::Pool(asio::any_io_executor ex, PoolConfig config, ContainerSpecFn containe
       container_spec_(std::move(container_spec)),
       sink_(std::move(sink)),
       clock_(clock),
+      zygotes_(ex, ZygoteConfig{config_.worker_path, config_.sandbox, config_.zygote_memory_mb, config_.init_timeout}),
       reconcile_timer_(ex) {}
 
 Pool::~Pool() { Shutdown(); }
@@ -104,6 +114,7 @@ ContainerRecord Pool::RecordOf(const Slot& s, const Container& c) const {
   r.started_at = c.started_at_ms();
   r.init_ms = c.init_ms;
   r.invocations = c.invocations();
+  r.start = c.start;
   if (c.state() == ContainerState::kGone) {
     r.ended_at = NowEpochMs();
     r.reason = LeaveReasonName(c.leave_reason());
@@ -112,9 +123,11 @@ ContainerRecord Pool::RecordOf(const Slot& s, const Container& c) const {
   return r;
 }
 
+int64_t Pool::FreeMb() const { return config_.memory_budget_mb - used_mb_ - zygotes_.reserved_mb(); }
+
 bool Pool::ClaimPlace(Slot& s, bool may_evict) {
   const int64_t need = s.fv.memory_mb;
-  const int64_t free_mb = config_.memory_budget_mb - used_mb_;
+  const int64_t free_mb = FreeMb();
   if (free_mb < need) {
     if (!may_evict) return false;
     std::vector<std::pair<Slot*, std::shared_ptr<Container>>> owners;
@@ -276,40 +289,91 @@ asio::awaitable<std::variant<Acquired, Refusal>> Pool::Acquire(
                     "", {}, false, queue_ms};
 }
 
+Result<const ContainerSpec*> Pool::SpecOf(Slot& s) {
+  if (!s.spec) {
+    KILN_ASSIGN_OR_RETURN(ContainerSpec spec, container_spec_(s.fv));
+    std::vector<std::string> env = config_.worker_env;
+    for (const std::string& kv : spec.env) {
+      const std::string key = kv.substr(0, kv.find('=') + 1);
+      std::erase_if(env, [&](const std::string& e) { return e.starts_with(key); });
+      env.push_back(kv);
+    }
+    spec.zygote.env = std::move(env);
+    s.spec = std::move(spec);
+  }
+  return &*s.spec;
+}
+
+namespace {
+
+void AddNote(std::string& notes, const std::string& note) {
+  if (!note.empty()) notes += (notes.empty() ? "" : "; ") + note;
+}
+
+}  // namespace
+
 asio::awaitable<std::variant<Acquired, Refusal>> Pool::StartContainer(const std::shared_ptr<Slot>& s,
                                                                      double queue_ms) {
+  std::string note;
   // The caller claimed this container's place: every refusal gives it back.
   auto refuse = [&](Refusal r, std::shared_ptr<Container> c) {
     r.queue_ms = queue_ms;
+    r.start_note = note;
+    if (c) r.start = c->start;
     Release(s, std::move(c));
     return r;
   };
   const FunctionVersion& fv = s->fv;
-  auto setup = container_spec_(fv);
+  auto setup = SpecOf(*s);
   if (!setup.ok()) {
     co_return refuse({RunStatus::kError, 502, "Runtime.InitError", setup.status().message(), "", {}}, nullptr);
   }
-  std::vector<std::string> env = config_.worker_env;
-  for (const std::string& kv : setup->env) {
-    const std::string key = kv.substr(0, kv.find('=') + 1);
-    std::erase_if(env, [&](const std::string& e) { return e.starts_with(key); });
-    env.push_back(kv);
+  const ContainerSpec& cs = **setup;
+  sandbox::SpawnSpec spec{config_.worker_path, cs.zygote.env,
+                          "c-" + std::to_string(next_container_++) + "-" + RandomAlnum(6), fv.memory_mb, cs.binds};
+
+  // The version's template, else its layers' zygote, else a fresh interpreter.
+  std::shared_ptr<Container> c;
+  if (fv.start.snapshot && s->snapshot_template) {
+    auto forked = ForkFromTemplate(*s, spec);
+    if (forked.ok()) {
+      c = std::move(forked).value();
+    } else {
+      AddNote(note, "the snapshot template could not fork: " + forked.status().message());
+    }
+  } else if (fv.start.snapshot && !s->snapshot_refusal.empty()) {
+    AddNote(note, "snapshot refused: " + s->snapshot_refusal);
   }
-  sandbox::SpawnSpec spec{config_.worker_path, std::move(env),
-                          "c-" + std::to_string(next_container_++) + "-" + RandomAlnum(6), fv.memory_mb,
-                          std::move(setup->binds)};
-  auto started = Container::Start(ex_, spec, config_.sandbox);
-  if (!started.ok()) {
-    co_return refuse({RunStatus::kCrashed, 502, "Runtime.StartError", started.status().message(), "", {}},
-                     nullptr);
+  if (!c && fv.start.zygote) {
+    auto forked = co_await zygotes_.Fork(cs.zygote, spec, FreeMb());
+    if (forked.ok()) {
+      c = Container::Adopt(ex_, std::move(forked).value(), spec.container_id, spec.memory_mb);
+      c->start = "zygote";
+    } else {
+      AddNote(note, forked.status().message() + "; started a fresh interpreter");
+    }
   }
-  std::shared_ptr<Container> c = std::move(started).value();
+  if (!c) {
+    auto started = Container::Start(ex_, spec, config_.sandbox);
+    if (!started.ok()) {
+      co_return refuse({RunStatus::kCrashed, 502, "Runtime.StartError", started.status().message(), "", {}},
+                       nullptr);
+    }
+    c = std::move(started).value();
+    c->start = "plain";
+  }
   s->members.push_back(c);
   sink_(RecordOf(*s, *c));
 
   // The init phase has its own budget; the request's deadline does not cut it short
   // (Lambda does the same), so a slow model load still warms the container.
-  Exchange done = co_await c->Initialize(setup->init_header, config_.init_timeout);
+  const bool restored = c->start == "snapshot";
+  Exchange done;  // (no co_await inside ?: — GCC 12 destroys its temporaries twice)
+  if (restored) {
+    done = co_await c->AwaitRestore(config_.init_timeout);
+  } else {
+    done = co_await c->Initialize(cs.init_header, config_.init_timeout);
+  }
   std::string logs = c->TakeLogs();
   switch (done.end) {
     case Exchange::End::kFrame:
@@ -333,12 +397,111 @@ asio::awaitable<std::variant<Acquired, Refusal>> Pool::StartContainer(const std:
                     result.is_discarded() ? "Runtime.InitError" : result.value("errorType", "Runtime.InitError"),
                     result.is_discarded() ? "malformed INIT_DONE" : result.value("errorMessage", ""),
                     "", {}, true};
-    s->init_failure = failure;  // later requests: the same error, no re-import
+    // An import that failed fails again (versions are immutable); an after_restore
+    // hook may have met a passing condition, so only this start fails.
+    if (!restored) s->init_failure = failure;  // later requests: the same error, no re-import
     failure.logs = logs;
     co_return refuse(failure, c);
   }
-  c->init_ms = result.value("init_ms", 0.0);
-  co_return Acquired{Lease(this, s, c), true, *c->init_ms, logs, queue_ms};
+  c->init_ms = result.value(restored ? "restore_ms" : "init_ms", 0.0);
+  const double init_ms = *c->init_ms;
+  if (fv.start.snapshot && !restored && !s->snapshot_template && s->snapshot_refusal.empty() &&
+      !s->making_template) {
+    if (auto refusal = co_await MakeTemplate(s, c, spec, note)) co_return std::move(*refusal);
+    logs += c->TakeLogs();
+  }
+  co_return Acquired{Lease(this, s, c), true, init_ms, logs, queue_ms, c->start, note};
+}
+
+Result<std::shared_ptr<Container>> Pool::ForkFromTemplate(Slot& s, const sandbox::SpawnSpec& spec) {
+  if (!s.snapshot_template->Alive()) {
+    std::string how = s.snapshot_template->exit_how().value_or("ended");
+    RetireTemplate(s, LeaveReason::kCrashed);
+    return Internal("it died (" + how + "); the next container to finish its init becomes the template");
+  }
+  auto forked = sandbox::ForkWorker(s.snapshot_template->channel_fd(), s.snapshot_template->pid(),
+                                    sandbox::ForkSourceKind::kTemplate, spec, config_.sandbox);
+  if (!forked.ok()) {
+    if (!s.snapshot_template->Alive()) RetireTemplate(s, LeaveReason::kCrashed);
+    return forked.status();
+  }
+  ++s.template_forks;
+  auto c = Container::Adopt(ex_, std::move(forked).value(), spec.container_id, spec.memory_mb);
+  c->start = "snapshot";
+  return c;
+}
+
+// The first container of a snapshot version to finish its init becomes the template
+// if it is safe to fork; the request then gets a container forked from it. `c` is
+// replaced by that container; a refusal leaves `c` as it was, to serve.
+asio::awaitable<std::optional<Refusal>> Pool::MakeTemplate(const std::shared_ptr<Slot>& s,
+                                                           std::shared_ptr<Container>& c,
+                                                           const sandbox::SpawnSpec& spec, std::string& note) {
+  const std::string key = KeyOf(s->fv);
+  if (FreeMb() < s->fv.memory_mb) {
+    AddNote(note, "no room in the node's memory budget for a snapshot template");
+    co_return std::nullopt;
+  }
+  s->making_template = true;
+  Exchange verdict = co_await c->Ask(protocol::Encode(protocol::FrameType::kSnapshot, "{}", ""), config_.init_timeout);
+  s->making_template = false;
+  if (verdict.end != Exchange::End::kFrame) {
+    Refusal r{RunStatus::kCrashed, 502, "Runtime.InitCrashed", "the container ended at its snapshot: " + verdict.how,
+              c->TakeLogs(), {}, true};
+    r.start_note = note;
+    Release(s, c);
+    co_return r;
+  }
+  auto answer = nlohmann::json::parse(verdict.frame.header, nullptr, false);
+  if (!answer.is_object() || !answer.value("ok", false)) {
+    s->snapshot_refusal = answer.is_object() ? answer.value("error", "") : "malformed SNAPSHOT_DONE";
+    spdlog::warn("{}: snapshot refused: {}", key, s->snapshot_refusal);
+    AddNote(note, "snapshot refused: " + s->snapshot_refusal);
+    co_return std::nullopt;
+  }
+  // The template leaves the serving set; its place goes to the container forked
+  // from it, and its memory stays counted as the template's.
+  std::erase(s->members, c);
+  used_mb_ += s->fv.memory_mb;
+  s->snapshot_template = c;
+  s->template_forks = 0;
+  spdlog::info("{}: container {} (pid {}) is the snapshot template", key, c->id(), c->pid());
+  sandbox::SpawnSpec child = spec;
+  child.container_id = "c-" + std::to_string(next_container_++) + "-" + RandomAlnum(6);
+  auto forked = ForkFromTemplate(*s, child);
+  if (!forked.ok()) {
+    Refusal r{RunStatus::kCrashed, 502, "Runtime.StartError",
+              "could not fork from the new snapshot template: " + forked.status().message(), "", {}, true};
+    r.start_note = note;
+    Release(s, nullptr);
+    co_return r;
+  }
+  c = std::move(forked).value();
+  s->members.push_back(c);
+  sink_(RecordOf(*s, *c));
+  Exchange hello = co_await c->AwaitRestore(config_.init_timeout);
+  auto restored = hello.end == Exchange::End::kFrame ? nlohmann::json::parse(hello.frame.header, nullptr, false)
+                                                     : nlohmann::json();
+  if (!restored.is_object() || !restored.value("ok", false)) {
+    Refusal r{RunStatus::kCrashed, 502, "Runtime.InitCrashed",
+              "the first container forked from the snapshot template did not start: " +
+                  (hello.how.empty() ? restored.value("errorMessage", std::string("no HELLO")) : hello.how),
+              c->TakeLogs(), {}, true};
+    r.start_note = note;
+    if (c->state() != ContainerState::kGone) c->Retire(LeaveReason::kInitFailed);
+    Release(s, c);
+    co_return r;
+  }
+  c->init_ms = restored.value("restore_ms", 0.0);
+  co_return std::nullopt;
+}
+
+void Pool::RetireTemplate(Slot& s, LeaveReason why) {
+  if (!s.snapshot_template) return;
+  s.snapshot_template->Retire(why);  // its children, in its PID namespace, go with it
+  used_mb_ -= s.fv.memory_mb;
+  sink_(RecordOf(s, *s.snapshot_template));
+  s.snapshot_template.reset();
 }
 
 asio::awaitable<std::variant<PrewarmReport, Refusal>> Pool::Prewarm(const FunctionVersion& fv) {
@@ -356,10 +519,13 @@ asio::awaitable<std::variant<PrewarmReport, Refusal>> Pool::Prewarm(const Functi
     }
     auto got = co_await StartContainer(s, 0);
     if (auto* refusal = std::get_if<Refusal>(&got)) co_return std::move(*refusal);
-    Container& c = std::get<Acquired>(got).lease.container();
+    Acquired& warm = std::get<Acquired>(got);
+    Container& c = warm.lease.container();
     if (report.containers++ == 0) {
-      report.init_ms = *c.init_ms;
+      report.init_ms = warm.init_ms;
       report.rss_mb = static_cast<double>(sandbox::ResidentKb(c.pid()).value_or(0)) / 1024.0;
+      report.start = warm.start;
+      if (!warm.start_note.empty()) report.warnings.push_back(warm.start_note);
     }
   }  // each lease returns its container to the pool: warm and idle
   co_return report;
@@ -397,12 +563,19 @@ asio::awaitable<void> Pool::ReconcileLoop() {
 }
 
 void Pool::Reconcile() {
+  std::map<std::string, ZygoteSpec> zygotes;  // the ones versions in use start from
   for (auto it = slots_.begin(); it != slots_.end();) {
     std::shared_ptr<Slot> s = it->second;
     ReconcileSlot(s);
-    bool forgettable = !s->aspired && s->places == 0 && s->waiters.empty() && !s->init_failure;
+    const bool in_use = s->aspired || s->places > 0 || !s->waiters.empty();
+    if (in_use && s->fv.start.zygote && !stopping_) {
+      if (auto spec = SpecOf(*s); spec.ok()) zygotes.emplace((*spec)->zygote.key, (*spec)->zygote);
+    }
+    bool forgettable = !s->aspired && s->places == 0 && s->waiters.empty() && !s->init_failure &&
+                       !s->snapshot_template;
     it = forgettable ? slots_.erase(it) : std::next(it);
   }
+  if (!stopping_) zygotes_.Keep(zygotes);
   ServeWaiters();
 }
 
@@ -411,6 +584,15 @@ void Pool::ReconcileSlot(const std::shared_ptr<Slot>& s) {
   std::vector<std::shared_ptr<Container>> idle = s->idle;
   for (const auto& c : idle) {
     if (!c->Alive()) FreePlace(*s, c);  // died while idle
+  }
+  // A template lives while its version is wanted and its children serve.
+  if (s->snapshot_template && !s->snapshot_template->Alive()) {
+    spdlog::warn("{}: the snapshot template died ({})", KeyOf(s->fv),
+                 s->snapshot_template->exit_how().value_or("ended"));
+    RetireTemplate(*s, LeaveReason::kCrashed);
+  }
+  if (s->snapshot_template && !s->aspired && s->members.empty()) {
+    RetireTemplate(*s, LeaveReason::kSuperseded);
   }
   SlotView view{s->settings, s->aspired, s->superseded, s->init_failure.has_value(), s->last_activity};
   for (const auto& c : s->members) {
@@ -457,10 +639,48 @@ std::vector<ContainerInfo> Pool::Containers() const {
       if (auto kb = sandbox::ResidentKb(c->pid())) info.rss_mb = static_cast<double>(*kb) / 1024.0;
       info.memory_mb = s->fv.memory_mb;
       info.init_ms = c->init_ms;
+      info.start = c->start;
       out.push_back(std::move(info));
     }
   }
   return out;
+}
+
+std::vector<ForkSourceInfo> Pool::ForkSources() const {
+  std::vector<ForkSourceInfo> out = zygotes_.List();
+  for (const auto& [key, s] : slots_) {
+    const auto& t = s->snapshot_template;
+    if (!t) continue;
+    ForkSourceInfo info;
+    info.id = t->id();
+    info.kind = "snapshot";
+    info.function = s->fv.function;
+    info.version = s->fv.version;
+    for (const LayerRef& l : s->fv.layers) info.layers.push_back(l.name + ":" + std::to_string(l.version));
+    info.pid = t->pid();
+    info.state = "ready";
+    if (auto kb = sandbox::ResidentKb(t->pid())) info.rss_mb = static_cast<double>(*kb) / 1024.0;
+    info.forks = s->template_forks;
+    info.started_at_ms = t->started_at_ms();
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+Status Pool::Stop(const std::string& container_id) {
+  for (auto& [key, s] : slots_) {
+    for (const auto& c : s->members) {
+      if (c->id() != container_id) continue;
+      if (std::find(s->idle.begin(), s->idle.end(), c) == s->idle.end()) {
+        return Conflict("container " + container_id + " is " + ContainerStateName(c->state()) +
+                                  ": it can be stopped when it is idle");
+      }
+      Evict(*s, std::shared_ptr<Container>(c), LeaveReason::kStopped);
+      ServeWaiters();
+      return OkStatus();
+    }
+  }
+  return NotFound("no live container " + container_id);
 }
 
 void Pool::Shutdown() {
@@ -472,7 +692,9 @@ void Pool::Shutdown() {
     for (const auto& c : std::vector<std::shared_ptr<Container>>(s->idle)) Evict(*s, c, LeaveReason::kShutdown);
     // Busy ones: killed now, their places freed when their requests end (as crashed).
     for (const auto& c : s->members) c->Retire(LeaveReason::kShutdown);
+    RetireTemplate(*s, LeaveReason::kShutdown);
   }
+  zygotes_.Shutdown();
 }
 
 }  // namespace kiln::pool

@@ -20,6 +20,13 @@
 // after its successor, started then, is warm; so a recycle costs no request a cold
 // start.
 //
+// Starting a container (issue #7): a version that asks for snapshots forks it from
+// its template (the first of its containers to finish its init, set aside to fork
+// from; it lives while the version is wanted, counts its memory in the budget, and
+// is made again if it dies); otherwise from the zygote of its layer set (zygotes.h);
+// otherwise, or when the way asked for is not there, a fresh worker starts. A start
+// that went another way than asked says why (start_note) in its run's record.
+//
 // A deterministic init failure (import error, missing handler, exception at module
 // scope) is remembered per version: requests fail fast with the same error instead
 // of re-importing (versions are immutable), and nothing restarts it in the background.
@@ -41,6 +48,7 @@
 #include "pool/clock.h"
 #include "pool/container.h"
 #include "pool/pool_settings.h"
+#include "pool/zygotes.h"
 
 namespace kiln::pool {
 
@@ -52,6 +60,7 @@ struct PoolConfig {
   std::chrono::milliseconds init_timeout{60000};
   std::chrono::milliseconds reconcile_every{250};
   const sandbox::Sandbox* sandbox = nullptr;  // null: plain child processes
+  int64_t zygote_memory_mb = 512;             // each zygote's limit, counted in the budget
 };
 
 class Pool;
@@ -83,6 +92,8 @@ struct Acquired {
   double init_ms = 0;
   std::string init_logs;  // module-scope output of a cold start
   double queue_ms = 0;    // time spent waiting for a container or a place
+  std::string start;       // a cold start: plain, zygote or snapshot
+  std::string start_note;  // why it started another way than its version asks
 };
 
 // Why no container could be had.
@@ -95,12 +106,15 @@ struct Refusal {
   std::optional<double> init_ms;
   bool cold = false;  // a cold start was attempted (and failed)
   double queue_ms = 0;
+  std::string start;
+  std::string start_note;
 };
 
 struct PrewarmReport {
   size_t containers = 0;  // warm now
   double init_ms = 0;     // the first one's
   double rss_mb = 0;      // the first one's, after its init
+  std::string start;      // how the first one started
   std::vector<std::string> warnings;
 };
 
@@ -118,14 +132,17 @@ struct ContainerInfo {
   std::optional<double> rss_mb;
   int64_t memory_mb = 0;
   std::optional<double> init_ms;
+  std::string start;  // plain, zygote or snapshot
 };
 
 // What a version's containers get: the INIT header (paths as the container sees them,
-// env) and the host folders to mount (bundle, layers). Supplied by the daemon.
+// env), the host folders to mount (bundle, layers) and their zygote. Supplied by the
+// daemon; the pool completes the zygote's env.
 struct ContainerSpec {
   std::string init_header;
   std::vector<sandbox::BindMount> binds;
   std::vector<std::string> env;  // "K=V" over the base environment (PATH, LD_LIBRARY_PATH)
+  ZygoteSpec zygote;
 };
 using ContainerSpecFn = std::function<Result<ContainerSpec>(const FunctionVersion&)>;
 
@@ -158,6 +175,11 @@ class Pool {
   void Reconcile();
 
   std::vector<ContainerInfo> Containers() const;
+  // The zygotes and the snapshot templates.
+  std::vector<ForkSourceInfo> ForkSources() const;
+  // Stops an idle container now (`DELETE /v1/containers/{id}`): NotFound, or
+  // Conflict while it serves a request.
+  Status Stop(const std::string& container_id);
 
   // Kills every container (daemon shutdown); queued requests are refused.
   void Shutdown();
@@ -176,6 +198,12 @@ class Pool {
   asio::awaitable<std::variant<Acquired, Refusal>> StartContainer(const std::shared_ptr<Slot>& s,
                                                                  double queue_ms);
   asio::awaitable<void> StartInBackground(std::shared_ptr<Slot> s);
+  Result<const ContainerSpec*> SpecOf(Slot& s);
+  int64_t FreeMb() const;
+  Result<std::shared_ptr<Container>> ForkFromTemplate(Slot& s, const sandbox::SpawnSpec& spec);
+  asio::awaitable<std::optional<Refusal>> MakeTemplate(const std::shared_ptr<Slot>& s, std::shared_ptr<Container>& c,
+                                                       const sandbox::SpawnSpec& spec, std::string& note);
+  void RetireTemplate(Slot& s, LeaveReason why);
   asio::awaitable<void> ReconcileLoop();
   ContainerRecord RecordOf(const Slot& s, const Container& c) const;
 
@@ -184,6 +212,7 @@ class Pool {
   ContainerSpecFn container_spec_;
   ContainerSink sink_;
   const Clock* clock_;
+  Zygotes zygotes_;
   std::map<std::string, std::shared_ptr<Slot>> slots_;  // by "function:version"
   int64_t used_mb_ = 0;                                 // memory limits of all places
   uint64_t next_waiter_ = 0;

@@ -27,6 +27,7 @@ const char* LeaveReasonName(LeaveReason r) {
     case LeaveReason::kSuperseded: return "superseded";
     case LeaveReason::kInitFailed: return "init_failed";
     case LeaveReason::kShutdown: return "shutdown";
+    case LeaveReason::kStopped: return "stopped";
   }
   return "crashed";
 }

@@ -27,7 +27,7 @@ using TimePoint = std::chrono::steady_clock::time_point;
 
 enum class LeaveReason {
   kIdle, kScaleToZero, kRecycled, kBudget, kCrashed, kTimeout, kOom, kSuperseded,
-  kInitFailed, kShutdown,
+  kInitFailed, kShutdown, kStopped,
 };
 const char* LeaveReasonName(LeaveReason r);
 

@@ -5,19 +5,41 @@ invoke(header_json, event_bytes) for every request. The handler is resolved once
 an init failure is reported once, with the error types of the AWS Lambda Python
 runtime (Runtime.ImportModuleError, Runtime.HandlerNotFound, ...), so tooling that
 knows them keeps working. Nothing here is specific to handlers written for Kiln.
+
+Fork sources (issue #7): a zygote calls preload(config_json) instead of init; a
+container asked to become its version's template calls check_snapshot(), and each
+container forked from it calls restore(). Handlers may `import kiln` to register
+kiln.after_restore(fn), which restore() runs (SnapStart's register_after_restore).
 """
 import base64
 import importlib
 import json
 import os
+import random
 import resource
 import site
 import sys
 import time
 import traceback
+import types
 
 _handler = None
 _identity = {}
+_after_restore = []
+
+
+def after_restore(fn):
+    """Runs fn() in every container forked from this version's snapshot, before it
+    serves: reopen what must not be shared, draw fresh seeds. Usable as a decorator."""
+    if not callable(fn):
+        raise TypeError("kiln.after_restore wants a callable")
+    _after_restore.append(fn)
+    return fn
+
+
+_kiln = types.ModuleType("kiln", "Kiln's runtime hooks for handlers.")
+_kiln.after_restore = after_restore
+sys.modules["kiln"] = _kiln
 
 
 class LambdaContext:
@@ -97,6 +119,102 @@ class _InitError(Exception):
         self.error_type = error_type
 
 
+def _add_paths(bundle, layer_paths):
+    """The bundle first, then the layers in attach order (Lambda's order); .pth files
+    of the layers are honoured as site-packages would. Layers a zygote added
+    already are not added twice."""
+    layers = [p for p in layer_paths if p not in sys.path]
+    sys.path[:0] = ([bundle] if bundle else []) + layers
+    for path in layers:
+        site.addsitedir(path)
+
+
+def _threads():
+    names = []
+    for tid in sorted(os.listdir("/proc/self/task")):
+        try:
+            with open("/proc/self/task/%s/comm" % tid) as f:
+                names.append(f.read().strip())
+        except OSError:
+            names.append("?")
+    return names
+
+
+def _sockets(keep=()):
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if int(fd) not in keep and os.readlink("/proc/self/fd/" + fd).startswith("socket:"):
+                found.append(int(fd))
+        except OSError:
+            pass
+    return found
+
+
+def _fork_hazard(what, keep):
+    """Why this process must not be forked, or None: a fork copies one thread and
+    shares every open socket."""
+    threads = _threads()
+    if len(threads) > 1:
+        return ("%s left %d threads running (%s): a fork copies only the calling one. "
+                "Keep native pools at one thread, e.g. onnxruntime "
+                "SessionOptions.intra_op_num_threads = 1 and inter_op_num_threads = 1"
+                % (what, len(threads) - 1, ", ".join(threads[1:])))
+    sockets = _sockets(keep)
+    if sockets:
+        return ("%s left %d socket(s) open: forked containers would share them"
+                % (what, len(sockets)))
+    return None
+
+
+def preload(config_json):
+    """A zygote's imports, one module at a time; it stays fork-safe or says which
+    module broke that."""
+    config = json.loads(config_json)
+    _add_paths(None, config["layer_paths"])
+    done = []
+    for name in config["modules"]:
+        started = time.perf_counter()
+        try:
+            importlib.import_module(name)
+        except BaseException as e:  # a module may even call sys.exit at import
+            return json.dumps({"ok": False, "error": "importing %s failed: %s: %s"
+                               % (name, type(e).__name__, e)})
+        finally:
+            _flush()
+        hazard = _fork_hazard("importing " + name, keep=(3,))
+        if hazard:
+            return json.dumps({"ok": False, "error": hazard})
+        done.append({"module": name, "import_ms": (time.perf_counter() - started) * 1000.0})
+    return _header(ok=True, modules=done)
+
+
+def check_snapshot():
+    """After the init phase: may this container become its version's template?"""
+    hazard = _fork_hazard("the init phase", keep=(3,))
+    if hazard:
+        return json.dumps({"ok": False, "error": hazard})
+    _flush()
+    return json.dumps({"ok": True})
+
+
+def restore():
+    """In a container forked from the template: fresh seeds, then the hooks."""
+    started = time.perf_counter()
+    random.seed()
+    try:
+        for fn in _after_restore:
+            fn()
+    except Exception as e:
+        sys.stderr.write(_user_traceback(e))
+        _flush()
+        return json.dumps({"ok": False, "errorType": type(e).__name__,
+                           "errorMessage": "an after_restore hook failed: %s" % e})
+    _flush()
+    return _header(ok=True, protocol=1, pid=os.getpid(), restored=True,
+                   restore_ms=(time.perf_counter() - started) * 1000.0)
+
+
 def init(config_json):
     global _handler
     config = json.loads(config_json)
@@ -105,11 +223,7 @@ def init(config_json):
                      memory_mb=int(config["memory_mb"]))
     os.environ.update(config["env"])
     os.chdir(config["bundle"])
-    # The bundle first, then the layers in attach order (Lambda's order); .pth files
-    # of the layers are honoured as site-packages would.
-    sys.path[:0] = [config["bundle"]] + config["layer_paths"]
-    for path in config["layer_paths"]:
-        site.addsitedir(path)
+    _add_paths(config["bundle"], config["layer_paths"])
     started = time.perf_counter()
     try:
         _handler = _resolve(config["handler"])

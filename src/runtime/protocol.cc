@@ -19,7 +19,7 @@ uint32_t GetU32(const char* p) {
   return (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | b[3];
 }
 
-bool KnownType(uint8_t t) { return t >= 1 && t <= 5; }
+bool KnownType(uint8_t t) { return t >= 1 && t <= static_cast<uint8_t>(FrameType::kForked); }
 
 Result<Frame> ParseBody(std::string_view body) {
   if (body.size() < 5) return Internal("protocol: frame shorter than its fixed fields");

@@ -18,6 +18,18 @@
 //   worker -> RESULT {"ok":true[,"http":{"statusCode","headers","cookies"}]}  payload: body
 //                    {"ok":false,"errorType","errorMessage"}
 // INIT_DONE and RESULT headers also carry "max_rss_kb": the worker's peak RSS.
+//
+// Fork sources (sandbox/fork_server.h, issue #7):
+//   a zygote, after HELLO:
+//   daemon -> PRELOAD {"layer_paths":[...],"modules":[...]}
+//   zygote -> PRELOAD_DONE {"ok":true,"modules":[{"module","import_ms"}]} | {"ok":false,"error"}
+//   a container, after INIT_DONE, instead of an INVOKE:
+//   daemon -> SNAPSHOT {}
+//   worker -> SNAPSHOT_DONE {"ok":true} | {"ok":false,"error"}  (it stays a container)
+//   then, to either source, any number of
+//   daemon -> FORK {plan}  with the child's channel, log, go and error descriptors
+//   source -> FORKED {"pid":N} | {"error"}
+//   a child of a template says HELLO {"restored":true,...} and takes INVOKEs at once.
 // A frame of an unknown type or a HELLO with another protocol number ends the
 // conversation. Frames are capped at kMaxFrameBytes.
 #pragma once
@@ -41,6 +53,12 @@ enum class FrameType : uint8_t {
   kInitDone = 3,
   kInvoke = 4,
   kResult = 5,
+  kPreload = 6,
+  kPreloadDone = 7,
+  kSnapshot = 8,
+  kSnapshotDone = 9,
+  kFork = 10,
+  kForked = 11,
 };
 
 struct Frame {

@@ -33,6 +33,19 @@ Status ConfigStatus(PyStatus st, const char* what) {
   return OkStatus();
 }
 
+// Calls a function of the runtime module that takes one string (or none) and
+// returns one.
+Result<std::string> CallText(PyObject* module, const char* name, const std::string* arg) {
+  PyObject* r = arg ? PyObject_CallMethod(module, name, "s#", arg->data(), static_cast<Py_ssize_t>(arg->size()))
+                    : PyObject_CallMethod(module, name, nullptr);
+  if (r == nullptr) return Internal(FetchError(name));
+  const char* s = PyUnicode_AsUTF8(r);
+  std::string out = s ? s : "";
+  Py_DECREF(r);
+  if (s == nullptr) return Internal(FetchError(name));
+  return out;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<PythonHost>> PythonHost::Create() {
@@ -60,15 +73,22 @@ Result<std::unique_ptr<PythonHost>> PythonHost::Create() {
 PythonHost::~PythonHost() { Py_XDECREF(static_cast<PyObject*>(module_)); }
 
 Result<std::string> PythonHost::Init(const std::string& config_json) {
-  PyObject* r = PyObject_CallMethod(static_cast<PyObject*>(module_), "init", "s#",
-                                    config_json.data(), static_cast<Py_ssize_t>(config_json.size()));
-  if (r == nullptr) return Internal(FetchError("runtime init"));
-  const char* s = PyUnicode_AsUTF8(r);
-  std::string out = s ? s : "";
-  Py_DECREF(r);
-  if (s == nullptr) return Internal(FetchError("runtime init result"));
-  return out;
+  return CallText(static_cast<PyObject*>(module_), "init", &config_json);
 }
+
+Result<std::string> PythonHost::Preload(const std::string& config_json) {
+  return CallText(static_cast<PyObject*>(module_), "preload", &config_json);
+}
+
+Result<std::string> PythonHost::CheckSnapshot() {
+  return CallText(static_cast<PyObject*>(module_), "check_snapshot", nullptr);
+}
+
+Result<std::string> PythonHost::Restore() { return CallText(static_cast<PyObject*>(module_), "restore", nullptr); }
+
+void PythonHost::BeforeFork() { PyOS_BeforeFork(); }
+void PythonHost::AfterForkInParent() { PyOS_AfterFork_Parent(); }
+void PythonHost::AfterForkInChild() { PyOS_AfterFork_Child(); }
 
 Result<std::pair<std::string, std::string>> PythonHost::Invoke(const std::string& header_json,
                                                                const std::string& event) {

@@ -24,6 +24,17 @@ class PythonHost {
   // Returns the RESULT header and body.
   Result<std::pair<std::string, std::string>> Invoke(const std::string& header_json,
                                                      const std::string& event);
+  // A zygote's imports (the PRELOAD header); returns the PRELOAD_DONE header.
+  Result<std::string> Preload(const std::string& config_json);
+  // Whether this initialised container may become a template; the SNAPSHOT_DONE header.
+  Result<std::string> CheckSnapshot();
+  // In a template's child: fresh seeds, the after_restore hooks; the HELLO header.
+  Result<std::string> Restore();
+
+  // CPython's own bookkeeping around a fork (import lock, thread states, at-fork hooks).
+  static void BeforeFork();
+  static void AfterForkInParent();
+  static void AfterForkInChild();
 
   // Scoped release of the GIL around blocking calls.
   class ReleaseGil {

@@ -3,17 +3,27 @@
 // timed init phase), then answers INVOKE frames one at a time until the channel
 // closes. stdout/stderr (fd 1/2) are the run logs; the daemon reads them.
 //
-// Everything per container happens after HELLO, so a zygote can later fork() here.
-#include <sys/prctl.h>
+// Fork sources (sandbox/fork_server.h, protocol.h):
+//   kiln-worker --zygote: after HELLO it imports what PRELOAD names, then forks on
+//     request; each child goes on as a container from its HELLO, INIT onwards.
+//   a container asked for a SNAPSHOT after its init checks it is safe to fork; if
+//     so it becomes its version's template and forks on request; each child runs
+//     the after_restore hooks, says HELLO and serves INVOKEs (no INIT: it is done).
 #include <unistd.h>
 
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "runtime/protocol.h"
 #include "runtime/python_host.h"
+#include "sandbox/fork_server.h"
 
 namespace {
+
+using kiln::protocol::FrameType;
+using kiln::runtime::PythonHost;
+using Frame = std::optional<kiln::protocol::Frame>;
 
 constexpr int kChannelFd = 3;
 
@@ -22,53 +32,100 @@ int Fail(const kiln::Status& st) {
   return 1;
 }
 
-}  // namespace
+bool Ok(const std::string& header) { return nlohmann::json::parse(header, nullptr, false).value("ok", false); }
 
-int main() {
-  using kiln::protocol::FrameType;
-  using kiln::runtime::PythonHost;
+kiln::Result<Frame> Read() {
+  PythonHost::ReleaseGil unlocked;
+  return kiln::protocol::ReadFrame(kChannelFd);
+}
 
-  auto host = PythonHost::Create();
-  if (!host.ok()) return Fail(host.status());
+const kiln::sandbox::ForkHooks kHooks{PythonHost::BeforeFork, PythonHost::AfterForkInParent};
 
-  nlohmann::json hello = {{"protocol", kiln::protocol::kVersion}, {"pid", getpid()}};
-  if (auto st = kiln::protocol::WriteFrame(kChannelFd, FrameType::kHello, hello.dump(), "");
-      !st.ok()) {
-    return Fail(st);
-  }
+// Serves forks until the daemon lets go of this source (false) or returns in a
+// child (true) whose CPython has done its after-fork bookkeeping.
+kiln::Result<bool> BecomeForkSource(kiln::sandbox::ForkSourceKind kind) {
+  KILN_ASSIGN_OR_RETURN(bool child, kiln::sandbox::ServeForks(kind, kHooks));
+  if (child) PythonHost::AfterForkInChild();
+  return child;
+}
 
-  kiln::Result<std::optional<kiln::protocol::Frame>> init = std::optional<kiln::protocol::Frame>();
-  {
-    PythonHost::ReleaseGil unlocked;
-    init = kiln::protocol::ReadFrame(kChannelFd);
-  }
-  if (!init.ok()) return Fail(init.status());
-  if (!init->has_value() || (*init)->type != FrameType::kInit) return 0;
-
-  auto done = (*host)->Init((*init)->header);
-  if (!done.ok()) return Fail(done.status());
-  if (auto st = kiln::protocol::WriteFrame(kChannelFd, FrameType::kInitDone, *done, ""); !st.ok()) {
-    return Fail(st);
-  }
-  // A failed init is reported once; the daemon remembers it, so this worker retires.
-  if (!nlohmann::json::parse(*done).value("ok", false)) return 0;
-
+// INVOKE -> RESULT until the channel closes; SNAPSHOT turns this container into a
+// template, and its children continue here.
+int ServeInvokes(PythonHost& host) {
   for (;;) {
-    kiln::Result<std::optional<kiln::protocol::Frame>> frame = std::optional<kiln::protocol::Frame>();
-    {
-      PythonHost::ReleaseGil unlocked;
-      frame = kiln::protocol::ReadFrame(kChannelFd);
-    }
+    auto frame = Read();
     if (!frame.ok()) return Fail(frame.status());
     if (!frame->has_value()) return 0;  // the daemon closed the channel: retire
+    if ((*frame)->type == FrameType::kSnapshot) {
+      auto verdict = host.CheckSnapshot();
+      if (!verdict.ok()) return Fail(verdict.status());
+      if (auto st = kiln::protocol::WriteFrame(kChannelFd, FrameType::kSnapshotDone, *verdict, ""); !st.ok()) {
+        return Fail(st);
+      }
+      if (!Ok(*verdict)) continue;  // refused: it stays an ordinary container
+      auto child = BecomeForkSource(kiln::sandbox::ForkSourceKind::kTemplate);
+      if (!child.ok()) return Fail(child.status());
+      if (!*child) return 0;
+      auto hello = host.Restore();
+      if (!hello.ok()) return Fail(hello.status());
+      if (auto st = kiln::protocol::WriteFrame(kChannelFd, FrameType::kHello, *hello, ""); !st.ok()) return Fail(st);
+      if (!Ok(*hello)) return 0;  // an after_restore hook failed: reported, this child retires
+      continue;
+    }
     if ((*frame)->type != FrameType::kInvoke) return Fail(kiln::Internal("unexpected frame"));
-    auto result = (*host)->Invoke((*frame)->header, (*frame)->payload);
+    auto result = host.Invoke((*frame)->header, (*frame)->payload);
     if (!result.ok()) return Fail(result.status());
     std::fflush(nullptr);  // native stdio buffers belong to this run's logs
-    if (auto st = kiln::protocol::WriteFrame(kChannelFd, FrameType::kResult, result->first,
-                                             result->second);
+    if (auto st = kiln::protocol::WriteFrame(kChannelFd, FrameType::kResult, result->first, result->second);
         !st.ok()) {
       return Fail(st);
     }
   }
+}
+
+// HELLO, INIT, INIT_DONE, then invocations.
+int ServeContainer(PythonHost& host) {
+  nlohmann::json hello = {{"protocol", kiln::protocol::kVersion}, {"pid", getpid()}};
+  if (auto st = kiln::protocol::WriteFrame(kChannelFd, FrameType::kHello, hello.dump(), ""); !st.ok()) {
+    return Fail(st);
+  }
+  auto init = Read();
+  if (!init.ok()) return Fail(init.status());
+  if (!init->has_value() || (*init)->type != FrameType::kInit) return 0;
+  auto done = host.Init((*init)->header);
+  if (!done.ok()) return Fail(done.status());
+  if (auto st = kiln::protocol::WriteFrame(kChannelFd, FrameType::kInitDone, *done, ""); !st.ok()) return Fail(st);
+  // A failed init is reported once; the daemon remembers it, so this worker retires.
+  if (!Ok(*done)) return 0;
+  return ServeInvokes(host);
+}
+
+// HELLO, PRELOAD, PRELOAD_DONE, then forks; returns in each child.
+int ServeZygote(PythonHost& host) {
+  nlohmann::json hello = {{"protocol", kiln::protocol::kVersion}, {"pid", getpid()}, {"zygote", true}};
+  if (auto st = kiln::protocol::WriteFrame(kChannelFd, FrameType::kHello, hello.dump(), ""); !st.ok()) {
+    return Fail(st);
+  }
+  auto preload = Read();
+  if (!preload.ok()) return Fail(preload.status());
+  if (!preload->has_value() || (*preload)->type != FrameType::kPreload) return 0;
+  auto done = host.Preload((*preload)->header);
+  if (!done.ok()) return Fail(done.status());
+  if (auto st = kiln::protocol::WriteFrame(kChannelFd, FrameType::kPreloadDone, *done, ""); !st.ok()) {
+    return Fail(st);
+  }
+  if (!Ok(*done)) return 0;
+  auto child = BecomeForkSource(kiln::sandbox::ForkSourceKind::kZygote);
+  if (!child.ok()) return Fail(child.status());
+  if (!*child) return 0;
+  return ServeContainer(host);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto host = PythonHost::Create();
+  if (!host.ok()) return Fail(host.status());
+  const bool zygote = argc > 1 && std::string_view(argv[1]) == "--zygote";
+  return zygote ? ServeZygote(**host) : ServeContainer(**host);
 }

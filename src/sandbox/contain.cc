@@ -13,7 +13,7 @@
 namespace kiln::sandbox {
 namespace {
 
-constexpr int kChannelFd = 3, kErrorFd = 4, kFirstHighFd = 10;
+constexpr int kChannelFd = 3, kErrorFd = kSetupErrorFd, kFirstHighFd = 10;
 
 [[noreturn]] void Fail(int error_fd, int error, const char* call) {
   SetupFailure f;
@@ -47,7 +47,7 @@ int ArrangeDescriptors(const ChildPlan& p, int* error_fd, const char** failed) {
 
 }  // namespace
 
-void ContainAndExec(const ChildPlan& p) {
+void ContainInChild(const ChildPlan& p) {
   const char* failed = "";
   int err_fd = p.error_write;
   setpgid(0, 0);
@@ -75,12 +75,19 @@ void ContainAndExec(const ChildPlan& p) {
   if (p.seccomp != nullptr) {
     if (int e = p.seccomp->InstallInChild(&failed)) Fail(err_fd, e, failed);
   }
-  signal(SIGPIPE, SIG_DFL);  // the daemon ignores it; dispositions survive exec
+  // The daemon ignores SIGPIPE (dispositions survive exec); a template reaps its
+  // children automatically (SIGCHLD ignored): neither belongs to a container.
+  signal(SIGPIPE, SIG_DFL);
+  signal(SIGCHLD, SIG_DFL);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+
+void ContainAndExec(const ChildPlan& p) {
+  ContainInChild(p);
   execve(p.path, p.argv, p.envp);
-  Fail(err_fd, errno, "execve(kiln-worker)");
+  Fail(kSetupErrorFd, errno, "execve(kiln-worker)");
 }
 
 }  // namespace kiln::sandbox

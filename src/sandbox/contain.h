@@ -10,10 +10,12 @@
 //      fd 4 the error pipe (close-on-exec); every other descriptor closed;
 //   6. drop to the unprivileged user: no capabilities, no_new_privs;
 //   7. seccomp, last (it denies what steps 3-6 needed);
-//   8. execve the worker.
+//   8. execve the worker (ContainAndExec), or go on in the forked process itself
+//      (ContainInChild: a child of a zygote or of a snapshot template, fork_server.h).
 // A failing step writes {errno, call} to the error pipe and exits 125; the daemon
-// reads the pipe, which closes without a byte at a successful exec. Only syscalls
-// here: the daemon is multi-threaded, so the child must not allocate or lock.
+// reads the pipe, which closes without a byte at a successful exec (or when a forked
+// child closes it after the last step). Only syscalls here: the daemon is
+// multi-threaded, so the child must not allocate or lock.
 #pragma once
 
 #include <sys/resource.h>
@@ -45,6 +47,13 @@ struct SetupFailure {
   char call[240] = {};
 };
 
+// Steps 1-7. Returns only when every step succeeded; the error pipe is then fd 4,
+// still open (close it to tell the daemon the container is set up).
+void ContainInChild(const ChildPlan& plan);
+
 [[noreturn]] void ContainAndExec(const ChildPlan& plan);
+
+// Where the error pipe is after ContainInChild.
+inline constexpr int kSetupErrorFd = 4;
 
 }  // namespace kiln::sandbox

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <set>
 
 namespace kiln::sandbox {
@@ -86,6 +87,47 @@ Result<MountPlan> MountPlan::Build(const FsSpec& spec, const std::string& stagin
                "mount(proc, /proc)"});
   plan.Mkdirs("/.old");
   s.push_back({Step::kPivot, staging, staging + "/.old", "", 0, "", "pivot_root(" + staging + ")"});
+  return plan;
+}
+
+Result<MountPlan> MountPlan::ZygoteView(const std::vector<BindMount>& binds) {
+  MountPlan plan;
+  auto& s = plan.steps_;
+  s.push_back({Step::kMount, "", "/", "", MS_REC | MS_PRIVATE, "", "mount(/, private)"});
+  s.push_back({Step::kMkdir, "/opt", "", "", 0, "", "mkdir(/opt)"});
+  s.push_back({Step::kMount, "tmpfs", "/opt", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755",
+               "mount(tmpfs, /opt)"});
+  for (const BindMount& b : binds) {
+    if (!b.target.starts_with("/opt/")) continue;
+    std::error_code ec;
+    if (!fs::is_directory(b.source, ec)) return InvalidArgument("sandbox: layer " + b.source + " is not a folder");
+    plan.BindReadOnly(b.source, b.target, true);
+  }
+  return plan;
+}
+
+nlohmann::json MountPlan::ToJson() const {
+  nlohmann::json steps = nlohmann::json::array();
+  for (const Step& st : steps_) {
+    steps.push_back({static_cast<int>(st.kind), st.a, st.b, st.fstype, st.flags, st.data, st.what});
+  }
+  return {{"root", root_}, {"steps", std::move(steps)}};
+}
+
+Result<MountPlan> MountPlan::FromJson(const nlohmann::json& j) {
+  MountPlan plan;
+  try {
+    plan.root_ = j.at("root").get<std::string>();
+    for (const auto& st : j.at("steps")) {
+      int kind = st.at(0).get<int>();
+      if (kind < Step::kMkdir || kind > Step::kPivot) return InvalidArgument("mount plan: unknown step");
+      plan.steps_.push_back({static_cast<Step::Kind>(kind), st.at(1).get<std::string>(), st.at(2).get<std::string>(),
+                             st.at(3).get<std::string>(), st.at(4).get<unsigned long>(),
+                             st.at(5).get<std::string>(), st.at(6).get<std::string>()});
+    }
+  } catch (const nlohmann::json::exception& e) {
+    return InvalidArgument(std::string("mount plan: ") + e.what());
+  }
   return plan;
 }
 

@@ -9,11 +9,18 @@
 //
 // Two halves, nsjail-style: MountPlan::Build runs in the daemon (allocates, checks
 // paths); ApplyInChild runs in the child between clone and exec, so it makes only
-// syscalls (async-signal-safe) and reports the first failing call.
+// syscalls (async-signal-safe) and reports the first failing call. A plan travels
+// as JSON to a zygote, whose forked children apply it (fork_server.h).
+//
+// A zygote's own view (ZygoteView) is the host's tree in a private mount namespace
+// with each layer bound read-only under /opt: it imports the layers from the same
+// paths its children see them at, so what it imported stays valid in them.
 #pragma once
 
 #include <string>
 #include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "common/status.h"
 
@@ -35,6 +42,11 @@ class MountPlan {
   // `staging` is an empty host folder; each child mounts its own tmpfs over it in
   // its private mount namespace, so every container can share the same one.
   static Result<MountPlan> Build(const FsSpec& spec, const std::string& staging);
+  // The binds whose target is under /opt, over a fresh tmpfs on /opt; no new root.
+  static Result<MountPlan> ZygoteView(const std::vector<BindMount>& binds);
+
+  nlohmann::json ToJson() const;
+  static Result<MountPlan> FromJson(const nlohmann::json& j);
 
   // Child side. Returns 0, or an errno with *failed naming the call and its path.
   int ApplyInChild(const char** failed) const;

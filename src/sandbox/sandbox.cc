@@ -164,4 +164,16 @@ void Sandbox::Configure(ChildPlan& plan, const MountPlan* mounts, int64_t memory
   plan.seccomp = seccomp_ ? &*seccomp_ : nullptr;
 }
 
+Result<std::optional<MountPlan>> Sandbox::PlanZygoteMounts(const std::vector<BindMount>& binds) const {
+  if (!mounts_) return std::optional<MountPlan>();
+  KILN_ASSIGN_OR_RETURN(MountPlan plan, MountPlan::ZygoteView(binds));
+  return std::optional<MountPlan>(std::move(plan));
+}
+
+void Sandbox::ConfigureZygote(ChildPlan& plan, const MountPlan* mounts, int64_t memory_mb) const {
+  plan.namespaces = namespaces_;
+  if (!cgroups_) plan.data_limit = static_cast<rlim_t>(memory_mb) << 20;
+  plan.mounts = mounts;
+}
+
 }  // namespace kiln::sandbox

@@ -54,6 +54,9 @@ class Sandbox {
                                                         int64_t memory_mb) const;
   Result<std::optional<MountPlan>> PlanMounts(const std::vector<BindMount>& binds) const;
   void Configure(ChildPlan& plan, const MountPlan* mounts, int64_t memory_mb) const;
+  // A zygote (worker_spawner.h): the layers under /opt, root and capabilities kept.
+  Result<std::optional<MountPlan>> PlanZygoteMounts(const std::vector<BindMount>& binds) const;
+  void ConfigureZygote(ChildPlan& plan, const MountPlan* mounts, int64_t memory_mb) const;
 
  private:
   explicit Sandbox(SandboxOptions options) : options_(std::move(options)) {}

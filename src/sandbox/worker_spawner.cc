@@ -21,9 +21,17 @@ namespace {
 // generous; a child past it is killed rather than left to hang the daemon.
 constexpr int kSetupTimeoutMs = 5000;
 
-struct Pipe {
-  UniqueFd read, write;
-};
+pid_t CloneChild(int flags) {
+  // Like fork(), but straight into the new namespaces (a PID namespace can only be
+  // entered by a new process).
+  return static_cast<pid_t>(syscall(SYS_clone, SIGCHLD | flags, nullptr, nullptr, nullptr, nullptr));
+}
+
+// A zygote keeps the daemon's PID namespace: the children it clones with
+// CLONE_PARENT are the daemon's, under pids the daemon can use.
+constexpr int kZygoteCloneFlags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET;
+
+}  // namespace
 
 Result<Pipe> MakePipe() {
   int fds[2];
@@ -31,7 +39,14 @@ Result<Pipe> MakePipe() {
   return Pipe{UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
-// Reads the child's report: nothing (EOF at its exec) is success.
+Result<std::pair<UniqueFd, UniqueFd>> MakeChannel() {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    return ErrnoStatus("socketpair(AF_UNIX, SOCK_STREAM)");
+  }
+  return std::make_pair(UniqueFd(sv[0]), UniqueFd(sv[1]));
+}
+
 Status AwaitSetup(int error_read, pid_t pid) {
   pollfd p{error_read, POLLIN, 0};
   int ready = poll(&p, 1, kSetupTimeoutMs);
@@ -44,40 +59,41 @@ Status AwaitSetup(int error_read, pid_t pid) {
   return Internal(std::string("container setup failed: ") + f.call + ": " + std::strerror(f.error));
 }
 
-pid_t CloneChild(int flags) {
-  // Like fork(), but straight into the new namespaces (a PID namespace can only be
-  // entered by a new process).
-  return static_cast<pid_t>(syscall(SYS_clone, SIGCHLD | flags, nullptr, nullptr, nullptr, nullptr));
-}
-
-}  // namespace
-
 Result<WorkerProcess> SpawnWorker(const SpawnSpec& spec, const Sandbox* sandbox) {
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-    return ErrnoStatus("socketpair(AF_UNIX, SOCK_STREAM)");
-  }
-  UniqueFd parent_end(sv[0]), child_end(sv[1]);
+  KILN_ASSIGN_OR_RETURN(auto channel, MakeChannel());
+  UniqueFd parent_end = std::move(channel.first), child_end = std::move(channel.second);
   KILN_ASSIGN_OR_RETURN(Pipe logs, MakePipe());
   KILN_ASSIGN_OR_RETURN(Pipe go, MakePipe());
   KILN_ASSIGN_OR_RETURN(Pipe errors, MakePipe());
 
   WorkerProcess w;
   std::optional<MountPlan> mounts;
+  const bool zygote = spec.role == WorkerRole::kZygote;
   if (sandbox != nullptr) {
     KILN_ASSIGN_OR_RETURN(w.cgroup, sandbox->CreateCgroup(spec.container_id, spec.memory_mb));
-    KILN_ASSIGN_OR_RETURN(mounts, sandbox->PlanMounts(spec.binds));
+    if (zygote) {
+      KILN_ASSIGN_OR_RETURN(mounts, sandbox->PlanZygoteMounts(spec.binds));
+    } else {
+      KILN_ASSIGN_OR_RETURN(mounts, sandbox->PlanMounts(spec.binds));
+    }
   }
   // Everything the child needs is built before clone: after it, no allocation.
   std::vector<char*> argv = {const_cast<char*>(spec.worker_path.c_str()), nullptr};
+  if (zygote) argv.insert(argv.begin() + 1, const_cast<char*>("--zygote"));
   std::vector<char*> envp;
   for (const auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
   ChildPlan plan{child_end.get(), logs.write.get(), go.read.get(), errors.write.get(),
                  spec.worker_path.c_str(), argv.data(), envp.data()};
-  if (sandbox != nullptr) sandbox->Configure(plan, mounts ? &*mounts : nullptr, spec.memory_mb);
+  if (sandbox != nullptr) {
+    if (zygote) {
+      sandbox->ConfigureZygote(plan, mounts ? &*mounts : nullptr, spec.memory_mb);
+    } else {
+      sandbox->Configure(plan, mounts ? &*mounts : nullptr, spec.memory_mb);
+    }
+  }
 
-  pid_t pid = CloneChild(plan.namespaces ? kCloneFlags : 0);
+  pid_t pid = CloneChild(!plan.namespaces ? 0 : zygote ? kZygoteCloneFlags : kCloneFlags);
   if (pid < 0) return ErrnoStatus(plan.namespaces ? "clone(CLONE_NEWNS|NEWPID|NEWIPC|NEWUTS|NEWNET)" : "clone");
   if (pid == 0) ContainAndExec(plan);
   setpgid(pid, pid);  // also from the parent, so a killpg right away cannot miss
@@ -107,8 +123,15 @@ std::string DescribeExit(int status) {
 
 }  // namespace
 
-std::string KillAndReap(pid_t pid) {
+std::string KillAndReap(pid_t pid, int pidfd) {
   kill(-pid, SIGKILL);
+  if (pidfd >= 0) {
+    // Not ours to reap: its template does. It is gone when the pidfd says so.
+    syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, nullptr, 0);
+    pollfd p{pidfd, POLLIN, 0};
+    if (poll(&p, 1, kSetupTimeoutMs) != 1) return "still there 5 s after SIGKILL";
+    return "killed by signal SIGKILL";
+  }
   kill(pid, SIGKILL);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0) {
@@ -117,7 +140,13 @@ std::string KillAndReap(pid_t pid) {
   return DescribeExit(status);
 }
 
-std::optional<std::string> ReapIfExited(pid_t pid) {
+std::optional<std::string> ReapIfExited(pid_t pid, int pidfd) {
+  if (pidfd >= 0) {
+    pollfd p{pidfd, POLLIN, 0};
+    if (poll(&p, 1, 0) != 1) return std::nullopt;
+    kill(-pid, SIGKILL);
+    return "ended on its own (its exit status goes to its template)";
+  }
   int status = 0;
   if (waitpid(pid, &status, WNOHANG) != pid) return std::nullopt;
   kill(-pid, SIGKILL);  // whatever it left behind in its group

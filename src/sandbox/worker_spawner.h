@@ -32,7 +32,14 @@ struct WorkerProcess {
   UniqueFd channel;  // the daemon's end of the socketpair
   UniqueFd logs;     // read end of the stdout/stderr pipe
   std::unique_ptr<ContainerCgroup> cgroup;  // null where cgroups are missing
+  // Set only for a process that is not the daemon's child (a snapshot template's
+  // child, fork_server.h): it is watched and signalled through this pidfd.
+  UniqueFd pidfd;
 };
+
+// A zygote serves forks instead of running a handler: its own namespaces but the
+// daemon's PID namespace, layers under /opt, root kept (its children drop it).
+enum class WorkerRole { kContainer, kZygote };
 
 struct SpawnSpec {
   std::string worker_path;
@@ -40,15 +47,27 @@ struct SpawnSpec {
   std::string container_id;
   int64_t memory_mb = 256;
   std::vector<BindMount> binds;  // the bundle at /var/task, layers under /opt
+  WorkerRole role = WorkerRole::kContainer;
 };
 
 // `sandbox` may be null: a plain child process (used by tests of the protocol).
 Result<WorkerProcess> SpawnWorker(const SpawnSpec& spec, const Sandbox* sandbox);
 
-// SIGKILL to the worker's process group, then reap it. Returns how it ended.
-std::string KillAndReap(pid_t pid);
+// SIGKILL to the worker's process group, then reap it (or, with a pidfd, wait until
+// it is gone). Returns how it ended.
+std::string KillAndReap(pid_t pid, int pidfd = -1);
 
 // If the worker has exited on its own, reaps it and says how; else nullopt.
-std::optional<std::string> ReapIfExited(pid_t pid);
+std::optional<std::string> ReapIfExited(pid_t pid, int pidfd = -1);
+
+// Shared with fork_server.cc: the descriptors a new worker gets, and the wait for
+// its setup report.
+struct Pipe {
+  UniqueFd read, write;
+};
+Result<Pipe> MakePipe();
+Result<std::pair<UniqueFd, UniqueFd>> MakeChannel();  // {daemon's end, worker's end}
+// Nothing on the error pipe before it closes is success.
+Status AwaitSetup(int error_read, pid_t pid);
 
 }  // namespace kiln::sandbox

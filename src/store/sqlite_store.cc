@@ -54,6 +54,12 @@ CREATE INDEX containers_by_end ON containers (ended_at);
 ALTER TABLE layer_versions ADD COLUMN source TEXT NOT NULL DEFAULT 'build';
 ALTER TABLE layer_versions ADD COLUMN manifest TEXT NOT NULL DEFAULT '{}';
 )sql",
+    R"sql(
+ALTER TABLE function_versions ADD COLUMN start TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE runs ADD COLUMN start TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN start_note TEXT NOT NULL DEFAULT '';
+ALTER TABLE containers ADD COLUMN start TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 std::string ToJsonText(const nlohmann::json& j) { return j.dump(); }
@@ -80,20 +86,21 @@ FunctionVersion ReadVersion(const SqliteStmt& s) {
   v.pool = FromJsonText<PoolOverrides>(s.Text(10));
   v.state = ParseVersionState(s.Text(11)).value_or(VersionState::kFailed);
   v.state_message = s.Text(12);
+  v.start = FromJsonText<StartOptions>(s.Text(13));
   return v;
 }
 
 constexpr const char* kVersionColumns =
     "function, version, blob, handler, runtime, layers, memory_mb, timeout_ms, env, created_at, "
-    "pool, state, state_message";
+    "pool, state, state_message, start";
 
 constexpr const char* kRunColumns =
     "id, function, version, trigger, route, started_at, duration_ms, init_ms, cold, "
     "container_id, status, http_status, request_bytes, response_bytes, result, truncated, "
-    "error_type, error_message, logs, max_memory_mb, attempt, queue_ms";
+    "error_type, error_message, logs, max_memory_mb, attempt, queue_ms, start, start_note";
 
 constexpr const char* kContainerColumns =
-    "id, function, version, pid, started_at, ended_at, init_ms, invocations, reason, detail";
+    "id, function, version, pid, started_at, ended_at, init_ms, invocations, reason, detail, start";
 
 }  // namespace
 
@@ -165,12 +172,13 @@ Result<FunctionVersion> SqliteStore::CreateVersion(FunctionVersion v) {
     KILN_ASSIGN_OR_RETURN(v.version, NextVersion("function_versions", "function", v.function));
     v.created_at = NowEpochMs();
     std::string sql = std::string("INSERT INTO function_versions (") + kVersionColumns +
-                      ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)";
+                      ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
     SqliteStmt ins(db_, sql.c_str());
     ins.Bind(1, v.function).Bind(2, v.version).Bind(3, v.blob).Bind(4, v.handler).Bind(5, v.runtime);
     ins.Bind(6, ToJsonText(v.layers)).Bind(7, v.memory_mb).Bind(8, v.timeout_ms);
     ins.Bind(9, ToJsonText(v.env)).Bind(10, v.created_at).Bind(11, ToJsonText(v.pool));
     ins.Bind(12, std::string(VersionStateName(v.state))).Bind(13, v.state_message);
+    ins.Bind(14, ToJsonText(v.start));
     return ins.Run();
   });
   if (!st.ok()) return st;
@@ -317,7 +325,10 @@ Result<LayerVersion> SqliteStore::CreateLayerVersion(LayerVersion l) {
                    "created_at, source, manifest) VALUES (?,?,?,?,?,?,?,?,?)");
     ins.Bind(1, l.name).Bind(2, l.version).Bind(3, l.digest).Bind(4, l.requirements);
     ins.Bind(5, ToJsonText(l.packages)).Bind(6, l.size_bytes).Bind(7, l.created_at).Bind(8, l.source);
-    ins.Bind(9, ToJsonText({{"distributions", l.distributions}, {"modules", l.modules}}));
+    ins.Bind(9, ToJsonText({{"distributions", l.distributions},
+                            {"modules", l.modules},
+                            {"preload", l.preload},
+                            {"not_preloaded", l.not_preloaded}}));
     return ins.Run();
   });
   if (!st.ok()) return st;
@@ -353,6 +364,8 @@ Result<std::vector<LayerVersion>> SqliteStore::ListLayerVersions(const std::stri
     auto manifest = nlohmann::json::parse(s.Text(8));
     l.distributions = manifest.value("distributions", std::vector<LayerDistribution>{});
     l.modules = manifest.value("modules", std::vector<std::string>{});
+    l.preload = manifest.value("preload", std::vector<PreloadModule>{});
+    l.not_preloaded = manifest.value("not_preloaded", std::vector<SkippedModule>{});
     out.push_back(std::move(l));
   }
   return out;
@@ -369,14 +382,14 @@ Status SqliteStore::UpsertRecords(const std::vector<RunRecord>& runs,
 Status SqliteStore::UpsertRunsInTransaction(const std::vector<RunRecord>& runs) {
   // An update keeps the row's seq, so a run keeps its place in the listing.
   std::string sql = std::string("INSERT INTO runs (") + kRunColumns +
-                    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+                    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
                     "duration_ms=excluded.duration_ms, init_ms=excluded.init_ms, cold=excluded.cold, "
                     "container_id=excluded.container_id, status=excluded.status, "
                     "http_status=excluded.http_status, response_bytes=excluded.response_bytes, "
                     "result=excluded.result, truncated=excluded.truncated, "
                     "error_type=excluded.error_type, error_message=excluded.error_message, "
                     "logs=excluded.logs, max_memory_mb=excluded.max_memory_mb, attempt=excluded.attempt, "
-                    "queue_ms=excluded.queue_ms";
+                    "queue_ms=excluded.queue_ms, start=excluded.start, start_note=excluded.start_note";
   SqliteStmt s(db_, sql.c_str());
   for (const RunRecord& r : runs) {
     s.Bind(1, r.id).Bind(2, r.function).Bind(3, r.version).Bind(4, r.trigger).Bind(5, r.route);
@@ -385,7 +398,7 @@ Status SqliteStore::UpsertRunsInTransaction(const std::vector<RunRecord>& runs) 
     s.Bind(12, int64_t{r.http_status}).Bind(13, r.request_bytes).Bind(14, r.response_bytes);
     s.Bind(15, r.result).Bind(16, int64_t{r.truncated}).Bind(17, r.error_type);
     s.Bind(18, r.error_message).Bind(19, r.logs).Bind(20, r.max_memory_mb);
-    s.Bind(21, int64_t{r.attempt}).Bind(22, r.queue_ms);
+    s.Bind(21, int64_t{r.attempt}).Bind(22, r.queue_ms).Bind(23, r.start).Bind(24, r.start_note);
     KILN_RETURN_IF_ERROR(s.Run());
     s.Reset();
   }
@@ -403,14 +416,14 @@ Result<int64_t> SqliteStore::CloseInterruptedRuns(const std::string& message) {
 
 Status SqliteStore::UpsertContainersInTransaction(const std::vector<ContainerRecord>& containers) {
   std::string sql = std::string("INSERT INTO containers (") + kContainerColumns +
-                    ") VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+                    ") VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
                     "ended_at=excluded.ended_at, init_ms=excluded.init_ms, "
                     "invocations=excluded.invocations, reason=excluded.reason, detail=excluded.detail";
   SqliteStmt s(db_, sql.c_str());
   for (const ContainerRecord& c : containers) {
     s.Bind(1, c.id).Bind(2, c.function).Bind(3, c.version).Bind(4, c.pid).Bind(5, c.started_at);
     s.Bind(6, c.ended_at).Bind(7, c.init_ms).Bind(8, c.invocations).Bind(9, c.reason);
-    s.Bind(10, c.detail);
+    s.Bind(10, c.detail).Bind(11, c.start);
     KILN_RETURN_IF_ERROR(s.Run());
     s.Reset();
   }
@@ -444,6 +457,7 @@ Result<std::vector<ContainerRecord>> SqliteStore::ListEndedContainers(int limit)
     c.invocations = s.Int(7);
     c.reason = s.Text(8);
     c.detail = s.Text(9);
+    c.start = s.Text(10);
     out.push_back(std::move(c));
   }
   return out;
@@ -486,6 +500,8 @@ Result<std::vector<RunRecord>> SqliteStore::QueryRuns(const std::string& where,
     r.max_memory_mb = s.Double(19);
     r.attempt = static_cast<int>(s.Int(20));
     r.queue_ms = s.Double(21);
+    r.start = s.Text(22);
+    r.start_note = s.Text(23);
     out.push_back(std::move(r));
   }
   return out;
