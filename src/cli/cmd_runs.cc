@@ -27,8 +27,11 @@ Status List(const Globals& g, const RunsFlags& f) {
   }
   std::vector<std::vector<std::string>> rows;
   for (const auto& r : j["runs"]) {
+    // "cold:zygote": how a cold start's container started.
+    const bool started_as = r.contains("start") && r["start"].is_string();
+    std::string start = !r["cold"].get<bool>() ? "warm" : started_as ? "cold:" + r["start"].get<std::string>() : "cold";
     rows.push_back({Cell(r["id"]), Cell(r["function"]) + ":" + Cell(r["version"]), Cell(r["trigger"]),
-                    Cell(r["status"]), Cell(r["http_status"]), r["cold"].get<bool>() ? "cold" : "warm",
+                    Cell(r["status"]), Cell(r["http_status"]), start,
                     Cell(r["duration_ms"]), Cell(r["init_ms"]), Cell(r["max_memory_mb"]),
                     Cell(r["started_at"])});
   }
@@ -47,7 +50,7 @@ Status Show(const Globals& g, const RunsFlags& f) {
   }
   for (const char* field :
        {"id", "function", "version", "trigger", "route", "status", "http_status", "cold",
-        "queue_ms", "init_ms", "duration_ms", "max_memory_mb", "container_id", "started_at",
+        "queue_ms", "init_ms", "start", "start_note", "duration_ms", "max_memory_mb", "container_id", "started_at",
         "request_bytes", "response_bytes", "error_type", "error_message", "attempt"}) {
     std::printf("%-15s %s\n", field, Cell(r[field]).c_str());
   }

@@ -85,6 +85,21 @@ TEST(DeployConfig, FlagsOverrideTheFile) {
             nlohmann::json::parse(R"({"min_warm":3,"idle_evict_s":300.0,"recycle_after":10})"));
 }
 
+TEST(DeployConfig, StartKeys) {
+  auto c = ParseDeployYaml("snapshot: true\nzygote: false\npreload: [numpy, onnxruntime]\n");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->snapshot, true);
+  EXPECT_EQ(c->zygote, false);
+  EXPECT_EQ(c->preload, (std::vector<std::string>{"numpy", "onnxruntime"}));
+  auto unset = ParseDeployYaml("name: x\n");
+  EXPECT_FALSE(unset->snapshot.has_value());
+  EXPECT_FALSE(unset->preload.has_value());
+  EXPECT_EQ(ParseDeployYaml("snapshot: sometimes").status().message(),
+            "kiln.yaml: snapshot must be true or false, got 'sometimes'");
+  EXPECT_EQ(ParseDeployYaml("preload: numpy").status().message(),
+            "kiln.yaml: preload must be a list of module names, got 'numpy'");
+}
+
 TEST(DeployConfig, EnvAssignments) {
   EXPECT_EQ(ParseEnvAssignment("A=b=c")->second, "b=c");
   EXPECT_FALSE(ParseEnvAssignment("novalue").ok());

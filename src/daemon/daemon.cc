@@ -21,6 +21,7 @@
 #include "pool/pool.h"
 #include "registry/blob_store.h"
 #include "registry/catalog.h"
+#include "runtime/runtime_env.h"
 #include "runs/run_recorder.h"
 #include "sandbox/sandbox.h"
 #include "common/crypto.h"
@@ -66,20 +67,12 @@ Status EnsureAdminKey(Catalog& catalog, const std::string& data_dir) {
 constexpr const char* kBasePath = "/usr/local/bin:/usr/bin:/bin";
 
 std::vector<std::string> WorkerEnv() {
-  std::vector<std::string> env = {
+  std::vector<std::string> env = runtime::InterpreterEnv();
+  env.insert(env.end(), {
       "PATH=" + std::string(kBasePath), "LANG=C.UTF-8", "HOME=/tmp", "TMPDIR=/tmp",
       // Libraries that write caches find a writable place on the read-only root.
       "XDG_CACHE_HOME=/tmp/.cache", "NUMBA_CACHE_DIR=/tmp/.cache/numba", "MPLCONFIGDIR=/tmp/.cache/matplotlib",
-      "HF_HOME=/tmp/.cache/huggingface", "TORCH_HOME=/tmp/.cache/torch", "JOBLIB_TEMP_FOLDER=/tmp",
-      // One thread per native pool by default: a container's CPU share is one request.
-      "OMP_NUM_THREADS=1", "OPENBLAS_NUM_THREADS=1", "MKL_NUM_THREADS=1",
-      // onnxruntime starts a telemetry thread at import unless told not to: with no
-      // network there is nowhere to send it, and a thread would keep it from a zygote.
-      "ORT_DISABLE_TELEMETRY=1"};
-  // Machine-specific OpenBLAS settings keep numpy from picking a broken kernel.
-  for (const char* name : {"OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"}) {
-    if (const char* v = std::getenv(name)) env.push_back(std::string(name) + "=" + v);
-  }
+      "HF_HOME=/tmp/.cache/huggingface", "TORCH_HOME=/tmp/.cache/torch", "JOBLIB_TEMP_FOLDER=/tmp"});
   return env;
 }
 

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/crypto.h"
+#include "layers/preload_check.h"
 #include "common/unique_fd.h"
 #include "registry/bundle_extractor.h"
 
@@ -199,6 +200,7 @@ Status LayerBuilder::Describe(StagedLayer& staged) const {
   staged.layer.packages.clear();
   for (const auto& d : staged.layer.distributions) staged.layer.packages.push_back(d.name + "==" + d.version);
   staged.layer.modules = TopLevelModules(site);
+  DescribePreload(python_, staged.staging, staged.layer);
   return OkStatus();
 }
 

@@ -60,7 +60,7 @@ def test_deploy_prewarms_so_the_first_request_is_warm(kiln, tmp_path):
     bundle = write_bundle(tmp_path / name, SLOW)
     p = kiln.cli("deploy", bundle, "--name", name)
     assert p.returncode == 0, p.stderr
-    assert f"{name}:1 warm: init" in p.stdout + p.stderr
+    assert f"{name}:1 warm, zygote start: init" in p.stdout + p.stderr
     [c] = live(kiln, name)
     assert c["state"] == "warm" and c["invocations"] == 0 and c["rss_mb"] > 0
     kiln.cli_ok("route", "add", "POST", f"/{name}", name, "--auth", "none")
