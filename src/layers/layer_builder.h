@@ -9,7 +9,8 @@
 // same path, link and size checks as bundles) on the blocking pool. Either way the
 // staged tree is then measured (the size cap) and described (the manifest: every
 // installed distribution, its version and top-level modules, read with
-// importlib.metadata by the same interpreter), and its digest (requirements +
+// importlib.metadata by the same interpreter; which modules a zygote may preload,
+// preload_check.h), and its digest (requirements +
 // resolved set, or the archive's bytes) names the published folder
 // <data>/layers/<hex>; publishing is a rename, so a folder under a digest is always
 // complete, and the same digest makes no new version. The store insert happens back
