@@ -216,7 +216,7 @@ int Serve(const DaemonConfig& config) {
   pool::PoolConfig pool_config{WorkerPath(), WorkerEnv(), config.pool,
                                config.memory_budget_mb > 0 ? config.memory_budget_mb : DefaultMemoryBudgetMb(),
                                std::chrono::milliseconds(config.init_timeout_ms), std::chrono::milliseconds(250),
-                               sandbox.get(), config.zygote_memory_mb};
+                               sandbox.get(), config.zygote_memory_mb, blocking.get_executor()};
   pool::SteadyClock clock;
   pool::Pool pool(
       io.get_executor(), pool_config,

@@ -11,6 +11,7 @@
 
 #include "common/crypto.h"
 #include "common/time_util.h"
+#include "pool/spare_child.h"
 #include "sandbox/fork_server.h"
 #include "sandbox/process_stats.h"
 
@@ -33,6 +34,7 @@ struct Slot {
   // Snapshot mode: the template (outside members and places; its memory is in the
   // budget), or why there is none.
   std::shared_ptr<Container> snapshot_template;
+  std::shared_ptr<SpareChild> template_spare;
   int64_t template_forks = 0;
   bool making_template = false;
   std::string snapshot_refusal;  // the fork-safety check said no: zygote starts instead
@@ -89,7 +91,8 @@ Pool::Pool(asio::any_io_executor ex, PoolConfig config, ContainerSpecFn containe
       container_spec_(std::move(container_spec)),
       sink_(std::move(sink)),
       clock_(clock),
-      zygotes_(ex, ZygoteConfig{config_.worker_path, config_.sandbox, config_.zygote_memory_mb, config_.init_timeout}),
+      zygotes_(ex, ZygoteConfig{config_.worker_path, config_.sandbox, config_.blocking, config_.zygote_memory_mb,
+                                config_.init_timeout}),
       reconcile_timer_(ex) {}
 
 Pool::~Pool() { Shutdown(); }
@@ -335,7 +338,7 @@ asio::awaitable<std::variant<Acquired, Refusal>> Pool::StartContainer(const std:
   // The version's template, else its layers' zygote, else a fresh interpreter.
   std::shared_ptr<Container> c;
   if (fv.start.snapshot && s->snapshot_template) {
-    auto forked = ForkFromTemplate(*s, spec);
+    auto forked = co_await ForkFromTemplate(*s, spec);
     if (forked.ok()) {
       c = std::move(forked).value();
     } else {
@@ -347,7 +350,8 @@ asio::awaitable<std::variant<Acquired, Refusal>> Pool::StartContainer(const std:
   if (!c && fv.start.zygote) {
     auto forked = co_await zygotes_.Fork(cs.zygote, spec, FreeMb());
     if (forked.ok()) {
-      c = Container::Adopt(ex_, std::move(forked).value(), spec.container_id, spec.memory_mb);
+      std::string id = forked->id;  // a spare child was named when it was forked
+      c = Container::Adopt(ex_, std::move(forked).value(), std::move(id), spec.memory_mb);
       c->start = "zygote";
     } else {
       AddNote(note, forked.status().message() + "; started a fresh interpreter");
@@ -413,22 +417,25 @@ asio::awaitable<std::variant<Acquired, Refusal>> Pool::StartContainer(const std:
   co_return Acquired{Lease(this, s, c), true, init_ms, logs, queue_ms, c->start, note};
 }
 
-Result<std::shared_ptr<Container>> Pool::ForkFromTemplate(Slot& s, const sandbox::SpawnSpec& spec) {
-  if (!s.snapshot_template->Alive()) {
-    std::string how = s.snapshot_template->exit_how().value_or("ended");
+asio::awaitable<Result<std::shared_ptr<Container>>> Pool::ForkFromTemplate(Slot& s,
+                                                                          const sandbox::SpawnSpec& spec) {
+  std::shared_ptr<Container> source = s.snapshot_template;
+  if (!source->Alive()) {
+    std::string how = source->exit_how().value_or("ended");
     RetireTemplate(s, LeaveReason::kCrashed);
-    return Internal("it died (" + how + "); the next container to finish its init becomes the template");
+    co_return Internal("it died (" + how + "); the next container to finish its init becomes the template");
   }
-  auto forked = sandbox::ForkWorker(s.snapshot_template->channel_fd(), s.snapshot_template->pid(),
-                                    sandbox::ForkSourceKind::kTemplate, spec, config_.sandbox);
+  std::shared_ptr<SpareChild> spares = s.template_spare;
+  auto forked = co_await spares->Fork(source, spec);
   if (!forked.ok()) {
-    if (!s.snapshot_template->Alive()) RetireTemplate(s, LeaveReason::kCrashed);
-    return forked.status();
+    if (!source->Alive() && s.snapshot_template == source) RetireTemplate(s, LeaveReason::kCrashed);
+    co_return forked.status();
   }
   ++s.template_forks;
-  auto c = Container::Adopt(ex_, std::move(forked).value(), spec.container_id, spec.memory_mb);
+  std::string id = forked->id;
+  auto c = Container::Adopt(ex_, std::move(forked).value(), std::move(id), spec.memory_mb);
   c->start = "snapshot";
-  return c;
+  co_return c;
 }
 
 // The first container of a snapshot version to finish its init becomes the template
@@ -465,10 +472,14 @@ asio::awaitable<std::optional<Refusal>> Pool::MakeTemplate(const std::shared_ptr
   used_mb_ += s->fv.memory_mb;
   s->snapshot_template = c;
   s->template_forks = 0;
+  auto made = std::make_shared<int64_t>(0);
+  s->template_spare = std::make_shared<SpareChild>(SpareChild::Config{
+      ex_, config_.blocking, config_.sandbox, sandbox::ForkSourceKind::kTemplate, s->fv.memory_mb,
+      [made, tid = c->id()] { return tid + "." + std::to_string(++*made) + "-" + RandomAlnum(6); }});
   spdlog::info("{}: container {} (pid {}) is the snapshot template", key, c->id(), c->pid());
   sandbox::SpawnSpec child = spec;
   child.container_id = "c-" + std::to_string(next_container_++) + "-" + RandomAlnum(6);
-  auto forked = ForkFromTemplate(*s, child);
+  auto forked = co_await ForkFromTemplate(*s, child);
   if (!forked.ok()) {
     Refusal r{RunStatus::kCrashed, 502, "Runtime.StartError",
               "could not fork from the new snapshot template: " + forked.status().message(), "", {}, true};
@@ -498,6 +509,7 @@ asio::awaitable<std::optional<Refusal>> Pool::MakeTemplate(const std::shared_ptr
 
 void Pool::RetireTemplate(Slot& s, LeaveReason why) {
   if (!s.snapshot_template) return;
+  s.template_spare->Drop();
   s.snapshot_template->Retire(why);  // its children, in its PID namespace, go with it
   used_mb_ -= s.fv.memory_mb;
   sink_(RecordOf(s, *s.snapshot_template));

@@ -61,6 +61,7 @@ struct PoolConfig {
   std::chrono::milliseconds reconcile_every{250};
   const sandbox::Sandbox* sandbox = nullptr;  // null: plain child processes
   int64_t zygote_memory_mb = 512;             // each zygote's limit, counted in the budget
+  asio::any_io_executor blocking;             // for blocking work off the I/O thread
 };
 
 class Pool;
@@ -200,7 +201,7 @@ class Pool {
   asio::awaitable<void> StartInBackground(std::shared_ptr<Slot> s);
   Result<const ContainerSpec*> SpecOf(Slot& s);
   int64_t FreeMb() const;
-  Result<std::shared_ptr<Container>> ForkFromTemplate(Slot& s, const sandbox::SpawnSpec& spec);
+  asio::awaitable<Result<std::shared_ptr<Container>>> ForkFromTemplate(Slot& s, const sandbox::SpawnSpec& spec);
   asio::awaitable<std::optional<Refusal>> MakeTemplate(const std::shared_ptr<Slot>& s, std::shared_ptr<Container>& c,
                                                        const sandbox::SpawnSpec& spec, std::string& note);
   void RetireTemplate(Slot& s, LeaveReason why);

@@ -7,7 +7,9 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/crypto.h"
 #include "common/time_util.h"
+#include "pool/spare_child.h"
 #include "sandbox/fork_server.h"
 #include "sandbox/process_stats.h"
 
@@ -24,6 +26,7 @@ struct Zygotes::Zygote {
   int64_t forks = 0;
   int64_t started_at_ms = 0;
   std::vector<asio::steady_timer*> waiters;  // requests waiting for its start
+  std::shared_ptr<SpareChild> spare;
 
   void Settle(State s, std::string why = "") {
     state = s;
@@ -53,6 +56,12 @@ void Zygotes::Launch(const std::shared_ptr<Zygote>& z) {
   z->forks = 0;
   z->preloaded.clear();
   z->state = Zygote::State::kStarting;
+  if (!z->spare) {
+    auto made = std::make_shared<int64_t>(0);
+    z->spare = std::make_shared<SpareChild>(SpareChild::Config{
+        ex_, config_.blocking, config_.sandbox, sandbox::ForkSourceKind::kZygote, config_.memory_mb,
+        [made, zid = z->id] { return "c-" + zid + "." + std::to_string(++*made) + "-" + RandomAlnum(6); }});
+  }
   sandbox::SpawnSpec spec{config_.worker_path, z->spec.env, z->id, config_.memory_mb, z->spec.binds,
                           sandbox::WorkerRole::kZygote};
   auto started = Container::Start(ex_, spec, config_.sandbox);
@@ -96,6 +105,7 @@ asio::awaitable<void> Zygotes::Preload(std::shared_ptr<Zygote> z) {
   spdlog::info("{} ({}, pid {}) is ready: {} modules imported in {:.0f} ms", Describe(z->spec), z->id, p->pid(),
                z->preloaded.size(), total_ms);
   z->Settle(Zygote::State::kReady);
+  co_await z->spare->Replenish(p);
 }
 
 asio::awaitable<Result<sandbox::WorkerProcess>> Zygotes::Fork(const ZygoteSpec& zygote,
@@ -113,10 +123,13 @@ asio::awaitable<Result<sandbox::WorkerProcess>> Zygotes::Fork(const ZygoteSpec& 
   }
   std::shared_ptr<Zygote> z = slot;
   if (z->state == Zygote::State::kReady && !z->process->Alive()) {
-    // Restarted in the background; this start does not wait for it.
-    std::string how = z->process->exit_how().value_or("ended");
+    // Restarted in the background; this start does not wait for it, but the spare
+    // forked before the death can still serve it.
+    std::shared_ptr<Container> dead = z->process;
     Launch(z);
-    co_return Internal(Describe(zygote) + " died (" + how + "); it is restarting");
+    auto forked = co_await z->spare->Fork(dead, child);
+    if (forked.ok()) co_return std::move(forked).value();
+    co_return Internal(Describe(zygote) + " died (" + dead->exit_how().value_or("ended") + "); it is restarting");
   }
   if (z->state == Zygote::State::kStarting) {
     asio::steady_timer wait(ex_, config_.start_timeout);
@@ -127,8 +140,7 @@ asio::awaitable<Result<sandbox::WorkerProcess>> Zygotes::Fork(const ZygoteSpec& 
     if (z->state == Zygote::State::kStarting) co_return Internal(Describe(zygote) + " is still starting");
   }
   if (z->state == Zygote::State::kBroken) co_return Internal(Describe(zygote) + " is broken: " + z->message);
-  auto forked = sandbox::ForkWorker(z->process->channel_fd(), z->process->pid(), sandbox::ForkSourceKind::kZygote,
-                                    child, config_.sandbox);
+  auto forked = co_await z->spare->Fork(z->process, child);
   if (!forked.ok()) {
     if (!z->process->Alive()) Launch(z);
     co_return Internal(Describe(zygote) + " could not fork: " + forked.status().message());
@@ -141,6 +153,7 @@ void Zygotes::Keep(const std::map<std::string, ZygoteSpec>& wanted) {
   for (auto it = zygotes_.begin(); it != zygotes_.end();) {
     std::shared_ptr<Zygote> z = it->second;
     if (wanted.count(it->first) == 0) {
+      if (z->spare) z->spare->Drop();
       if (z->process) z->process->Retire(LeaveReason::kSuperseded);
       z->Settle(Zygote::State::kBroken, "no longer used");
       it = zygotes_.erase(it);
@@ -186,6 +199,7 @@ std::vector<ForkSourceInfo> Zygotes::List() const {
 
 void Zygotes::Shutdown() {
   for (auto& [key, z] : zygotes_) {
+    if (z->spare) z->spare->Drop();
     if (z->process) z->process->Retire(LeaveReason::kShutdown);
     z->Settle(Zygote::State::kBroken, "the daemon is stopping");
   }

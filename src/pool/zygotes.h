@@ -4,6 +4,8 @@
 // one instead of starting a fresh interpreter, so the imports are paid once per
 // layer set and their memory is shared by every container forked from it.
 //
+// A ready zygote keeps one spare child ready to launch (spare_child.h).
+//
 // Lifecycle: started on a version's first need (its deploy's pre-warm, usually)
 // and awaited then; `starting -> ready | broken`. Kept while an aspired version
 // wants it (Keep, from the pool's reconcile pass); one that died is restarted in
@@ -54,6 +56,7 @@ struct ForkSourceInfo {
 struct ZygoteConfig {
   std::string worker_path;
   const sandbox::Sandbox* sandbox = nullptr;
+  asio::any_io_executor blocking;  // where a spare is moved into its cgroup
   int64_t memory_mb = 512;
   std::chrono::milliseconds start_timeout{60000};
 };

@@ -12,6 +12,7 @@ container forked from it calls restore(). Handlers may `import kiln` to register
 kiln.after_restore(fn), which restore() runs (SnapStart's register_after_restore).
 """
 import base64
+import gc
 import importlib
 import json
 import os
@@ -167,6 +168,13 @@ def _fork_hazard(what, keep):
     return None
 
 
+def _freeze():
+    """Before a process starts forking: what exists now moves out of the collector's
+    reach, so no collection in a child writes to (and copies) the shared pages."""
+    gc.collect()
+    gc.freeze()
+
+
 def preload(config_json):
     """A zygote's imports, one module at a time; it stays fork-safe or says which
     module broke that."""
@@ -186,6 +194,7 @@ def preload(config_json):
         if hazard:
             return json.dumps({"ok": False, "error": hazard})
         done.append({"module": name, "import_ms": (time.perf_counter() - started) * 1000.0})
+    _freeze()
     return _header(ok=True, modules=done)
 
 
@@ -195,6 +204,7 @@ def check_snapshot():
     if hazard:
         return json.dumps({"ok": False, "error": hazard})
     _flush()
+    _freeze()
     return json.dumps({"ok": True})
 
 

@@ -301,9 +301,13 @@ class DirGroup : public ContainerCgroup {
 
 // ---- cgroup v1: a memory hierarchy, and a pids hierarchy where mounted --------------
 
+Status SetV1MemoryLimit(const std::string& dir, int64_t bytes);
+
 class V1Container final : public DirGroup {
  public:
   explicit V1Container(std::string memory_dir) : memory_dir_(std::move(memory_dir)) {}
+
+  Status SetMemoryLimit(int64_t bytes) override { return SetV1MemoryLimit(memory_dir_, bytes); }
 
   std::optional<int64_t> PeakBytes() const override {
     return ReadInt(memory_dir_ + "/memory.max_usage_in_bytes");
@@ -402,6 +406,8 @@ Result<std::unique_ptr<CgroupManager>> DetectV1(const std::string& prefix, const
 class V2Container final : public DirGroup {
  public:
   explicit V2Container(std::string dir) : dir_(std::move(dir)) {}
+
+  Status SetMemoryLimit(int64_t bytes) override { return WriteFile(dir_ + "/memory.max", std::to_string(bytes)); }
 
   // memory.peak exists from Linux 5.19; older kernels record no peak.
   std::optional<int64_t> PeakBytes() const override { return ReadInt(dir_ + "/memory.peak"); }

@@ -18,7 +18,8 @@
 // back. describe() says so when it happened.
 //
 // Threads: not thread-safe and takes no locks: the daemon's I/O thread owns the manager
-// and every ContainerCgroup. The caller forks the worker, which waits on its channel,
+// and every ContainerCgroup (a group no other thread can reach may be attached from a
+// helper thread: a migration can wait for an RCU grace period, milliseconds). The caller forks the worker, which waits on its channel,
 // and calls Attach() from the parent before letting it run, so no code of the handler
 // runs outside its limits.
 //
@@ -54,6 +55,8 @@ class ContainerCgroup {
   // Moves `pid` (all its threads) into the group in every hierarchy. On error it may sit
   // in some hierarchies and not others: kill it rather than run it.
   virtual Status Attach(pid_t pid) = 0;
+  // Changes the memory limit (a zygote's spare child gets its container's on launch).
+  virtual Status SetMemoryLimit(int64_t bytes) = 0;
   // The highest memory use the kernel recorded, when this kernel records one.
   virtual std::optional<int64_t> PeakBytes() const = 0;
   // True once the kernel's OOM killer has killed a process of this group.

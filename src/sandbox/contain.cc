@@ -15,15 +15,6 @@ namespace {
 
 constexpr int kChannelFd = 3, kErrorFd = kSetupErrorFd, kFirstHighFd = 10;
 
-[[noreturn]] void Fail(int error_fd, int error, const char* call) {
-  SetupFailure f;
-  f.error = error;
-  size_t n = strnlen(call, sizeof f.call - 1);
-  std::memcpy(f.call, call, n);
-  (void)!write(error_fd, &f, sizeof f);
-  _exit(125);
-}
-
 // Moves the inherited descriptors out of the way, then down to their fixed numbers.
 int ArrangeDescriptors(const ChildPlan& p, int* error_fd, const char** failed) {
   int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -47,6 +38,15 @@ int ArrangeDescriptors(const ChildPlan& p, int* error_fd, const char** failed) {
 
 }  // namespace
 
+void FailSetup(int error_fd, int error, const char* call) {
+  SetupFailure f;
+  f.error = error;
+  size_t n = strnlen(call, sizeof f.call - 1);
+  std::memcpy(f.call, call, n);
+  (void)!write(error_fd, &f, sizeof f);
+  _exit(125);
+}
+
 void ContainInChild(const ChildPlan& p) {
   const char* failed = "";
   int err_fd = p.error_write;
@@ -54,26 +54,26 @@ void ContainInChild(const ChildPlan& p) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
 
   char go = 0;
-  if (read(p.go_read, &go, 1) != 1) _exit(125);  // the daemon gave up on us
+  if (p.go_read >= 0 && read(p.go_read, &go, 1) != 1) _exit(125);  // the daemon gave up on us
 
   if (p.namespaces) {
-    if (int e = ConfigureNamespacesInChild(&failed)) Fail(err_fd, e, failed);
+    if (int e = ConfigureNamespacesInChild(&failed)) FailSetup(err_fd, e, failed);
   }
   if (p.mounts != nullptr) {
-    if (int e = p.mounts->ApplyInChild(&failed)) Fail(err_fd, e, failed);
+    if (int e = p.mounts->ApplyInChild(&failed)) FailSetup(err_fd, e, failed);
   }
-  if (int e = SetResourceLimitsInChild(p.open_files, &failed)) Fail(err_fd, e, failed);
+  if (int e = SetResourceLimitsInChild(p.open_files, &failed)) FailSetup(err_fd, e, failed);
   if (p.data_limit > 0) {
     struct rlimit data = {p.data_limit, p.data_limit};
-    if (setrlimit(RLIMIT_DATA, &data) != 0) Fail(err_fd, errno, "setrlimit(RLIMIT_DATA)");
+    if (setrlimit(RLIMIT_DATA, &data) != 0) FailSetup(err_fd, errno, "setrlimit(RLIMIT_DATA)");
   }
-  if (int e = ArrangeDescriptors(p, &err_fd, &failed)) Fail(err_fd, e, failed);
+  if (int e = ArrangeDescriptors(p, &err_fd, &failed)) FailSetup(err_fd, e, failed);
   if (p.ids) {
-    if (int e = DropPrivilegesInChild(p.ids->uid, p.ids->gid, &failed)) Fail(err_fd, e, failed);
+    if (int e = DropPrivilegesInChild(p.ids->uid, p.ids->gid, &failed)) FailSetup(err_fd, e, failed);
     prctl(PR_SET_PDEATHSIG, SIGKILL);  // a change of credentials cleared it
   }
   if (p.seccomp != nullptr) {
-    if (int e = p.seccomp->InstallInChild(&failed)) Fail(err_fd, e, failed);
+    if (int e = p.seccomp->InstallInChild(&failed)) FailSetup(err_fd, e, failed);
   }
   // The daemon ignores SIGPIPE (dispositions survive exec); a template reaps its
   // children automatically (SIGCHLD ignored): neither belongs to a container.
@@ -87,7 +87,7 @@ void ContainInChild(const ChildPlan& p) {
 void ContainAndExec(const ChildPlan& p) {
   ContainInChild(p);
   execve(p.path, p.argv, p.envp);
-  Fail(kSetupErrorFd, errno, "execve(kiln-worker)");
+  FailSetup(kSetupErrorFd, errno, "execve(kiln-worker)");
 }
 
 }  // namespace kiln::sandbox

@@ -48,8 +48,12 @@ struct SetupFailure {
 };
 
 // Steps 1-7. Returns only when every step succeeded; the error pipe is then fd 4,
-// still open (close it to tell the daemon the container is set up).
+// still open (close it to tell the daemon the container is set up). A plan whose
+// go_read is -1 has had its go already (a forked child reads its plan with it).
 void ContainInChild(const ChildPlan& plan);
+
+// Reports a failed step on the error pipe and exits 125.
+[[noreturn]] void FailSetup(int error_fd, int error, const char* call);
 
 [[noreturn]] void ContainAndExec(const ChildPlan& plan);
 

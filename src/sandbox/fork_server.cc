@@ -1,7 +1,9 @@
 #include "sandbox/fork_server.h"
 
+#include <arpa/inet.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -94,39 +96,49 @@ Result<pid_t> HostPidOf(pid_t source_pid, pid_t ns_pid) {
   return Internal("fork source: no child with pid " + std::to_string(ns_pid) + " in its namespace");
 }
 
-// What a child does to contain itself, as the daemon's sandbox decided (contain.h).
-json PlanFor(ForkSourceKind kind, const SpawnSpec& spec, const Sandbox* sandbox, std::optional<MountPlan>* mounts) {
-  json plan = {{"namespaces", false}, {"mounts", nullptr}, {"ids", nullptr}, {"seccomp", false}, {"data_limit", 0}};
-  if (sandbox == nullptr) return plan;
+// Who the child becomes (FORK): what the daemon's sandbox decided (contain.h). A
+// template's child is contained already.
+json WhoFor(ForkSourceKind kind, const Sandbox* sandbox) {
+  json who = {{"namespaces", false}, {"ids", nullptr}, {"seccomp", false}};
+  if (sandbox == nullptr || kind == ForkSourceKind::kTemplate) return who;
   ChildPlan cp;
-  // A template's child is contained already: it only gets the memory fallback.
-  sandbox->Configure(cp, kind == ForkSourceKind::kZygote && *mounts ? &**mounts : nullptr, spec.memory_mb);
-  plan["data_limit"] = cp.data_limit;
-  if (kind == ForkSourceKind::kTemplate) return plan;
-  plan["namespaces"] = cp.namespaces;
-  if (*mounts) plan["mounts"] = (*mounts)->ToJson();
-  if (cp.ids) plan["ids"] = {cp.ids->uid, cp.ids->gid};
-  plan["seccomp"] = cp.seccomp != nullptr;
-  return plan;
+  sandbox->Configure(cp, nullptr, 0);
+  who["namespaces"] = cp.namespaces;
+  if (cp.ids) who["ids"] = {cp.ids->uid, cp.ids->gid};
+  who["seccomp"] = cp.seccomp != nullptr;
+  return who;
 }
 
 }  // namespace
 
-Result<WorkerProcess> ForkWorker(int channel, pid_t source_pid, ForkSourceKind kind, const SpawnSpec& spec,
-                                 const Sandbox* sandbox) {
+PendingWorker& PendingWorker::operator=(PendingWorker&& o) noexcept {
+  if (this == &o) return *this;
+  if (process.pid > 0) KillAndReap(process.pid, process.pidfd.get());
+  kind = o.kind;
+  process = std::move(o.process);
+  o.process.pid = -1;
+  go = std::move(o.go);
+  errors = std::move(o.errors);
+  return *this;
+}
+
+PendingWorker::~PendingWorker() {
+  if (process.pid > 0) KillAndReap(process.pid, process.pidfd.get());
+}
+
+Result<PendingWorker> ForkPending(int channel, pid_t source_pid, ForkSourceKind kind, const std::string& id,
+                                  int64_t memory_mb, const Sandbox* sandbox) {
   KILN_ASSIGN_OR_RETURN(auto ends, MakeChannel());
   KILN_ASSIGN_OR_RETURN(Pipe logs, MakePipe());
   KILN_ASSIGN_OR_RETURN(Pipe go, MakePipe());
   KILN_ASSIGN_OR_RETURN(Pipe errors, MakePipe());
-  WorkerProcess w;
-  std::optional<MountPlan> mounts;
+  PendingWorker p;
+  p.kind = kind;
+  p.process.id = id;
   if (sandbox != nullptr) {
-    KILN_ASSIGN_OR_RETURN(w.cgroup, sandbox->CreateCgroup(spec.container_id, spec.memory_mb));
-    if (kind == ForkSourceKind::kZygote) {
-      KILN_ASSIGN_OR_RETURN(mounts, sandbox->PlanMounts(spec.binds));
-    }
+    KILN_ASSIGN_OR_RETURN(p.process.cgroup, sandbox->CreateCgroup(id, memory_mb));
   }
-  const std::string frame = protocol::Encode(FrameType::kFork, PlanFor(kind, spec, sandbox, &mounts).dump(), "");
+  const std::string frame = protocol::Encode(FrameType::kFork, WhoFor(kind, sandbox).dump(), "");
   KILN_RETURN_IF_ERROR(
       SendWithFds(channel, frame, {ends.second.get(), logs.write.get(), go.read.get(), errors.write.get()}));
   ends.second.reset();  // the child has its copies now
@@ -140,23 +152,70 @@ Result<WorkerProcess> ForkWorker(int channel, pid_t source_pid, ForkSourceKind k
   if (answer.contains("error")) return Internal("fork source: " + answer.value("error", ""));
   const pid_t reported = answer.value("pid", -1);
   if (kind == ForkSourceKind::kTemplate) {
-    KILN_ASSIGN_OR_RETURN(w.pid, HostPidOf(source_pid, reported));
-    w.pidfd = UniqueFd(static_cast<int>(syscall(SYS_pidfd_open, w.pid, 0)));
-    if (w.pidfd.get() < 0) return ErrnoStatus("pidfd_open(" + std::to_string(w.pid) + ")");
+    auto host_pid = HostPidOf(source_pid, reported);
+    if (!host_pid.ok()) return host_pid.status();
+    UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, *host_pid, 0)));
+    if (pidfd.get() < 0) return ErrnoStatus("pidfd_open(" + std::to_string(*host_pid) + ")");
+    p.process.pid = *host_pid;
+    p.process.pidfd = std::move(pidfd);
   } else {
-    w.pid = reported;
+    p.process.pid = reported;
   }
-  setpgid(w.pid, w.pid);  // the child does it too; from here, so a killpg cannot miss
-  Status attached = w.cgroup ? w.cgroup->Attach(w.pid) : OkStatus();
-  if (attached.ok() && ::write(go.write.get(), "g", 1) != 1) attached = ErrnoStatus("write(go pipe)");
-  Status setup = attached.ok() ? AwaitSetup(errors.read.get(), w.pid) : attached;
-  if (!setup.ok()) {
-    KillAndReap(w.pid, w.pidfd.get());
-    return setup;
+  setpgid(p.process.pid, p.process.pid);  // the child does it too; from here, so a killpg cannot miss
+  p.process.channel = std::move(ends.first);
+  p.process.logs = std::move(logs.read);
+  p.go = std::move(go.write);
+  p.errors = std::move(errors.read);
+  return p;
+}
+
+Status AttachPending(PendingWorker& pending) {
+  return pending.process.cgroup ? pending.process.cgroup->Attach(pending.process.pid) : OkStatus();
+}
+
+Result<WorkerProcess> Launch(PendingWorker pending, const std::vector<BindMount>& binds, int64_t memory_mb,
+                             const Sandbox* sandbox) {
+  WorkerProcess& w = pending.process;
+  if (auto how = ReapIfExited(w.pid, w.pidfd.get())) {
+    w.pid = -1;
+    return Internal("the forked child ended before its launch: " + *how);
   }
-  w.channel = std::move(ends.first);
-  w.logs = std::move(logs.read);
-  return w;
+  // Where it lives: its bundle and layers (a zygote's child), the memory fallback.
+  json where = {{"mounts", nullptr}, {"data_limit", 0}};
+  if (sandbox != nullptr) {
+    std::optional<MountPlan> mounts;
+    if (pending.kind == ForkSourceKind::kZygote) {
+      KILN_ASSIGN_OR_RETURN(mounts, sandbox->PlanMounts(binds));
+    }
+    ChildPlan cp;
+    sandbox->Configure(cp, nullptr, memory_mb);
+    where["data_limit"] = cp.data_limit;
+    if (mounts) where["mounts"] = mounts->ToJson();
+    if (w.cgroup) KILN_RETURN_IF_ERROR(w.cgroup->SetMemoryLimit(memory_mb << 20));
+  }
+  const std::string text = where.dump();
+  std::string message = "g";
+  const uint32_t n = htonl(static_cast<uint32_t>(text.size()));
+  message.append(reinterpret_cast<const char*>(&n), sizeof n);
+  message += text;
+  for (size_t done = 0; done < message.size();) {
+    ssize_t m = ::write(pending.go.get(), message.data() + done, message.size() - done);
+    if (m < 0 && errno == EINTR) continue;
+    if (m <= 0) return ErrnoStatus("write(go pipe)");
+    done += static_cast<size_t>(m);
+  }
+  KILN_RETURN_IF_ERROR(AwaitSetup(pending.errors.get(), w.pid));
+  WorkerProcess launched = std::move(w);
+  w.pid = -1;  // launched: no longer the pending's to kill
+  return launched;
+}
+
+Result<WorkerProcess> ForkWorker(int channel, pid_t source_pid, ForkSourceKind kind, const SpawnSpec& spec,
+                                 const Sandbox* sandbox) {
+  KILN_ASSIGN_OR_RETURN(PendingWorker pending,
+                        ForkPending(channel, source_pid, kind, spec.container_id, spec.memory_mb, sandbox));
+  KILN_RETURN_IF_ERROR(AttachPending(pending));
+  return Launch(std::move(pending), spec.binds, spec.memory_mb, sandbox);
 }
 
 namespace {
@@ -208,32 +267,59 @@ struct OwnedPlan {
   std::optional<MountPlan> mounts;
 };
 
-Status BuildPlan(ForkSourceKind kind, const json& j, const std::vector<UniqueFd>& fds,
-                 std::optional<SeccompProgram>* seccomp, OwnedPlan* out) {
+// Who the child becomes, from FORK: its descriptors, namespaces, user, seccomp.
+Status PlanWho(ForkSourceKind kind, const json& who, const std::vector<UniqueFd>& fds,
+               std::optional<SeccompProgram>* seccomp, OwnedPlan* out) {
   if (fds.size() != kChildFds) return Internal("FORK came with " + std::to_string(fds.size()) + " descriptors");
   ChildPlan& p = out->plan;
   p.channel = fds[0].get();
   p.log_write = fds[1].get();
   p.go_read = fds[2].get();
   p.error_write = fds[3].get();
-  p.data_limit = j.value("data_limit", rlim_t{0});
   if (kind == ForkSourceKind::kTemplate) return OkStatus();
-  p.namespaces = j.value("namespaces", false);
-  if (j.contains("mounts") && j["mounts"].is_object()) {
-    KILN_ASSIGN_OR_RETURN(MountPlan mounts, MountPlan::FromJson(j["mounts"]));
-    out->mounts = std::move(mounts);
-    p.mounts = &*out->mounts;
+  p.namespaces = who.value("namespaces", false);
+  if (who.contains("ids") && who["ids"].is_array()) {
+    p.ids = UnprivilegedIds{who["ids"][0].get<uid_t>(), who["ids"][1].get<gid_t>()};
   }
-  if (j.contains("ids") && j["ids"].is_array()) {
-    p.ids = UnprivilegedIds{j["ids"][0].get<uid_t>(), j["ids"][1].get<gid_t>()};
-  }
-  if (j.value("seccomp", false)) {
+  if (who.value("seccomp", false)) {
     if (!*seccomp) {
       KILN_ASSIGN_OR_RETURN(*seccomp, BuildSeccompProgram());
     }
     p.seccomp = &**seccomp;
   }
   return OkStatus();
+}
+
+bool ReadAll(int fd, char* buf, size_t n) {
+  for (size_t done = 0; done < n;) {
+    ssize_t m = read(fd, buf + done, n - done);
+    if (m < 0 && errno == EINTR) continue;
+    if (m <= 0) return false;
+    done += static_cast<size_t>(m);
+  }
+  return true;
+}
+
+// In the child: waits for go and the plan of where it lives (a single-threaded
+// process, so it may allocate). Exits when the daemon gave up on it.
+void AwaitLaunch(OwnedPlan& owned) {
+  char go = 0;
+  uint32_t length = 0;
+  if (!ReadAll(owned.plan.go_read, &go, 1) || !ReadAll(owned.plan.go_read, reinterpret_cast<char*>(&length), 4)) {
+    _exit(125);
+  }
+  std::string text(ntohl(length), '\0');
+  if (!ReadAll(owned.plan.go_read, text.data(), text.size())) _exit(125);
+  owned.plan.go_read = -1;  // consumed: ContainInChild does not wait again
+  auto where = json::parse(text, nullptr, false);
+  if (!where.is_object()) FailSetup(owned.plan.error_write, EINVAL, "read the launch plan");
+  owned.plan.data_limit = where.value("data_limit", rlim_t{0});
+  if (where.contains("mounts") && where["mounts"].is_object()) {
+    auto mounts = MountPlan::FromJson(where["mounts"]);
+    if (!mounts.ok()) FailSetup(owned.plan.error_write, EINVAL, "read the mount plan");
+    owned.mounts = std::move(mounts).value();
+    owned.plan.mounts = &*owned.mounts;
+  }
 }
 
 }  // namespace
@@ -248,9 +334,8 @@ Result<bool> ServeForks(ForkSourceKind kind, const ForkHooks& hooks) {
     if (!frame) return false;
     if (frame->type != FrameType::kFork) return Internal("fork source: unexpected frame");
     OwnedPlan owned;
-    auto header = json::parse(frame->header, nullptr, false);
-    Status planned = header.is_object() ? BuildPlan(kind, header, fds, &seccomp, &owned)
-                                        : Internal("FORK header is not JSON");
+    auto who = json::parse(frame->header, nullptr, false);
+    Status planned = who.is_object() ? PlanWho(kind, who, fds, &seccomp, &owned) : Internal("FORK header is not JSON");
     json reply;
     if (planned.ok()) {
       // A zygote's child gets its own namespaces and the daemon as its parent; a
@@ -261,6 +346,9 @@ Result<bool> ServeForks(ForkSourceKind kind, const ForkHooks& hooks) {
       hooks.before_fork();
       pid_t pid = static_cast<pid_t>(syscall(SYS_clone, SIGCHLD | flags, nullptr, nullptr, nullptr, nullptr));
       if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);  // waiting for its launch, it must not outlive the daemon
+        close(kSourceChannelFd);           // the source's channel is not the child's
+        AwaitLaunch(owned);
         ContainInChild(owned.plan);  // returns only when contained
         for (UniqueFd& fd : fds) (void)fd.release();  // closed by the containment already
         close(kSetupErrorFd);                           // the daemon's AwaitSetup: done

@@ -67,6 +67,7 @@ Result<WorkerProcess> SpawnWorker(const SpawnSpec& spec, const Sandbox* sandbox)
   KILN_ASSIGN_OR_RETURN(Pipe errors, MakePipe());
 
   WorkerProcess w;
+  w.id = spec.container_id;
   std::optional<MountPlan> mounts;
   const bool zygote = spec.role == WorkerRole::kZygote;
   if (sandbox != nullptr) {

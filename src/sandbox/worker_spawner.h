@@ -28,6 +28,7 @@ namespace kiln::sandbox {
 class Sandbox;
 
 struct WorkerProcess {
+  std::string id;  // the container's (its cgroup's name)
   pid_t pid = -1;
   UniqueFd channel;  // the daemon's end of the socketpair
   UniqueFd logs;     // read end of the stdout/stderr pipe

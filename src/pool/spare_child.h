@@ -1,0 +1,52 @@
+// DESIGN: one forked child kept ready beside a fork source (a layer zygote or a
+// snapshot template; sandbox/fork_server.h): forked, in its own cgroup, waiting for
+// its launch. A cold start launches it instead of forking then, so it does not wait
+// for the fork or for the move into the cgroup, which on cgroup v1 can wait for an
+// RCU grace period (about 10 ms after a quiet spell). After each use a new spare is
+// forked in the background, its cgroup move on the blocking pool; a start that
+// comes while that is under way waits for it (the source serves one FORK at a time).
+// Threading: the daemon's I/O thread, but for the cgroup move.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pool/container.h"
+#include "sandbox/fork_server.h"
+
+namespace kiln::pool {
+
+class SpareChild : public std::enable_shared_from_this<SpareChild> {
+ public:
+  struct Config {
+    asio::any_io_executor io, blocking;
+    const sandbox::Sandbox* sandbox = nullptr;
+    sandbox::ForkSourceKind kind = sandbox::ForkSourceKind::kZygote;
+    int64_t memory_mb = 256;                 // the spare's limit until its launch sets the container's
+    std::function<std::string()> next_id;    // a container id for each spare
+  };
+  explicit SpareChild(Config config) : config_(std::move(config)) {}
+
+  // A container forked from `source`: the spare, launched with `child`'s binds and
+  // limit, or a fork made now. Then a new spare is made in the background. The
+  // worker's id is the spare's when it was one.
+  asio::awaitable<Result<sandbox::WorkerProcess>> Fork(std::shared_ptr<Container> source,
+                                                       const sandbox::SpawnSpec& child);
+  // Makes the spare if there is none (after the source is ready).
+  asio::awaitable<void> Replenish(std::shared_ptr<Container> source);
+  // Kills the spare (the source goes).
+  void Drop() { spare_.reset(); }
+
+ private:
+  Config config_;
+  std::optional<sandbox::PendingWorker> spare_;
+  bool replenishing_ = false;
+  std::vector<asio::steady_timer*> waiters_;
+};
+
+}  // namespace kiln::pool
