@@ -60,7 +60,8 @@ json ForkSourceJson(const pool::ForkSourceInfo& z) {
               {"rss_mb", OrNull(z.rss_mb)},
               {"forks", z.forks},
               {"started_at", FormatRfc3339(z.started_at_ms)},
-              {"message", z.message.empty() ? json(nullptr) : json(z.message)}};
+              {"message", z.message.empty() ? json(nullptr) : json(z.message)},
+              {"spare", z.spare_pid > 0 ? json{{"id", z.spare_id}, {"pid", z.spare_pid}} : json(nullptr)}};
   if (z.kind == "snapshot") {
     out["function"] = z.function;
     out["version"] = z.version;

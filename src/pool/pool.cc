@@ -674,6 +674,10 @@ std::vector<ForkSourceInfo> Pool::ForkSources() const {
     if (auto kb = sandbox::ResidentKb(t->pid())) info.rss_mb = static_cast<double>(*kb) / 1024.0;
     info.forks = s->template_forks;
     info.started_at_ms = t->started_at_ms();
+    if (const sandbox::WorkerProcess* spare = s->template_spare->spare()) {
+      info.spare_id = spare->id;
+      info.spare_pid = spare->pid;
+    }
     out.push_back(std::move(info));
   }
   return out;

@@ -41,6 +41,8 @@ class SpareChild : public std::enable_shared_from_this<SpareChild> {
   asio::awaitable<void> Replenish(std::shared_ptr<Container> source);
   // Kills the spare (the source goes).
   void Drop() { spare_.reset(); }
+  // The spare waiting for its launch, if any: its id and pid.
+  const sandbox::WorkerProcess* spare() const { return spare_ ? &spare_->process : nullptr; }
 
  private:
   Config config_;

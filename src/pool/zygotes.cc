@@ -188,6 +188,10 @@ std::vector<ForkSourceInfo> Zygotes::List() const {
     info.forks = z->forks;
     info.started_at_ms = z->started_at_ms;
     info.message = z->message;
+    if (const sandbox::WorkerProcess* spare = z->spare ? z->spare->spare() : nullptr) {
+      info.spare_id = spare->id;
+      info.spare_pid = spare->pid;
+    }
     if (z->process && z->state != Zygote::State::kBroken) {
       info.pid = z->process->pid();
       if (auto kb = sandbox::ResidentKb(info.pid)) info.rss_mb = static_cast<double>(*kb) / 1024.0;

@@ -51,6 +51,8 @@ struct ForkSourceInfo {
   int64_t forks = 0;
   int64_t started_at_ms = 0;
   std::string message;
+  std::string spare_id;  // the child forked ahead, waiting for a cold start
+  pid_t spare_pid = 0;
 };
 
 struct ZygoteConfig {

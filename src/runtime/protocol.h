@@ -27,8 +27,10 @@
 //   daemon -> SNAPSHOT {}
 //   worker -> SNAPSHOT_DONE {"ok":true} | {"ok":false,"error"}  (it stays a container)
 //   then, to either source, any number of
-//   daemon -> FORK {plan}  with the child's channel, log, go and error descriptors
+//   daemon -> FORK {"namespaces","ids","seccomp"}  with the child's channel, log, go
+//             and error descriptors (SCM_RIGHTS)
 //   source -> FORKED {"pid":N} | {"error"}
+//   (the child's mount plan and memory fallback come later, on its go pipe)
 //   a child of a template says HELLO {"restored":true,...} and takes INVOKEs at once.
 // A frame of an unknown type or a HELLO with another protocol number ends the
 // conversation. Frames are capped at kMaxFrameBytes.
