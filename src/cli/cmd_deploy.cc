@@ -157,6 +157,13 @@ Status Deploy(const Globals& g, const DeployFlags& f) {
   if (cfg.zygote) body["zygote"] = *cfg.zygote;
   if (cfg.snapshot) body["snapshot"] = *cfg.snapshot;
   if (cfg.preload) body["preload"] = *cfg.preload;
+  json async = json::object();
+  if (cfg.async_timeout_ms) async["timeout_ms"] = *cfg.async_timeout_ms;
+  if (cfg.retries) async["retries"] = *cfg.retries;
+  if (cfg.retry_on_error) async["retry_on_error"] = *cfg.retry_on_error;
+  if (cfg.max_event_age_s) async["max_event_age_s"] = *cfg.max_event_age_s;
+  if (cfg.max_queued) async["max_queued"] = *cfg.max_queued;
+  if (!async.empty()) body["async"] = async;
   if (f.no_wait) body["wait"] = false;
   KILN_ASSIGN_OR_RETURN(json version, client.Call("POST", "/v1/functions/" + name + "/versions", body));
   PrintWarnings(version);

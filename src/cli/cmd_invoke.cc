@@ -1,4 +1,4 @@
-// kiln invoke FUNCTION [--data JSON|@file]
+// kiln invoke FUNCTION [--data JSON|@file] [--async [--idempotency-key K]]
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -10,8 +10,8 @@ namespace kiln::cli {
 namespace {
 
 struct InvokeFlags {
-  std::string function, data, version;
-  bool json = false;
+  std::string function, data, version, idempotency_key;
+  bool json = false, async = false;
 };
 
 Result<std::string> EventText(const std::string& data) {
@@ -30,8 +30,22 @@ Status Invoke(const Globals& g, const InvokeFlags& f) {
   if (!nlohmann::json::accept(event)) return InvalidArgument("--data is not valid JSON");
   std::map<std::string, std::string> headers;
   if (!f.version.empty()) headers["X-Kiln-Version"] = f.version;
+  if (f.async) headers["X-Kiln-Invocation-Type"] = "Event";
+  if (!f.idempotency_key.empty()) headers["Idempotency-Key"] = f.idempotency_key;
   KILN_ASSIGN_OR_RETURN(Reply r, client.Send("POST", "/v1/functions/" + f.function + "/invocations",
                                              event, "application/json", headers));
+  if (f.async) {
+    if (r.status != 202) return Internal(ErrorText(r));
+    auto accepted = nlohmann::json::parse(r.body, nullptr, false);
+    if (f.json) {
+      PrintJson(accepted);
+    } else {
+      // The run id alone on the last line, for scripts (`kiln run show ID --wait`).
+      std::fprintf(stderr, "queued; follow it with: kiln run show %s --wait\n", r.headers["x-kiln-run-id"].c_str());
+      std::printf("%s\n", r.headers["x-kiln-run-id"].c_str());
+    }
+    return OkStatus();
+  }
   std::string run_status = r.headers.count("x-kiln-run-status") ? r.headers["x-kiln-run-status"] : "";
   if (run_status.empty()) return Status(Code::kNotFound, ErrorText(r));  // refused before any run
   if (f.json) {
@@ -58,6 +72,8 @@ void AddInvoke(CLI::App& app, Globals& g) {
   cmd->add_option("--data,-d", f->data, "The event: JSON text, or @file.json");
   cmd->add_option("--version", f->version, "A version number (default: latest)");
   cmd->add_flag("--json", f->json, "Print run id, status and body as JSON");
+  cmd->add_flag("--async", f->async, "Queue it as a background run; prints the run id");
+  cmd->add_option("--idempotency-key", f->idempotency_key, "With --async: the same key within 24 h, the same run");
   cmd->callback([&g, f] { g.status = Invoke(g, *f); });
 }
 

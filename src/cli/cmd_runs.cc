@@ -1,5 +1,7 @@
 // kiln runs [FUNCTION] and kiln run show ID
+#include <chrono>
 #include <cstdio>
+#include <thread>
 
 #include "cli/commands.h"
 #include "cli/output.h"
@@ -9,8 +11,9 @@ namespace {
 
 struct RunsFlags {
   std::string function, status, id;
-  bool cold = false, warm = false, json = false;
+  bool cold = false, warm = false, json = false, wait = false;
   int limit = 20;
+  double wait_s = 900;
 };
 
 Status List(const Globals& g, const RunsFlags& f) {
@@ -41,9 +44,24 @@ Status List(const Globals& g, const RunsFlags& f) {
   return OkStatus();
 }
 
+// --wait: an async run is queued or running until its final status.
+bool Pending(const nlohmann::json& run) {
+  const std::string status = run.value("status", "");
+  return status == "queued" || status == "running";
+}
+
 Status Show(const Globals& g, const RunsFlags& f) {
   KILN_ASSIGN_OR_RETURN(Client client, g.MakeClient());
   KILN_ASSIGN_OR_RETURN(auto r, client.Call("GET", "/v1/runs/" + f.id));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(f.wait_s);
+  while (f.wait && Pending(r)) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Internal("run " + f.id + " is still " + r.value("status", "") + " after " +
+                      std::to_string(static_cast<int64_t>(f.wait_s)) + " s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    KILN_ASSIGN_OR_RETURN(r, client.Call("GET", "/v1/runs/" + f.id));
+  }
   if (f.json) {
     PrintJson(r);
     return OkStatus();
@@ -78,6 +96,8 @@ void AddRuns(CLI::App& app, Globals& g) {
   show->add_option("id", f->id)->required()->check(CLI::Validator(
       [](std::string& id) { return id.empty() ? std::string("a run id is required") : std::string(); }, "ID"));
   show->add_flag("--json", f->json);
+  show->add_flag("--wait", f->wait, "Wait until a queued or running (async) run has ended");
+  show->add_option("--wait-s", f->wait_s, "How long --wait waits at most (default 900)");
   show->callback([&g, f] { g.status = Show(g, *f); });
 }
 

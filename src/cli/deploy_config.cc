@@ -15,7 +15,8 @@ const std::set<std::string>& KnownKeys() {
       "name",       "handler",      "memory",          "timeout",      "env",
       "layers",     "routes",       "runtime",         "min_warm",     "max_containers",
       "queue_size", "idle_evict_s", "scale_to_zero_s", "recycle_after", "zygote",
-      "snapshot",   "preload"};
+      "snapshot",   "preload",      "async_timeout",   "retries",      "retry_on_error",
+      "max_event_age_s", "max_queued"};
   return keys;
 }
 
@@ -98,6 +99,18 @@ Result<DeployConfig> ParseDeployYaml(const std::string& text) {
     }
     KILN_RETURN_IF_ERROR(ParsePool(root, &c.pool));
     KILN_RETURN_IF_ERROR(ReadNumber(root, "zygote", "true or false", &c.zygote));
+    if (root["async_timeout"]) {
+      int64_t ms = ParseDurationMs(root["async_timeout"].as<std::string>());
+      if (ms < 0) {
+        return InvalidArgument("kiln.yaml: async_timeout '" + root["async_timeout"].as<std::string>() +
+                               "' is not a duration");
+      }
+      c.async_timeout_ms = ms;
+    }
+    KILN_RETURN_IF_ERROR(ReadNumber(root, "retries", "an integer", &c.retries));
+    KILN_RETURN_IF_ERROR(ReadNumber(root, "retry_on_error", "true or false", &c.retry_on_error));
+    KILN_RETURN_IF_ERROR(ReadNumber(root, "max_event_age_s", "an integer", &c.max_event_age_s));
+    KILN_RETURN_IF_ERROR(ReadNumber(root, "max_queued", "an integer", &c.max_queued));
     KILN_RETURN_IF_ERROR(ReadNumber(root, "snapshot", "true or false", &c.snapshot));
     if (root["preload"]) {
       if (!root["preload"].IsSequence()) {

@@ -30,6 +30,9 @@ struct DeployConfig {
   std::optional<bool> zygote;
   std::optional<bool> snapshot;
   std::optional<std::vector<std::string>> preload;
+  // Async runs (AsyncOptions): only the keys set, sent as "async".
+  std::optional<int64_t> async_timeout_ms, retries, max_event_age_s, max_queued;
+  std::optional<bool> retry_on_error;
 };
 
 // Parses kiln.yaml text. `timeout` is "5s", "250ms", "2m" or a number of seconds; the

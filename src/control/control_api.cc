@@ -215,6 +215,13 @@ asio::awaitable<Response> ControlApi::Invoke(Request& req, const std::string& na
   if (fv == nullptr) co_return gateway::ErrorResponse(NotFound("no function " + name + (version ? ":" + std::to_string(*version) : "")), 11, true);
   std::string event = req.body().empty() ? "null" : req.body();
   if (!json::accept(event)) co_return gateway::ErrorResponse(InvalidArgument("the event must be JSON"), 11, true);
+  if (gateway::AsksForAsync(req.base())) {
+    std::string key;
+    if (auto h = req.find("Idempotency-Key"); h != req.end()) key = std::string(h->value());
+    const int64_t bytes = static_cast<int64_t>(req.body().size());
+    co_return gateway::RenderAccepted(d_.async->Enqueue({*fv, std::move(event), "async", "", std::move(key), bytes}),
+                                      req.version());
+  }
   dispatch::InvocationRequest ir{*fv, std::move(event), RandomUuid(), "cli", "",
                                  static_cast<int64_t>(req.body().size())};
   dispatch::Invocation inv = co_await d_.dispatcher->Invoke(std::move(ir));
@@ -270,8 +277,9 @@ Result<json> ControlApi::CreateRoute(const std::string& body) {
   }
   if (ReservedPath(r.path)) return InvalidArgument("path '" + r.path + "' is reserved by Kiln");
   if (auth != "key" && auth != "none") return InvalidArgument("auth must be 'key' or 'none'");
-  if (mode != "sync") return InvalidArgument("mode '" + mode + "' is not available yet: only 'sync'");
+  if (mode != "sync" && mode != "async") return InvalidArgument("mode must be 'sync' or 'async'");
   r.auth = auth == "none" ? RouteAuth::kNone : RouteAuth::kKey;
+  r.mode = mode == "async" ? RouteMode::kAsync : RouteMode::kSync;
   if (d_.catalog->Find(r.function, r.version) == nullptr) {
     return NotFound("no function " + r.function + (r.version ? ":" + std::to_string(*r.version) : ""));
   }

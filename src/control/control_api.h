@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "dispatch/dispatcher.h"
+#include "runs/async_runner.h"
 #include "gateway/http_server.h"
 #include "layers/layer_builder.h"
 #include "pool/pool.h"
@@ -36,6 +37,7 @@ struct ControlDeps {
   layers::LayerBuilder* layers;
   runs::RunRecorder* recorder;
   dispatch::Dispatcher* dispatcher;
+  runs::AsyncRunner* async;
   pool::Pool* pool;
   const sandbox::Sandbox* sandbox;
   asio::any_io_executor blocking;  // for filesystem-heavy work

@@ -2,6 +2,7 @@
 // pre-warms min_warm containers and only then lets routes follow it (a failed init
 // leaves routes on the previous version), and `kiln ps` reads the pool.
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -69,6 +70,38 @@ json ForkSourceJson(const pool::ForkSourceInfo& z) {
   return out;
 }
 
+// The "async" object, strictly, with its ranges (SPEC §2: at most 900 s a run).
+Result<AsyncOptions> ParseAsync(const json& j) {
+  if (!j.is_object()) return InvalidArgument("async must be an object");
+  struct Range {
+    int64_t AsyncOptions::*field;
+    int64_t min, max;
+  };
+  static const std::map<std::string, Range> kIntegers = {
+      {"timeout_ms", {&AsyncOptions::timeout_ms, 1, 900000}},
+      {"retries", {&AsyncOptions::retries, 0, 10}},
+      {"max_event_age_s", {&AsyncOptions::max_event_age_s, 1, 21600}},
+      {"max_queued", {&AsyncOptions::max_queued, 1, 100000}}};
+  AsyncOptions out;
+  for (const auto& [key, value] : j.items()) {
+    if (key == "retry_on_error") {
+      if (!value.is_boolean()) return InvalidArgument("async.retry_on_error must be true or false");
+      out.retry_on_error = value.get<bool>();
+      continue;
+    }
+    auto it = kIntegers.find(key);
+    if (it == kIntegers.end()) return InvalidArgument("async: unknown setting '" + key + "'");
+    if (!value.is_number_integer()) return InvalidArgument("async." + key + " must be an integer");
+    const int64_t v = value.get<int64_t>();
+    if (v < it->second.min || v > it->second.max) {
+      return InvalidArgument("async." + key + " must be within " + std::to_string(it->second.min) + "-" +
+                             std::to_string(it->second.max) + ", got " + std::to_string(v));
+    }
+    out.*(it->second.field) = v;
+  }
+  return out;
+}
+
 // zygote, snapshot, preload: how the version's containers start (StartOptions).
 Result<StartOptions> ParseStart(const json& j) {
   StartOptions start;
@@ -126,6 +159,9 @@ Result<FunctionVersion> ControlApi::ParseVersion(const std::string& name, const 
       KILN_ASSIGN_OR_RETURN(v.pool, ParsePool(j["pool"]));
     }
     KILN_ASSIGN_OR_RETURN(v.start, ParseStart(j));
+    if (j.contains("async") && !j["async"].is_null()) {
+      KILN_ASSIGN_OR_RETURN(v.async, ParseAsync(j["async"]));
+    }
   } catch (const json::exception& e) {
     return InvalidArgument(std::string("version fields: ") + e.what());
   }

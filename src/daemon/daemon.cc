@@ -22,6 +22,7 @@
 #include "registry/blob_store.h"
 #include "registry/catalog.h"
 #include "runtime/runtime_env.h"
+#include "runs/async_runner.h"
 #include "runs/run_recorder.h"
 #include "sandbox/sandbox.h"
 #include "common/crypto.h"
@@ -224,9 +225,10 @@ int Serve(const DaemonConfig& config) {
       [&](const ContainerRecord& c) { recorder.EmitContainer(c); }, &clock);
   dispatch::Dispatcher dispatcher(&pool, &recorder,
                                   dispatch::Limits{config.max_response_bytes, 64u << 10});
-  control::ControlApi control({&catalog, store->get(), &blobs, &builder, &recorder, &dispatcher, &pool,
+  runs::AsyncRunner async(io.get_executor(), store->get(), &catalog, &pool, &dispatcher, &recorder, {});
+  control::ControlApi control({&catalog, store->get(), &blobs, &builder, &recorder, &dispatcher, &async, &pool,
                                sandbox.get(), blocking.get_executor(), {config.max_function_mb << 20}});
-  gateway::UserGateway user(&catalog, &dispatcher, config.max_body_bytes);
+  gateway::UserGateway user(&catalog, &dispatcher, &async, config.max_body_bytes);
   FrontDoor front(&control, &user, static_cast<size_t>(config.bundle_limits.max_bytes),
                   static_cast<size_t>(config.max_layer_mb) << 20);
   gateway::HttpServer server(io, &front);
@@ -239,6 +241,7 @@ int Serve(const DaemonConfig& config) {
     // order, with no coroutine left holding a component.
     spdlog::info("signal {}: stopping", sig);
     server.Stop();
+    async.Stop();
     pool.Shutdown();
   });
   spdlog::info("kiln serving on http://{} (data {}, worker {}, memory budget {} MB)", config.listen,
@@ -246,6 +249,7 @@ int Serve(const DaemonConfig& config) {
   // Every function's current version gets its min_warm containers, now and from here on.
   pool.SetAspired(catalog.AspiredVersions());
   pool.StartReconciling();
+  if (Status st = async.Start(); !st.ok()) return Fatal(st);
   io.run();
   blocking.join();
   spdlog::info("stopped");

@@ -71,12 +71,14 @@ boost::asio::awaitable<Invocation> Dispatcher::Invoke(InvocationRequest req) {
   run.route = req.route;
   run.started_at = NowEpochMs();
   run.request_bytes = req.request_bytes;
+  run.attempt = req.attempt;
+  const int64_t budget_ms = req.async ? req.fv.async.timeout_ms : req.fv.timeout_ms;
   // Recorded as running first: a daemon that dies now still leaves a trace, which
   // the next start closes as crashed.
   run.status = RunStatus::kRunning;
   recorder_->Emit(run);
   const auto t0 = Clock::now();
-  const auto budget = std::chrono::milliseconds(req.fv.timeout_ms);
+  const auto budget = std::chrono::milliseconds(budget_ms);
 
   auto acquired = co_await pool_->Acquire(req.fv, t0 + budget);
   if (auto* refusal = std::get_if<pool::Refusal>(&acquired)) {
@@ -104,7 +106,7 @@ boost::asio::awaitable<Invocation> Dispatcher::Invoke(InvocationRequest req) {
 
   // The handler's budget starts when the event is sent (the init phase has its own).
   const auto invoke_start = Clock::now();
-  nlohmann::json header = {{"request_id", run.id}, {"remaining_ms", req.fv.timeout_ms}};
+  nlohmann::json header = {{"request_id", run.id}, {"remaining_ms", budget_ms}, {"attempt", req.attempt}};
   pool::Exchange ex = co_await container.Invoke(header.dump(), std::move(req.event), budget);
   run.duration_ms = MsSince(invoke_start);
   run.logs = got.init_logs + container.TakeLogs();
@@ -114,7 +116,7 @@ boost::asio::awaitable<Invocation> Dispatcher::Invoke(InvocationRequest req) {
   switch (ex.end) {
     case pool::Exchange::End::kTimeout:
       Fail(inv, RunStatus::kTimeout, 504, "Runtime.Timeout",
-           "Task timed out after " + std::to_string(req.fv.timeout_ms) + " ms");
+           "Task timed out after " + std::to_string(budget_ms) + " ms");
       break;
     case pool::Exchange::End::kOom:
       Fail(inv, RunStatus::kOom, 502, "Runtime.OutOfMemory", pool::OomMessage(container));
@@ -132,6 +134,11 @@ boost::asio::awaitable<Invocation> Dispatcher::Invoke(InvocationRequest req) {
         std::string type = h.value("errorType", "Runtime.Unknown");
         Fail(inv, RunStatus::kError, type == "Runtime.MarshalError" ? 502 : 500, type,
              h.value("errorMessage", ""));
+      } else if (req.async && ex.frame.payload.size() > limits_.max_result_chars) {
+        Fail(inv, RunStatus::kResultTooLarge, 502, "ResultTooLarge",
+             "the result of " + std::to_string(ex.frame.payload.size()) + " bytes is over the " +
+                 std::to_string(limits_.max_result_chars >> 10) +
+                 " KiB an async run keeps: page the results, or write them to your own store and return where");
       } else if (ex.frame.payload.size() > limits_.max_response_bytes) {
         Fail(inv, RunStatus::kError, 502, "ResponseTooLarge",
              "the response of " + std::to_string(ex.frame.payload.size()) +
@@ -162,6 +169,13 @@ void Dispatcher::RecordRejected(const FunctionVersion& fv, const std::string& re
   inv.run.request_bytes = request_bytes;
   Fail(inv, RunStatus::kRejected, 413, "RequestTooLarge", why);
   Finish(inv, fv.memory_mb);
+}
+
+void Dispatcher::RecordExpired(RunRecord run, int64_t memory_mb, const std::string& why) {
+  Invocation inv;
+  inv.run = std::move(run);
+  Fail(inv, RunStatus::kExpired, 504, "Runtime.EventExpired", why);
+  Finish(inv, memory_mb);
 }
 
 void Dispatcher::Finish(Invocation& inv, int64_t memory_mb) {

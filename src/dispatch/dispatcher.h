@@ -27,9 +27,13 @@ struct InvocationRequest {
   FunctionVersion fv;
   std::string event;  // JSON text
   std::string request_id;
-  std::string trigger;  // http | cli
+  std::string trigger;  // http | cli | async
   std::string route;    // "POST /predict" or empty
   int64_t request_bytes = 0;
+  int attempt = 1;
+  // An async run: the async budget instead of the sync timeout, and a result over
+  // the stored cap is result_too_large (nobody waits for the response body).
+  bool async = false;
 };
 
 // The handler's HTTP answer when it returned a dict with statusCode.
@@ -51,6 +55,9 @@ class Dispatcher {
       : pool_(pool), recorder_(recorder), limits_(limits) {}
 
   boost::asio::awaitable<Invocation> Invoke(InvocationRequest req);
+
+  // An async run that waited past its function's max_event_age_s: recorded, never run.
+  void RecordExpired(RunRecord run, int64_t memory_mb, const std::string& why);
 
   // A request refused before dispatch (body over the cap): recorded, never run.
   void RecordRejected(const FunctionVersion& fv, const std::string& request_id,

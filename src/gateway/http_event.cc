@@ -183,4 +183,24 @@ Response RenderInvocation(const dispatch::Invocation& inv, unsigned version) {
   return res;
 }
 
+Response RenderAccepted(const Result<Enqueued>& queued, unsigned version) {
+  if (!queued.ok()) {
+    Response res = ErrorResponse(queued.status(), version, true);
+    if (queued.status().code() == Code::kResourceExhausted) res.set(http::field::retry_after, "1");
+    return res;
+  }
+  Response res{http::status::accepted, version};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::location, "/v1/runs/" + queued->run_id);
+  res.set("X-Kiln-Run-Id", queued->run_id);
+  res.body() = nlohmann::json{{"run_id", queued->run_id}, {"created", queued->created}}.dump();
+  res.prepare_payload();
+  return res;
+}
+
+bool AsksForAsync(const RequestHeader& header) {
+  auto h = header.find("X-Kiln-Invocation-Type");
+  return h != header.end() && h->value() == "Event";
+}
+
 }  // namespace kiln::gateway

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "dispatch/dispatcher.h"
+#include "store/store.h"
 #include "gateway/http_server.h"
 
 namespace kiln::gateway {
@@ -25,5 +26,12 @@ std::string BuildHttpEvent(const Request& req, const EventContext& ctx);
 bool IsTextBody(const std::string& content_type, const std::string& body);
 
 Response RenderInvocation(const dispatch::Invocation& inv, unsigned version);
+
+// The answer to an async invocation: 202 {"run_id"} with Location: /v1/runs/<id>, or
+// the error (429 past the queue's bound).
+Response RenderAccepted(const Result<Enqueued>& queued, unsigned version);
+
+// Whether a request asks to run in the background: X-Kiln-Invocation-Type: Event.
+bool AsksForAsync(const RequestHeader& header);
 
 }  // namespace kiln::gateway

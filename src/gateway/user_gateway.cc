@@ -47,7 +47,7 @@ std::variant<UserGateway::Target, Response> UserGateway::Resolve(const RequestHe
     return Refuse(Code::kNotFound, "the route's function " + route.function + " has no such version",
                   h.version());
   }
-  return Target{route.method + " " + route.path, *fv};
+  return Target{route.method + " " + route.path, *fv, route.mode == RouteMode::kAsync};
 }
 
 Response UserGateway::TooLarge(const RequestHeader& header) {
@@ -71,6 +71,14 @@ asio::awaitable<Response> UserGateway::Handle(Request req, const RequestInfo& in
   if (auto* refusal = std::get_if<Response>(&resolved)) co_return std::move(*refusal);
   auto& t = std::get<Target>(resolved);
   EventContext ctx{t.route_key, info.remote_ip, RandomUuid(), NowEpochMs()};
+  if (t.async || AsksForAsync(req.base())) {
+    std::string key;
+    if (auto h = req.find("Idempotency-Key"); h != req.end()) key = std::string(h->value());
+    const int64_t bytes = static_cast<int64_t>(req.body().size());
+    co_return RenderAccepted(
+        async_->Enqueue({std::move(t.fv), BuildHttpEvent(req, ctx), "async", ctx.route_key, std::move(key), bytes}),
+        req.version());
+  }
   dispatch::InvocationRequest ir{std::move(t.fv), BuildHttpEvent(req, ctx), ctx.request_id, "http",
                                  ctx.route_key, static_cast<int64_t>(req.body().size())};
   dispatch::Invocation inv = co_await dispatcher_->Invoke(std::move(ir));

@@ -2,7 +2,8 @@
 // route and the key are checked on the header alone (404, 405, 401, 403), before the
 // body is read, so a refused request costs no container and an oversized one is
 // recorded `rejected` without touching one. An accepted request becomes a v2.0 event
-// and goes to the dispatcher.
+// and goes to the dispatcher, or, on an async route or with X-Kiln-Invocation-Type:
+// Event, into the async queue (202; an Idempotency-Key header dedupes it).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -11,13 +12,14 @@
 #include "dispatch/dispatcher.h"
 #include "gateway/http_server.h"
 #include "registry/catalog.h"
+#include "runs/async_runner.h"
 
 namespace kiln::gateway {
 
 class UserGateway {
  public:
-  UserGateway(Catalog* catalog, dispatch::Dispatcher* dispatcher, size_t max_body)
-      : catalog_(catalog), dispatcher_(dispatcher), max_body_(max_body) {}
+  UserGateway(Catalog* catalog, dispatch::Dispatcher* dispatcher, runs::AsyncRunner* async, size_t max_body)
+      : catalog_(catalog), dispatcher_(dispatcher), async_(async), max_body_(max_body) {}
 
   size_t max_body() const { return max_body_; }
   asio::awaitable<Response> Handle(Request req, const RequestInfo& info);
@@ -27,12 +29,14 @@ class UserGateway {
   struct Target {
     std::string route_key;  // "POST /predict"
     FunctionVersion fv;     // a copy: the catalog may change while the request runs
+    bool async = false;     // the route's mode
   };
   // The route's target, or the refusal to send.
   std::variant<Target, Response> Resolve(const RequestHeader& header);
 
   Catalog* catalog_;
   dispatch::Dispatcher* dispatcher_;
+  runs::AsyncRunner* async_;
   size_t max_body_;
 };
 

@@ -9,7 +9,7 @@ namespace kiln {
 namespace {
 constexpr const char* kRunStatusNames[] = {
     "ok", "error", "timeout", "oom", "crashed", "throttled", "rejected", "queued", "running",
-    "result_too_large"};
+    "result_too_large", "expired"};
 }  // namespace
 
 const char* RunStatusName(RunStatus s) { return kRunStatusNames[static_cast<int>(s)]; }
@@ -85,6 +85,22 @@ void from_json(const nlohmann::json& j, StartOptions& v) {
   if (j.contains("preload") && j["preload"].is_array()) v.preload = j["preload"].get<std::vector<std::string>>();
 }
 
+void to_json(nlohmann::json& j, const AsyncOptions& v) {
+  j = {{"timeout_ms", v.timeout_ms},
+       {"retries", v.retries},
+       {"retry_on_error", v.retry_on_error},
+       {"max_event_age_s", v.max_event_age_s},
+       {"max_queued", v.max_queued}};
+}
+
+void from_json(const nlohmann::json& j, AsyncOptions& v) {
+  v.timeout_ms = j.value("timeout_ms", v.timeout_ms);
+  v.retries = j.value("retries", v.retries);
+  v.retry_on_error = j.value("retry_on_error", v.retry_on_error);
+  v.max_event_age_s = j.value("max_event_age_s", v.max_event_age_s);
+  v.max_queued = j.value("max_queued", v.max_queued);
+}
+
 void to_json(nlohmann::json& j, const PreloadModule& v) { j = {{"module", v.module}, {"import_ms", v.import_ms}}; }
 
 void from_json(const nlohmann::json& j, PreloadModule& v) {
@@ -106,6 +122,7 @@ void to_json(nlohmann::json& j, const FunctionVersion& v) {
        {"pool", v.pool},             {"state", VersionStateName(v.state)},
        {"zygote", v.start.zygote},   {"snapshot", v.start.snapshot},
        {"preload", v.start.preload ? nlohmann::json(*v.start.preload) : nlohmann::json(nullptr)},
+       {"async", v.async},
        {"created_at", FormatRfc3339(v.created_at)}};
   if (!v.state_message.empty()) j["state_message"] = v.state_message;
 }

@@ -39,6 +39,15 @@ struct StartOptions {
   std::optional<std::vector<std::string>> preload;
 };
 
+// Background (async) runs of a version (SPEC §4, §6; issue #6).
+struct AsyncOptions {
+  int64_t timeout_ms = 900000;      // each attempt's budget, independent of the sync timeout
+  int64_t retries = 2;              // further attempts after a timeout, oom or crash
+  bool retry_on_error = false;      // handler errors are retried too
+  int64_t max_event_age_s = 21600;  // a run still queued after this fails as expired
+  int64_t max_queued = 100000;      // queued runs of the function; past it, 429
+};
+
 // starting: recorded, its pre-warm under way (routes do not follow it yet);
 // ready: routes may follow it; failed: its init failed at deploy (kept as history).
 enum class VersionState { kStarting, kReady, kFailed };
@@ -58,6 +67,7 @@ struct FunctionVersion {
   std::map<std::string, std::string> env;
   PoolOverrides pool;
   StartOptions start;
+  AsyncOptions async;
   VersionState state = VersionState::kReady;
   std::string state_message;  // why it failed
   int64_t created_at = 0;     // epoch ms
@@ -124,7 +134,7 @@ struct LayerVersion {
 
 enum class RunStatus {
   kOk, kError, kTimeout, kOom, kCrashed, kThrottled, kRejected, kQueued, kRunning,
-  kResultTooLarge,
+  kResultTooLarge, kExpired,
 };
 const char* RunStatusName(RunStatus s);
 std::optional<RunStatus> ParseRunStatus(const std::string& s);
@@ -174,6 +184,8 @@ struct ContainerRecord {
 void to_json(nlohmann::json& j, const LayerRef& v);
 void to_json(nlohmann::json& j, const PoolOverrides& v);
 void to_json(nlohmann::json& j, const StartOptions& v);
+void to_json(nlohmann::json& j, const AsyncOptions& v);
+void from_json(const nlohmann::json& j, AsyncOptions& v);  // no range checks
 void from_json(const nlohmann::json& j, StartOptions& v);  // no checks
 void to_json(nlohmann::json& j, const PreloadModule& v);
 void from_json(const nlohmann::json& j, PreloadModule& v);

@@ -239,6 +239,17 @@ void Pool::Release(const std::shared_ptr<Slot>& s, std::shared_ptr<Container> c)
   ServeWaiters();  // a version queued on the memory budget may take this one's memory
 }
 
+bool Pool::HasRoomForAsync(const FunctionVersion& fv) {
+  std::shared_ptr<Slot> s = SlotFor(fv);
+  if (s->init_failure) return true;
+  if (!s->waiters.empty() || stopping_) return false;
+  size_t idle = 0;
+  for (const auto& c : s->idle) idle += c->Alive() ? 1 : 0;
+  const size_t free_places = s->places < s->settings.max_containers ? s->settings.max_containers - s->places : 0;
+  const size_t room = idle + (FreeMb() >= fv.memory_mb ? free_places : 0);
+  return room >= (s->settings.max_containers > 1 ? 2 : 1);
+}
+
 asio::awaitable<std::variant<Acquired, Refusal>> Pool::Acquire(
     const FunctionVersion& fv, std::chrono::steady_clock::time_point deadline) {
   std::shared_ptr<Slot> s = SlotFor(fv);

@@ -163,6 +163,12 @@ class Pool {
   asio::awaitable<std::variant<Acquired, Refusal>> Acquire(
       const FunctionVersion& fv, std::chrono::steady_clock::time_point deadline);
 
+  // Whether an async run of fv may take a container now without holding up sync
+  // requests: none is queued, and a container or a place stays for the next one
+  // (for a version of one container: it is free). A remembered init failure: yes
+  // (the run fails fast with it).
+  bool HasRoomForAsync(const FunctionVersion& fv);
+
   // Starts min_warm containers of fv and returns once they are warm; an init
   // failure comes back as the Refusal a request would get.
   asio::awaitable<std::variant<PrewarmReport, Refusal>> Prewarm(const FunctionVersion& fv);

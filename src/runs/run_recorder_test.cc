@@ -31,6 +31,17 @@ class FakeStore final : public Store {
   Result<std::vector<ContainerRecord>> ListEndedContainers(int) override { return Internal("unused"); }
   Result<std::vector<RunRecord>> ListRuns(const RunFilter&) override { return Internal("unused"); }
   Result<RunRecord> GetRun(const std::string&) override { return Internal("unused"); }
+  Result<Enqueued> EnqueueRun(const RunRecord&, const std::string&, const std::string&, int64_t, int64_t) override {
+    return Internal("unused");
+  }
+  Result<std::vector<QueuedRun>> LeaseRuns(const std::string&, int64_t, int64_t, int) override {
+    return Internal("unused");
+  }
+  Status RenewLeases(const std::string&, const std::vector<std::string>&, int64_t) override { return Internal("unused"); }
+  Status StartAttempt(const std::string&, int) override { return Internal("unused"); }
+  Status RequeueRun(const std::string&, int64_t) override { return Internal("unused"); }
+  Status DeleteQueuedRun(const std::string&) override { return Internal("unused"); }
+  Result<int64_t> ReleaseLeases() override { return Internal("unused"); }
 
   Status UpsertRecords(const std::vector<RunRecord>& runs,
                        const std::vector<ContainerRecord>& containers) override {

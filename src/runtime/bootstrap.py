@@ -46,9 +46,10 @@ sys.modules["kiln"] = _kiln
 class LambdaContext:
     """The `context` argument: the attributes of Lambda's Python context object."""
 
-    def __init__(self, request_id, remaining_ms):
+    def __init__(self, request_id, remaining_ms, attempt=1):
         self.aws_request_id = request_id
         self.request_id = request_id
+        self.attempt = attempt  # Kiln: the delivery of an async run (retries count up)
         self.function_name = _identity["function_name"]
         self.function_version = _identity["function_version"]
         self.memory_limit_in_mb = _identity["memory_mb"]
@@ -264,7 +265,7 @@ def _marshal(result):
 
 def invoke(header_json, event_bytes):
     header = json.loads(header_json)
-    context = LambdaContext(header["request_id"], header["remaining_ms"])
+    context = LambdaContext(header["request_id"], header["remaining_ms"], header.get("attempt", 1))
     try:
         event = json.loads(event_bytes) if event_bytes else None
         result = _handler(event, context)

@@ -60,6 +60,18 @@ ALTER TABLE runs ADD COLUMN start TEXT NOT NULL DEFAULT '';
 ALTER TABLE runs ADD COLUMN start_note TEXT NOT NULL DEFAULT '';
 ALTER TABLE containers ADD COLUMN start TEXT NOT NULL DEFAULT '';
 )sql",
+    R"sql(
+ALTER TABLE function_versions ADD COLUMN async TEXT NOT NULL DEFAULT '{}';
+CREATE TABLE async_queue (
+  run_id TEXT PRIMARY KEY, function TEXT NOT NULL, version INTEGER NOT NULL, event TEXT NOT NULL,
+  route TEXT NOT NULL, enqueued_at INTEGER NOT NULL, available_at INTEGER NOT NULL,
+  attempt INTEGER NOT NULL DEFAULT 0, lease_owner TEXT NOT NULL DEFAULT '', lease_until INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX async_queue_ready ON async_queue (available_at);
+CREATE INDEX async_queue_by_function ON async_queue (function);
+CREATE TABLE idempotency_keys (
+  function TEXT NOT NULL, key TEXT NOT NULL, run_id TEXT NOT NULL, created_at INTEGER NOT NULL,
+  PRIMARY KEY (function, key));
+)sql",
 };
 
 std::string ToJsonText(const nlohmann::json& j) { return j.dump(); }
@@ -87,12 +99,13 @@ FunctionVersion ReadVersion(const SqliteStmt& s) {
   v.state = ParseVersionState(s.Text(11)).value_or(VersionState::kFailed);
   v.state_message = s.Text(12);
   v.start = FromJsonText<StartOptions>(s.Text(13));
+  v.async = FromJsonText<AsyncOptions>(s.Text(14));
   return v;
 }
 
 constexpr const char* kVersionColumns =
     "function, version, blob, handler, runtime, layers, memory_mb, timeout_ms, env, created_at, "
-    "pool, state, state_message, start";
+    "pool, state, state_message, start, async";
 
 constexpr const char* kRunColumns =
     "id, function, version, trigger, route, started_at, duration_ms, init_ms, cold, "
@@ -172,13 +185,13 @@ Result<FunctionVersion> SqliteStore::CreateVersion(FunctionVersion v) {
     KILN_ASSIGN_OR_RETURN(v.version, NextVersion("function_versions", "function", v.function));
     v.created_at = NowEpochMs();
     std::string sql = std::string("INSERT INTO function_versions (") + kVersionColumns +
-                      ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+                      ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
     SqliteStmt ins(db_, sql.c_str());
     ins.Bind(1, v.function).Bind(2, v.version).Bind(3, v.blob).Bind(4, v.handler).Bind(5, v.runtime);
     ins.Bind(6, ToJsonText(v.layers)).Bind(7, v.memory_mb).Bind(8, v.timeout_ms);
     ins.Bind(9, ToJsonText(v.env)).Bind(10, v.created_at).Bind(11, ToJsonText(v.pool));
     ins.Bind(12, std::string(VersionStateName(v.state))).Bind(13, v.state_message);
-    ins.Bind(14, ToJsonText(v.start));
+    ins.Bind(14, ToJsonText(v.start)).Bind(15, ToJsonText(v.async));
     return ins.Run();
   });
   if (!st.ok()) return st;
@@ -408,7 +421,8 @@ Status SqliteStore::UpsertRunsInTransaction(const std::vector<RunRecord>& runs) 
 Result<int64_t> SqliteStore::CloseInterruptedRuns(const std::string& message) {
   SqliteStmt s(db_,
                "UPDATE runs SET status = 'crashed', http_status = 502, "
-               "error_type = 'Runtime.DaemonStopped', error_message = ? WHERE status = 'running'");
+               "error_type = 'Runtime.DaemonStopped', error_message = ? WHERE status = 'running' "
+               "AND id NOT IN (SELECT run_id FROM async_queue)");
   s.Bind(1, message);
   KILN_RETURN_IF_ERROR(s.Run());
   return static_cast<int64_t>(sqlite3_changes(db_));
@@ -524,6 +538,116 @@ Result<RunRecord> SqliteStore::GetRun(const std::string& id) {
   KILN_ASSIGN_OR_RETURN(auto runs, QueryRuns("id = ?", {id}, 1, /*with_logs=*/true));
   if (runs.empty()) return NotFound("no run with id " + id);
   return std::move(runs.front());
+}
+
+Result<Enqueued> SqliteStore::EnqueueRun(const RunRecord& run, const std::string& event,
+                                        const std::string& idempotency_key, int64_t dedupe_since,
+                                        int64_t max_queued) {
+  Enqueued out{run.id, true};
+  Status st = InTransaction([&]() -> Status {
+    if (!idempotency_key.empty()) {
+      SqliteStmt seen(db_, "SELECT run_id FROM idempotency_keys WHERE function = ? AND key = ? AND created_at >= ?");
+      seen.Bind(1, run.function).Bind(2, idempotency_key).Bind(3, dedupe_since);
+      KILN_ASSIGN_OR_RETURN(bool found, seen.Step());
+      if (found) {
+        out = {seen.Text(0), false};
+        return OkStatus();
+      }
+    }
+    SqliteStmt count(db_, "SELECT COUNT(*) FROM async_queue WHERE function = ?");
+    count.Bind(1, run.function);
+    KILN_RETURN_IF_ERROR(count.Step().status());
+    if (count.Int(0) >= max_queued) {
+      return Status(Code::kResourceExhausted, std::to_string(count.Int(0)) + " async runs of " + run.function +
+                                                  " are queued, its bound (max_queued)");
+    }
+    KILN_RETURN_IF_ERROR(UpsertRunsInTransaction({run}));
+    SqliteStmt ins(db_,
+                   "INSERT INTO async_queue (run_id, function, version, event, route, enqueued_at, available_at) "
+                   "VALUES (?,?,?,?,?,?,?)");
+    ins.Bind(1, run.id).Bind(2, run.function).Bind(3, run.version).Bind(4, event).Bind(5, run.route);
+    ins.Bind(6, run.started_at).Bind(7, run.started_at);
+    KILN_RETURN_IF_ERROR(ins.Run());
+    if (idempotency_key.empty()) return OkStatus();
+    SqliteStmt key(db_,
+                   "INSERT INTO idempotency_keys (function, key, run_id, created_at) VALUES (?,?,?,?) "
+                   "ON CONFLICT(function, key) DO UPDATE SET run_id = excluded.run_id, created_at = excluded.created_at");
+    key.Bind(1, run.function).Bind(2, idempotency_key).Bind(3, run.id).Bind(4, run.started_at);
+    return key.Run();
+  });
+  if (!st.ok()) return st;
+  return out;
+}
+
+Result<std::vector<QueuedRun>> SqliteStore::LeaseRuns(const std::string& owner, int64_t now, int64_t lease_until,
+                                                      int limit) {
+  std::vector<QueuedRun> out;
+  Status st = InTransaction([&]() -> Status {
+    SqliteStmt pick(db_,
+                    "SELECT run_id, function, version, event, route, enqueued_at, attempt FROM async_queue "
+                    "WHERE available_at <= ? AND (lease_owner = '' OR lease_until < ?) "
+                    "ORDER BY available_at, enqueued_at LIMIT ?");
+    pick.Bind(1, now).Bind(2, now).Bind(3, int64_t{limit});
+    for (;;) {
+      KILN_ASSIGN_OR_RETURN(bool row, pick.Step());
+      if (!row) break;
+      out.push_back({pick.Text(0), pick.Text(1), pick.Int(2), pick.Text(3), pick.Text(4), pick.Int(5),
+                     static_cast<int>(pick.Int(6))});
+    }
+    SqliteStmt lease(db_, "UPDATE async_queue SET lease_owner = ?, lease_until = ? WHERE run_id = ?");
+    for (const QueuedRun& q : out) {
+      lease.Bind(1, owner).Bind(2, lease_until).Bind(3, q.run_id);
+      KILN_RETURN_IF_ERROR(lease.Run());
+      lease.Reset();
+    }
+    return OkStatus();
+  });
+  if (!st.ok()) return st;
+  return out;
+}
+
+Status SqliteStore::RenewLeases(const std::string& owner, const std::vector<std::string>& run_ids,
+                                int64_t lease_until) {
+  return InTransaction([&]() -> Status {
+    SqliteStmt renew(db_, "UPDATE async_queue SET lease_until = ? WHERE run_id = ? AND lease_owner = ?");
+    for (const std::string& id : run_ids) {
+      renew.Bind(1, lease_until).Bind(2, id).Bind(3, owner);
+      KILN_RETURN_IF_ERROR(renew.Run());
+      renew.Reset();
+    }
+    return OkStatus();
+  });
+}
+
+Status SqliteStore::StartAttempt(const std::string& run_id, int attempt) {
+  SqliteStmt s(db_, "UPDATE async_queue SET attempt = ? WHERE run_id = ?");
+  s.Bind(1, int64_t{attempt}).Bind(2, run_id);
+  return s.Run();
+}
+
+Status SqliteStore::RequeueRun(const std::string& run_id, int64_t available_at) {
+  SqliteStmt s(db_, "UPDATE async_queue SET available_at = ?, lease_owner = '', lease_until = 0 WHERE run_id = ?");
+  s.Bind(1, available_at).Bind(2, run_id);
+  return s.Run();
+}
+
+Status SqliteStore::DeleteQueuedRun(const std::string& run_id) {
+  SqliteStmt s(db_, "DELETE FROM async_queue WHERE run_id = ?");
+  s.Bind(1, run_id);
+  return s.Run();
+}
+
+Result<int64_t> SqliteStore::ReleaseLeases() {
+  int64_t released = 0;
+  Status st = InTransaction([&]() -> Status {
+    KILN_RETURN_IF_ERROR(Exec("UPDATE runs SET status = 'queued' WHERE status = 'running' AND id IN "
+                              "(SELECT run_id FROM async_queue)"));
+    KILN_RETURN_IF_ERROR(Exec("UPDATE async_queue SET lease_owner = '', lease_until = 0 WHERE lease_owner != ''"));
+    released = sqlite3_changes(db_);
+    return OkStatus();
+  });
+  if (!st.ok()) return st;
+  return released;
 }
 
 }  // namespace kiln

@@ -39,6 +39,16 @@ class SqliteStore final : public Store {
   Result<int64_t> CloseInterruptedRuns(const std::string& message) override;
   Result<std::vector<RunRecord>> ListRuns(const RunFilter& filter) override;
   Result<RunRecord> GetRun(const std::string& id) override;
+  Result<Enqueued> EnqueueRun(const RunRecord& run, const std::string& event, const std::string& idempotency_key,
+                              int64_t dedupe_since, int64_t max_queued) override;
+  Result<std::vector<QueuedRun>> LeaseRuns(const std::string& owner, int64_t now, int64_t lease_until,
+                                           int limit) override;
+  Status RenewLeases(const std::string& owner, const std::vector<std::string>& run_ids,
+                     int64_t lease_until) override;
+  Status StartAttempt(const std::string& run_id, int attempt) override;
+  Status RequeueRun(const std::string& run_id, int64_t available_at) override;
+  Status DeleteQueuedRun(const std::string& run_id) override;
+  Result<int64_t> ReleaseLeases() override;
 
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}

@@ -121,5 +121,65 @@ TEST_F(SqliteStoreTest, UpsertKeepsPlaceAndInterruptedRunsAreClosed) {
   EXPECT_EQ(store_->GetRun("a")->status, RunStatus::kOk);
 }
 
+RunRecord Queued(const std::string& id, const std::string& function, int64_t at) {
+  RunRecord r;
+  r.id = id;
+  r.function = function;
+  r.version = 1;
+  r.trigger = "async";
+  r.started_at = at;
+  r.status = RunStatus::kQueued;
+  r.attempt = 0;
+  return r;
+}
+
+TEST_F(SqliteStoreTest, EnqueueIsIdempotentPerKeyAndBounded) {
+  auto a = store_->EnqueueRun(Queued("r1", "f", 1000), "{}", "k", 0, 2);
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  EXPECT_TRUE(a->created);
+  auto again = store_->EnqueueRun(Queued("r2", "f", 2000), "{}", "k", 0, 2);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->run_id, "r1");
+  EXPECT_FALSE(again->created);
+  EXPECT_EQ(store_->GetRun("r2").status().code(), Code::kNotFound);  // nothing recorded
+  // The key outside its window starts a new run.
+  auto later = store_->EnqueueRun(Queued("r3", "f", 3000), "{}", "k", 2500, 2);
+  EXPECT_TRUE(later.ok() && later->created && later->run_id == "r3");
+  // Two are queued: a third is refused, and other functions are not counted.
+  EXPECT_EQ(store_->EnqueueRun(Queued("r4", "f", 4000), "{}", "", 0, 2).status().code(),
+            Code::kResourceExhausted);
+  EXPECT_TRUE(store_->EnqueueRun(Queued("r5", "g", 4000), "{}", "", 0, 2).ok());
+  EXPECT_EQ(store_->GetRun("r1")->status, RunStatus::kQueued);
+}
+
+TEST_F(SqliteStoreTest, LeasesExpireAndADeadDaemonsRunsGoBack) {
+  ASSERT_TRUE(store_->EnqueueRun(Queued("r1", "f", 1000), "{\"x\":1}", "", 0, 10).ok());
+  ASSERT_TRUE(store_->EnqueueRun(Queued("r2", "f", 1001), "{}", "", 0, 10).ok());
+  auto leased = store_->LeaseRuns("a", 5000, 35000, 10);
+  ASSERT_TRUE(leased.ok());
+  ASSERT_EQ(leased->size(), 2u);
+  EXPECT_EQ((*leased)[0].run_id, "r1");
+  EXPECT_EQ((*leased)[0].event, "{\"x\":1}");
+  EXPECT_TRUE(store_->LeaseRuns("b", 6000, 36000, 10)->empty());  // leased by a
+  EXPECT_EQ(store_->LeaseRuns("b", 40000, 70000, 10)->size(), 2u);  // a's lease ran out
+  ASSERT_TRUE(store_->StartAttempt("r1", 1).ok());
+  RunRecord running = Queued("r1", "f", 1000);
+  running.status = RunStatus::kRunning;
+  running.attempt = 1;
+  ASSERT_TRUE(store_->UpsertRecords({running}, {}).ok());
+  // A restart: the running run is not closed as crashed but queued again, attempt kept.
+  EXPECT_EQ(*store_->CloseInterruptedRuns("stopped"), 0);
+  EXPECT_EQ(*store_->ReleaseLeases(), 2);
+  EXPECT_EQ(store_->GetRun("r1")->status, RunStatus::kQueued);
+  auto again = store_->LeaseRuns("c", 41000, 71000, 10);
+  ASSERT_EQ(again->size(), 2u);
+  EXPECT_EQ((*again)[0].attempt, 1);
+  // Requeued with a delay: not ready before it; deleted: gone.
+  ASSERT_TRUE(store_->RequeueRun("r1", 50000).ok());
+  ASSERT_TRUE(store_->DeleteQueuedRun("r2").ok());
+  EXPECT_TRUE(store_->LeaseRuns("c", 49000, 79000, 10)->empty());
+  EXPECT_EQ(store_->LeaseRuns("c", 50000, 80000, 10)->size(), 1u);
+}
+
 }  // namespace
 }  // namespace kiln

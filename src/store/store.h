@@ -22,6 +22,22 @@ struct RunFilter {
   int limit = 50;
 };
 
+// An async run waiting in the queue (or leased by a daemon that runs it).
+struct QueuedRun {
+  std::string run_id;
+  std::string function;
+  int64_t version = 0;
+  std::string event;  // JSON text
+  std::string route;  // "POST /path" when it came through a route
+  int64_t enqueued_at = 0;  // epoch ms
+  int attempt = 0;          // deliveries started so far
+};
+
+struct Enqueued {
+  std::string run_id;
+  bool created = true;  // false: an Idempotency-Key seen before gave the first run's id
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -57,10 +73,34 @@ class Store {
   virtual Result<int64_t> CloseInterruptedContainers(const std::string& reason) = 0;
   // Ended containers, the most recently ended first.
   virtual Result<std::vector<ContainerRecord>> ListEndedContainers(int limit) = 0;
-  // Closes runs left `running` by a daemon that died; returns how many.
+  // Closes runs left `running` by a daemon that died (not queued async runs); returns how many.
   virtual Result<int64_t> CloseInterruptedRuns(const std::string& message) = 0;
   virtual Result<std::vector<RunRecord>> ListRuns(const RunFilter& filter) = 0;
   virtual Result<RunRecord> GetRun(const std::string& id) = 0;
+
+  // The durable queue of async runs (issue #6). EnqueueRun records the run (status
+  // queued) and its queue entry in one transaction, so the 202 comes after both are
+  // durable. A non-empty `idempotency_key` already used for the function since
+  // `dedupe_since` (epoch ms) records nothing and returns that run's id. More than
+  // `max_queued` runs of the function waiting → kResourceExhausted.
+  virtual Result<Enqueued> EnqueueRun(const RunRecord& run, const std::string& event,
+                                      const std::string& idempotency_key, int64_t dedupe_since,
+                                      int64_t max_queued) = 0;
+  // Up to `limit` runs ready at `now` whose lease is free or has run out, oldest first,
+  // leased to `owner` until `lease_until`.
+  virtual Result<std::vector<QueuedRun>> LeaseRuns(const std::string& owner, int64_t now, int64_t lease_until,
+                                                   int limit) = 0;
+  virtual Status RenewLeases(const std::string& owner, const std::vector<std::string>& run_ids,
+                             int64_t lease_until) = 0;
+  // A delivery starts: its attempt number, durable before the handler runs.
+  virtual Status StartAttempt(const std::string& run_id, int attempt) = 0;
+  // Back in the queue, ready at `available_at`, its lease released.
+  virtual Status RequeueRun(const std::string& run_id, int64_t available_at) = 0;
+  // Done (its final record written): out of the queue.
+  virtual Status DeleteQueuedRun(const std::string& run_id) = 0;
+  // At start: every lease is a dead daemon's; its runs go back to the queue (status
+  // queued) to be delivered again. Returns how many.
+  virtual Result<int64_t> ReleaseLeases() = 0;
 };
 
 }  // namespace kiln

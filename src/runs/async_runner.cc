@@ -1,0 +1,167 @@
+#include "runs/async_runner.h"
+
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/crypto.h"
+#include "common/time_util.h"
+
+namespace kiln::runs {
+
+namespace {
+
+int64_t Ms(std::chrono::milliseconds d) { return d.count(); }
+
+bool Retryable(const RunRecord& run, const AsyncOptions& options) {
+  switch (run.status) {
+    case RunStatus::kTimeout:
+    case RunStatus::kOom:
+    case RunStatus::kCrashed:
+      return true;
+    case RunStatus::kError:
+      return options.retry_on_error;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+AsyncRunner::AsyncRunner(asio::any_io_executor ex, Store* store, Catalog* catalog, pool::Pool* pool,
+                         dispatch::Dispatcher* dispatcher, RunRecorder* recorder, AsyncConfig config)
+    : ex_(ex),
+      store_(store),
+      catalog_(catalog),
+      pool_(pool),
+      dispatcher_(dispatcher),
+      recorder_(recorder),
+      config_(config),
+      owner_("kiln-" + std::to_string(getpid()) + "-" + RandomAlnum(8)),
+      timer_(ex) {}
+
+Result<Enqueued> AsyncRunner::Enqueue(AsyncRequest req) {
+  RunRecord run;
+  run.id = RandomUuid();
+  run.function = req.fv.function;
+  run.version = req.fv.version;
+  run.trigger = req.trigger;
+  run.route = req.route;
+  run.started_at = NowEpochMs();
+  run.request_bytes = req.request_bytes;
+  run.status = RunStatus::kQueued;
+  run.attempt = 0;
+  const int64_t dedupe_since = run.started_at - std::chrono::milliseconds(config_.idempotency_window).count();
+  auto queued = store_->EnqueueRun(run, req.event, req.idempotency_key, dedupe_since, req.fv.async.max_queued);
+  if (queued.ok() && queued->created) timer_.cancel();  // look at the queue now
+  return queued;
+}
+
+Status AsyncRunner::Start() {
+  KILN_ASSIGN_OR_RETURN(int64_t released, store_->ReleaseLeases());
+  if (released > 0) spdlog::warn("{} async runs were in flight when the daemon last stopped: queued again", released);
+  asio::co_spawn(ex_, [this]() { return Loop(); }, asio::detached);
+  return OkStatus();
+}
+
+void AsyncRunner::Stop() {
+  stopping_ = true;
+  timer_.cancel();
+}
+
+void AsyncRunner::RenewLeases() {
+  const auto now = std::chrono::steady_clock::now();
+  if (running_.empty() || now < next_renewal_) return;
+  next_renewal_ = now + config_.lease / 3;
+  Status st = store_->RenewLeases(owner_, {running_.begin(), running_.end()}, NowEpochMs() + Ms(config_.lease));
+  if (!st.ok()) spdlog::warn("renewing the leases of {} async runs: {}", running_.size(), st.message());
+}
+
+asio::awaitable<void> AsyncRunner::Loop() {
+  while (!stopping_) {
+    RenewLeases();
+    if (running_.size() < config_.max_running) {
+      const int64_t now = NowEpochMs();
+      auto leased = store_->LeaseRuns(owner_, now, now + Ms(config_.lease),
+                                      static_cast<int>(config_.max_running - running_.size()));
+      if (!leased.ok()) spdlog::warn("leasing async runs: {}", leased.status().message());
+      for (QueuedRun& q : leased.ok() ? *leased : std::vector<QueuedRun>{}) {
+        running_.insert(q.run_id);
+        asio::co_spawn(ex_, Deliver(std::move(q)), asio::detached);
+      }
+    }
+    timer_.expires_after(config_.poll);
+    boost::system::error_code ec;
+    co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+asio::awaitable<void> AsyncRunner::Deliver(QueuedRun q) {
+  struct Done {  // whatever happens, the run leaves running_ and the loop looks again
+    AsyncRunner* r;
+    std::string id;
+    ~Done() {
+      r->running_.erase(id);
+      r->timer_.cancel();
+    }
+  } done{this, q.run_id};
+
+  const FunctionVersion* found = catalog_->Find(q.function, q.version);
+  if (found == nullptr) {
+    spdlog::warn("async run {}: {}:{} is gone; dropped", q.run_id, q.function, q.version);
+    (void)store_->DeleteQueuedRun(q.run_id);
+    co_return;
+  }
+  const FunctionVersion fv = *found;
+  const int64_t now = NowEpochMs();
+  if (now - q.enqueued_at > fv.async.max_event_age_s * 1000) {
+    RunRecord run;
+    run.id = q.run_id;
+    run.function = fv.function;
+    run.version = fv.version;
+    run.trigger = "async";
+    run.route = q.route;
+    run.started_at = q.enqueued_at;
+    run.attempt = q.attempt;
+    run.request_bytes = static_cast<int64_t>(q.event.size());
+    dispatcher_->RecordExpired(std::move(run), fv.memory_mb,
+                               "queued for " + std::to_string((now - q.enqueued_at) / 1000) +
+                                   " s, past the function's max_event_age_s of " +
+                                   std::to_string(fv.async.max_event_age_s));
+    recorder_->Flush();
+    (void)store_->DeleteQueuedRun(q.run_id);
+    co_return;
+  }
+  if (!pool_->HasRoomForAsync(fv)) {  // sync requests first: try again in a moment
+    (void)store_->RequeueRun(q.run_id, now + Ms(config_.no_room_delay));
+    co_return;
+  }
+  const int attempt = q.attempt + 1;
+  if (Status st = store_->StartAttempt(q.run_id, attempt); !st.ok()) {
+    spdlog::warn("async run {}: {}", q.run_id, st.message());
+    (void)store_->RequeueRun(q.run_id, now + Ms(config_.no_room_delay));
+    co_return;
+  }
+  dispatch::InvocationRequest req{fv, q.event, q.run_id, "async", q.route,
+                                  static_cast<int64_t>(q.event.size()), attempt, true};
+  dispatch::Invocation inv = co_await dispatcher_->Invoke(std::move(req));
+  recorder_->Flush();  // the final record is durable before the run leaves the queue
+  if (Retryable(inv.run, fv.async) && attempt <= fv.async.retries) {
+    const int64_t delay = Ms(config_.backoff) << (attempt - 1);
+    RunRecord again = inv.run;
+    again.status = RunStatus::kQueued;
+    again.error_message = "attempt " + std::to_string(attempt) + " ended " + RunStatusName(inv.run.status) + ": " +
+                          inv.run.error_message + "; retrying in " + std::to_string(delay) + " ms";
+    recorder_->Emit(again);
+    recorder_->Flush();
+    (void)store_->RequeueRun(q.run_id, NowEpochMs() + delay);
+    co_return;
+  }
+  (void)store_->DeleteQueuedRun(q.run_id);
+}
+
+}  // namespace kiln::runs

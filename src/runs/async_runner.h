@@ -1,0 +1,86 @@
+// DESIGN: async (background) runs (SPEC §4, §6; issue #6). Enqueue() records the run
+// (status queued) and its queue entry in the store, in one transaction, before the
+// caller answers 202: a crash after that loses nothing. The runner's loop leases
+// ready runs from the store (the lease, renewed while a run goes on, is what a
+// daemon that died leaves behind; at start every lease is released, so those runs
+// are delivered again, their attempt counted), and delivers each on the version it
+// was queued for, through the dispatcher, with the async budget.
+//
+// Sharing the pool with sync requests: a run only starts when the pool has room for
+// it and still for the next sync request (Pool::HasRoomForAsync), and never waits in
+// the pool's queue; otherwise it goes back to the queue for a moment. So sync requests
+// are served first and no async run makes one wait for a container.
+//
+// At least once: a delivery that ends in a timeout, oom or crash (or a handler error,
+// with retry_on_error) is queued again with exponential backoff while retries remain;
+// a run queued longer than max_event_age_s ends expired. The final record is made
+// durable (RunRecorder::Flush) before the run leaves the queue, so a crash in between
+// delivers it again rather than losing it.
+// Threading: the daemon's I/O thread.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <set>
+#include <string>
+
+#include "dispatch/dispatcher.h"
+#include "registry/catalog.h"
+#include "runs/run_recorder.h"
+#include "store/store.h"
+
+namespace kiln::runs {
+
+namespace asio = boost::asio;
+
+struct AsyncConfig {
+  size_t max_running = 16;                         // async runs in flight on this node
+  std::chrono::milliseconds poll{100};             // how often the queue is looked at
+  std::chrono::milliseconds lease{30000};          // a delivery's lease, renewed every third of it
+  std::chrono::milliseconds no_room_delay{200};    // a run that found no room tries again after
+  std::chrono::milliseconds backoff{1000};         // the first retry's delay; doubles each time
+  std::chrono::hours idempotency_window{24};
+};
+
+struct AsyncRequest {
+  FunctionVersion fv;
+  std::string event;  // JSON text
+  std::string trigger = "async";
+  std::string route;
+  std::string idempotency_key;
+  int64_t request_bytes = 0;
+};
+
+class AsyncRunner {
+ public:
+  AsyncRunner(asio::any_io_executor ex, Store* store, Catalog* catalog, pool::Pool* pool,
+              dispatch::Dispatcher* dispatcher, RunRecorder* recorder, AsyncConfig config);
+
+  // Durable before it returns. kResourceExhausted past the function's max_queued.
+  Result<Enqueued> Enqueue(AsyncRequest req);
+
+  // Releases what a dead daemon leased, then starts the loop.
+  Status Start();
+  void Stop();
+
+ private:
+  asio::awaitable<void> Loop();
+  asio::awaitable<void> Deliver(QueuedRun q);
+  void RenewLeases();
+
+  asio::any_io_executor ex_;
+  Store* store_;
+  Catalog* catalog_;
+  pool::Pool* pool_;
+  dispatch::Dispatcher* dispatcher_;
+  RunRecorder* recorder_;
+  AsyncConfig config_;
+  std::string owner_;              // this daemon's name on its leases
+  std::set<std::string> running_;  // run ids delivered now
+  asio::steady_timer timer_;
+  std::chrono::steady_clock::time_point next_renewal_;
+  bool stopping_ = false;
+};
+
+}  // namespace kiln::runs
