@@ -533,9 +533,25 @@ asio::awaitable<std::variant<PrewarmReport, Refusal>> Pool::Prewarm(const Functi
   s->superseded = false;
   s->last_activity = clock_->Now();
   PrewarmReport report;
-  while (s->places < s->settings.min_warm) {
+  // The reconcile pass may start some of them meanwhile (the slot is aspired now):
+  // the deploy waits for min_warm warm containers, whoever started them.
+  auto warm_now = [&] {
+    return static_cast<size_t>(std::count_if(s->members.begin(), s->members.end(), [](const auto& c) {
+      return c->state() == ContainerState::kWarm || c->state() == ContainerState::kBusy;
+    }));
+  };
+  const TimePoint deadline = clock_->Now() + config_.init_timeout;
+  while (warm_now() < s->settings.min_warm) {
+    if (s->init_failure) co_return *s->init_failure;
+    if (s->places >= s->settings.min_warm) {  // the rest are starting in the background
+      if (clock_->Now() > deadline) break;
+      asio::steady_timer tick(ex_, std::chrono::milliseconds(20));
+      boost::system::error_code ec;
+      co_await tick.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
     if (!ClaimPlace(*s, /*may_evict=*/true)) {
-      report.warnings.push_back("pre-warmed " + std::to_string(report.containers) + " of " +
+      report.warnings.push_back("pre-warmed " + std::to_string(warm_now()) + " of " +
                                 std::to_string(s->settings.min_warm) + " containers: the node's memory budget of " +
                                 std::to_string(config_.memory_budget_mb) + " MB is taken by busy containers");
       break;
@@ -544,13 +560,14 @@ asio::awaitable<std::variant<PrewarmReport, Refusal>> Pool::Prewarm(const Functi
     if (auto* refusal = std::get_if<Refusal>(&got)) co_return std::move(*refusal);
     Acquired& warm = std::get<Acquired>(got);
     Container& c = warm.lease.container();
-    if (report.containers++ == 0) {
+    if (report.start.empty()) {
       report.init_ms = warm.init_ms;
       report.rss_mb = static_cast<double>(sandbox::ResidentKb(c.pid()).value_or(0)) / 1024.0;
       report.start = warm.start;
       if (!warm.start_note.empty()) report.warnings.push_back(warm.start_note);
     }
   }  // each lease returns its container to the pool: warm and idle
+  report.containers = warm_now();
   co_return report;
 }
 
