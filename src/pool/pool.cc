@@ -37,6 +37,7 @@ struct Slot {
   std::shared_ptr<SpareChild> template_spare;
   int64_t template_forks = 0;
   bool making_template = false;
+  bool fork_safety_checked = false;
   std::string snapshot_refusal;  // the fork-safety check said no: zygote starts instead
 
   // A queued request is woken with a container, a place to start one in, or news.
@@ -220,6 +221,10 @@ void Pool::Release(const std::shared_ptr<Slot>& s, std::shared_ptr<Container> c)
       ServeWaiters();
       ReconcileSlot(s);  // a recycled or crashed one's replacement starts now
     }
+    return;
+  }
+  if (WantsTemplate(*s, *c)) {  // neither idle nor handed on while it becomes the template
+    asio::co_spawn(ex_, MakeTemplate(s, std::move(c)), asio::detached);
     return;
   }
   if (!s->waiters.empty()) {
@@ -420,10 +425,24 @@ asio::awaitable<std::variant<Acquired, Refusal>> Pool::StartContainer(const std:
   }
   c->init_ms = result.value(restored ? "restore_ms" : "init_ms", 0.0);
   const double init_ms = *c->init_ms;
-  if (fv.start.snapshot && !restored && !s->snapshot_template && s->snapshot_refusal.empty() &&
-      !s->making_template) {
-    if (auto refusal = co_await MakeTemplate(s, c, spec, note)) co_return std::move(*refusal);
-    logs += c->TakeLogs();
+  if (fv.start.snapshot && !restored && !s->fork_safety_checked) {
+    // Checked once, at the first init, so a deploy's answer says why a snapshot will
+    // not be taken; the template itself is taken after a container's first request.
+    s->fork_safety_checked = true;
+    Exchange verdict =
+        co_await c->Ask(protocol::Encode(protocol::FrameType::kSnapshot, R"({"check_only":true})", ""),
+                        config_.init_timeout);
+    auto answer = verdict.end == Exchange::End::kFrame ? nlohmann::json::parse(verdict.frame.header, nullptr, false)
+                                                       : nlohmann::json();
+    if (answer.is_object() && !answer.value("ok", false)) {
+      s->snapshot_refusal = answer.value("error", "");
+      spdlog::warn("{}: snapshot refused: {}", KeyOf(fv), s->snapshot_refusal);
+      AddNote(note, "snapshot refused: " + s->snapshot_refusal);
+    } else if (verdict.end != Exchange::End::kFrame) {
+      co_return refuse({RunStatus::kCrashed, 502, "Runtime.InitCrashed",
+                        "the container ended at its fork-safety check: " + verdict.how, c->TakeLogs(), {}, true},
+                       c);
+    }
   }
   co_return Acquired{Lease(this, s, c), true, init_ms, logs, queue_ms, c->start, note};
 }
@@ -449,73 +468,42 @@ asio::awaitable<Result<std::shared_ptr<Container>>> Pool::ForkFromTemplate(Slot&
   co_return c;
 }
 
-// The first container of a snapshot version to finish its init becomes the template
-// if it is safe to fork; the request then gets a container forked from it. `c` is
-// replaced by that container; a refusal leaves `c` as it was, to serve.
-asio::awaitable<std::optional<Refusal>> Pool::MakeTemplate(const std::shared_ptr<Slot>& s,
-                                                           std::shared_ptr<Container>& c,
-                                                           const sandbox::SpawnSpec& spec, std::string& note) {
-  const std::string key = KeyOf(s->fv);
-  if (FreeMb() < s->fv.memory_mb) {
-    AddNote(note, "no room in the node's memory budget for a snapshot template");
-    co_return std::nullopt;
-  }
+// A snapshot version's template is taken from a container that has served its first
+// request: its module scope ran and so did the first call's lazy work (an
+// InferenceSession's first run), which its children then skip. If it is not safe to
+// fork, it says why and goes back to serving.
+bool Pool::WantsTemplate(const Slot& s, const Container& c) const {
+  return s.fv.start.snapshot && !s.snapshot_template && s.snapshot_refusal.empty() && !s.making_template &&
+         !s.superseded && !stopping_ && c.invocations() >= 1 && !c.recycle_due && FreeMb() >= s.fv.memory_mb;
+}
+
+asio::awaitable<void> Pool::MakeTemplate(std::shared_ptr<Slot> s, std::shared_ptr<Container> c) {
   s->making_template = true;
   Exchange verdict = co_await c->Ask(protocol::Encode(protocol::FrameType::kSnapshot, "{}", ""), config_.init_timeout);
   s->making_template = false;
-  if (verdict.end != Exchange::End::kFrame) {
-    Refusal r{RunStatus::kCrashed, 502, "Runtime.InitCrashed", "the container ended at its snapshot: " + verdict.how,
-              c->TakeLogs(), {}, true};
-    r.start_note = note;
-    Release(s, c);
-    co_return r;
-  }
-  auto answer = nlohmann::json::parse(verdict.frame.header, nullptr, false);
+  auto answer = verdict.end == Exchange::End::kFrame ? nlohmann::json::parse(verdict.frame.header, nullptr, false)
+                                                     : nlohmann::json();
   if (!answer.is_object() || !answer.value("ok", false)) {
-    s->snapshot_refusal = answer.is_object() ? answer.value("error", "") : "malformed SNAPSHOT_DONE";
-    spdlog::warn("{}: snapshot refused: {}", key, s->snapshot_refusal);
-    AddNote(note, "snapshot refused: " + s->snapshot_refusal);
-    co_return std::nullopt;
+    s->snapshot_refusal = answer.is_object() ? answer.value("error", "refused")
+                                             : "the container ended at its snapshot: " + verdict.how;
+    spdlog::warn("{}: snapshot refused: {}", KeyOf(s->fv), s->snapshot_refusal);
+    Release(s, std::move(c));  // back to serving (or gone, if it died)
+    co_return;
   }
-  // The template leaves the serving set; its place goes to the container forked
-  // from it, and its memory stays counted as the template's.
+  // Out of the serving set: its place is free for a container forked from it; its
+  // memory stays counted, as the template's.
   std::erase(s->members, c);
-  used_mb_ += s->fv.memory_mb;
+  --s->places;
   s->snapshot_template = c;
   s->template_forks = 0;
   auto made = std::make_shared<int64_t>(0);
   s->template_spare = std::make_shared<SpareChild>(SpareChild::Config{
       ex_, config_.blocking, config_.sandbox, sandbox::ForkSourceKind::kTemplate, s->fv.memory_mb,
       [made, tid = c->id()] { return tid + "." + std::to_string(++*made) + "-" + RandomAlnum(6); }});
-  spdlog::info("{}: container {} (pid {}) is the snapshot template", key, c->id(), c->pid());
-  sandbox::SpawnSpec child = spec;
-  child.container_id = "c-" + std::to_string(next_container_++) + "-" + RandomAlnum(6);
-  auto forked = co_await ForkFromTemplate(*s, child);
-  if (!forked.ok()) {
-    Refusal r{RunStatus::kCrashed, 502, "Runtime.StartError",
-              "could not fork from the new snapshot template: " + forked.status().message(), "", {}, true};
-    r.start_note = note;
-    Release(s, nullptr);
-    co_return r;
-  }
-  c = std::move(forked).value();
-  s->members.push_back(c);
-  sink_(RecordOf(*s, *c));
-  Exchange hello = co_await c->AwaitRestore(config_.init_timeout);
-  auto restored = hello.end == Exchange::End::kFrame ? nlohmann::json::parse(hello.frame.header, nullptr, false)
-                                                     : nlohmann::json();
-  if (!restored.is_object() || !restored.value("ok", false)) {
-    Refusal r{RunStatus::kCrashed, 502, "Runtime.InitCrashed",
-              "the first container forked from the snapshot template did not start: " +
-                  (hello.how.empty() ? restored.value("errorMessage", std::string("no HELLO")) : hello.how),
-              c->TakeLogs(), {}, true};
-    r.start_note = note;
-    if (c->state() != ContainerState::kGone) c->Retire(LeaveReason::kInitFailed);
-    Release(s, c);
-    co_return r;
-  }
-  c->init_ms = restored.value("restore_ms", 0.0);
-  co_return std::nullopt;
+  spdlog::info("{}: container {} (pid {}) is the snapshot template", KeyOf(s->fv), c->id(), c->pid());
+  ServeWaiters();
+  ReconcileSlot(s);  // min_warm, from the template now
+  co_await s->template_spare->Replenish(c);
 }
 
 void Pool::RetireTemplate(Slot& s, LeaveReason why) {

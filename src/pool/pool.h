@@ -21,9 +21,9 @@
 // start.
 //
 // Starting a container (issue #7): a version that asks for snapshots forks it from
-// its template (the first of its containers to finish its init, set aside to fork
-// from; it lives while the version is wanted, counts its memory in the budget, and
-// is made again if it dies); otherwise from the zygote of its layer set (zygotes.h);
+// its template (the first of its containers to have served a request, set aside to
+// fork from; it lives while the version is wanted, counts its memory in the budget,
+// and is made again if it dies); otherwise from the zygote of its layer set (zygotes.h);
 // otherwise, or when the way asked for is not there, a fresh worker starts. A start
 // that went another way than asked says why (start_note) in its run's record.
 //
@@ -208,8 +208,8 @@ class Pool {
   Result<const ContainerSpec*> SpecOf(Slot& s);
   int64_t FreeMb() const;
   asio::awaitable<Result<std::shared_ptr<Container>>> ForkFromTemplate(Slot& s, const sandbox::SpawnSpec& spec);
-  asio::awaitable<std::optional<Refusal>> MakeTemplate(const std::shared_ptr<Slot>& s, std::shared_ptr<Container>& c,
-                                                       const sandbox::SpawnSpec& spec, std::string& note);
+  bool WantsTemplate(const Slot& s, const Container& c) const;
+  asio::awaitable<void> MakeTemplate(std::shared_ptr<Slot> s, std::shared_ptr<Container> c);
   void RetireTemplate(Slot& s, LeaveReason why);
   asio::awaitable<void> ReconcileLoop();
   ContainerRecord RecordOf(const Slot& s, const Container& c) const;

@@ -62,7 +62,10 @@ int ServeInvokes(PythonHost& host) {
       if (auto st = kiln::protocol::WriteFrame(kChannelFd, FrameType::kSnapshotDone, *verdict, ""); !st.ok()) {
         return Fail(st);
       }
-      if (!Ok(*verdict)) continue;  // refused: it stays an ordinary container
+      // Refused, or only asked whether it could: it stays an ordinary container.
+      if (!Ok(*verdict) || nlohmann::json::parse((*frame)->header, nullptr, false).value("check_only", false)) {
+        continue;
+      }
       auto child = BecomeForkSource(kiln::sandbox::ForkSourceKind::kTemplate);
       if (!child.ok()) return Fail(child.status());
       if (!*child) return 0;
