@@ -30,8 +30,8 @@ struct PoolOverrides {
 // How a version's containers start (issue #7). By default a container is forked from
 // the zygote of its layer set (an interpreter that imported the layers' preloadable
 // modules); `zygote: false` starts a fresh interpreter instead. `snapshot: true` makes
-// the first initialised container the version's template, and later containers are
-// forked from it with the handler already imported. `preload` replaces the layers'
+// the first container to have served a request the version's template, and later
+// containers are forked from it with the handler already imported and called. `preload` replaces the layers'
 // manifest lists of modules the zygote imports.
 struct StartOptions {
   bool zygote = true;

@@ -453,7 +453,7 @@ asio::awaitable<Result<std::shared_ptr<Container>>> Pool::ForkFromTemplate(Slot&
   if (!source->Alive()) {
     std::string how = source->exit_how().value_or("ended");
     RetireTemplate(s, LeaveReason::kCrashed);
-    co_return Internal("it died (" + how + "); the next container to finish its init becomes the template");
+    co_return Internal("it died (" + how + "); the next container to serve a request becomes the template");
   }
   std::shared_ptr<SpareChild> spares = s.template_spare;
   auto forked = co_await spares->Fork(source, spec);
