@@ -61,16 +61,23 @@ std::string ReportLine(const RunRecord& run, int64_t memory_mb) {
   return line + "\n";
 }
 
+RunRecord NewRunRecord(const FunctionVersion& fv, const std::string& id, const std::string& trigger,
+                       const std::string& route, int64_t request_bytes) {
+  RunRecord run;
+  run.id = id;
+  run.function = fv.function;
+  run.version = fv.version;
+  run.trigger = trigger;
+  run.route = route;
+  run.started_at = NowEpochMs();
+  run.request_bytes = request_bytes;
+  return run;
+}
+
 boost::asio::awaitable<Invocation> Dispatcher::Invoke(InvocationRequest req) {
   Invocation inv;
   RunRecord& run = inv.run;
-  run.id = req.request_id;
-  run.function = req.fv.function;
-  run.version = req.fv.version;
-  run.trigger = req.trigger;
-  run.route = req.route;
-  run.started_at = NowEpochMs();
-  run.request_bytes = req.request_bytes;
+  run = NewRunRecord(req.fv, req.request_id, req.trigger, req.route, req.request_bytes);
   run.attempt = req.attempt;
   const int64_t budget_ms = req.async ? req.fv.async.timeout_ms : req.fv.timeout_ms;
   // Recorded as running first: a daemon that dies now still leaves a trace, which
@@ -160,13 +167,7 @@ void Dispatcher::RecordRejected(const FunctionVersion& fv, const std::string& re
                                 const std::string& trigger, const std::string& route,
                                 int64_t request_bytes, const std::string& why) {
   Invocation inv;
-  inv.run.id = request_id;
-  inv.run.function = fv.function;
-  inv.run.version = fv.version;
-  inv.run.trigger = trigger;
-  inv.run.route = route;
-  inv.run.started_at = NowEpochMs();
-  inv.run.request_bytes = request_bytes;
+  inv.run = NewRunRecord(fv, request_id, trigger, route, request_bytes);
   Fail(inv, RunStatus::kRejected, 413, "RequestTooLarge", why);
   Finish(inv, fv.memory_mb);
 }

@@ -72,6 +72,10 @@ class Dispatcher {
   Limits limits_;
 };
 
+// A new run's record: who, how it came, when (now), how big its request was.
+RunRecord NewRunRecord(const FunctionVersion& fv, const std::string& id, const std::string& trigger,
+                       const std::string& route, int64_t request_bytes);
+
 // The Lambda-style last log line of a run.
 std::string ReportLine(const RunRecord& run, int64_t memory_mb);
 

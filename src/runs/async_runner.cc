@@ -45,14 +45,7 @@ AsyncRunner::AsyncRunner(asio::any_io_executor ex, Store* store, Catalog* catalo
       timer_(ex) {}
 
 Result<Enqueued> AsyncRunner::Enqueue(AsyncRequest req) {
-  RunRecord run;
-  run.id = RandomUuid();
-  run.function = req.fv.function;
-  run.version = req.fv.version;
-  run.trigger = req.trigger;
-  run.route = req.route;
-  run.started_at = NowEpochMs();
-  run.request_bytes = req.request_bytes;
+  RunRecord run = dispatch::NewRunRecord(req.fv, RandomUuid(), req.trigger, req.route, req.request_bytes);
   run.status = RunStatus::kQueued;
   run.attempt = 0;
   const int64_t dedupe_since = run.started_at - std::chrono::milliseconds(config_.idempotency_window).count();
@@ -119,15 +112,9 @@ asio::awaitable<void> AsyncRunner::Deliver(QueuedRun q) {
   const FunctionVersion fv = *found;
   const int64_t now = NowEpochMs();
   if (now - q.enqueued_at > fv.async.max_event_age_s * 1000) {
-    RunRecord run;
-    run.id = q.run_id;
-    run.function = fv.function;
-    run.version = fv.version;
-    run.trigger = "async";
-    run.route = q.route;
+    RunRecord run = dispatch::NewRunRecord(fv, q.run_id, "async", q.route, static_cast<int64_t>(q.event.size()));
     run.started_at = q.enqueued_at;
     run.attempt = q.attempt;
-    run.request_bytes = static_cast<int64_t>(q.event.size());
     dispatcher_->RecordExpired(std::move(run), fv.memory_mb,
                                "queued for " + std::to_string((now - q.enqueued_at) / 1000) +
                                    " s, past the function's max_event_age_s of " +

@@ -29,14 +29,25 @@ constexpr int kSourceChannelFd = 3;
 constexpr int kForkTimeoutMs = 5000;
 constexpr size_t kChildFds = 4;  // channel, log write end, go read end, error write end
 
-Status SendWithFds(int fd, const std::string& bytes, const std::array<int, kChildFds>& fds) {
-  iovec iov{const_cast<char*>(bytes.data()), bytes.size()};
+// A message's data buffer with room for the child's descriptors beside it.
+struct FdMessage {
+  FdMessage(void* data, size_t size) : iov{data, size} {
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+  }
+  FdMessage(const FdMessage&) = delete;
+  FdMessage& operator=(const FdMessage&) = delete;
+
+  iovec iov;
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kChildFds)] = {};
   msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
+};
+
+Status SendWithFds(int fd, const std::string& bytes, const std::array<int, kChildFds>& fds) {
+  FdMessage m(const_cast<char*>(bytes.data()), bytes.size());
+  msghdr& msg = m.msg;
   cmsghdr* c = CMSG_FIRSTHDR(&msg);
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;
@@ -223,13 +234,8 @@ namespace {
 // A FORK frame and the four descriptors that came with its first bytes.
 Result<std::optional<protocol::Frame>> ReadFork(std::vector<UniqueFd>* fds) {
   char prefix[protocol::kPrefixBytes];
-  iovec iov{prefix, sizeof prefix};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kChildFds)] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
+  FdMessage m(prefix, sizeof prefix);
+  msghdr& msg = m.msg;
   ssize_t n;
   do {
     n = recvmsg(kSourceChannelFd, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);

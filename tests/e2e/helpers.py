@@ -10,6 +10,8 @@ import uuid
 import zipfile
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -131,3 +133,14 @@ def pids_holding(path_fragment):
         except OSError:
             continue  # the process exited, or is not ours to read
     return found
+
+
+def wait_for(predicate, timeout, what, every=0.2):
+    """predicate()'s first truthy value within `timeout` seconds, else the test fails."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    pytest.fail(f"not within {timeout} s: {what}")

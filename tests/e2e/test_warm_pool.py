@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from helpers import unique, write_bundle
+from helpers import unique, write_bundle, wait_for
 
 SLOW = """
 import json, time
@@ -37,16 +37,6 @@ def live(kiln, name):
 
 def ended(kiln, name):
     return [c for c in ps(kiln, "--all") if c["function"] == name and c["state"] == "gone"]
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"not within {timeout} s: {what}")
 
 
 def call_all(fn, bodies):

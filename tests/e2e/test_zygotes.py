@@ -31,7 +31,7 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import Fn
-from helpers import unique, write_bundle
+from helpers import unique, write_bundle, wait_for
 
 NO_PREWARM = ("--min-warm", "0")
 MISSING_MODULE = "kiln_no_such_module_xyz"
@@ -102,16 +102,6 @@ def snapshots_of(k, name):
 def layer_refs(answer):
     """A deploy answer's pinned layers as a zygote lists them: ["ml:1", ...]."""
     return [f"{layer['name']}:{layer['version']}" for layer in answer["layers"]]
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"not within {timeout} s: {what}")
 
 
 # -- handlers --------------------------------------------------------------------------
