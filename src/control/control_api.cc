@@ -95,12 +95,6 @@ bool ReservedPath(const std::string& path) {
 
 }  // namespace
 
-bool ValidName(const std::string& name) {
-  if (name.empty() || name.size() > 64) return false;
-  return std::all_of(name.begin(), name.end(),
-                     [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_'; });
-}
-
 asio::awaitable<Response> ControlApi::Handle(Request req, const gateway::RequestInfo&) {
   Segments seg = SplitPath(Sv(req.target()));
   if (seg.size() == 2 && seg[1] == "openapi.json" && req.method() == http::verb::get) {
@@ -177,6 +171,22 @@ asio::awaitable<Response> ControlApi::Route(Request& req, const Segments& seg) {
       co_return RemoveLayer(seg[2], v);
     }
   }
+  if (is(1, "pipelines")) {
+    if (n == 2 && m == http::verb::get) co_return FromResult(200, ListPipelines());
+    if (n == 3 && m == http::verb::put) {
+      bool created = false;
+      auto p = PutPipeline(seg[2], body, &created);
+      co_return FromResult(created ? 201 : 200, p);
+    }
+    if (n == 3 && m == http::verb::get) co_return FromResult(200, GetPipeline(seg[2]));
+    if (n == 3 && m == http::verb::delete_) {
+      Status st = d_.store->DeletePipeline(seg[2]);
+      co_return st.ok() ? NoContent() : gateway::ErrorResponse(st, 11, true);
+    }
+    if (n == 4 && is(3, "runs") && m == http::verb::post) co_return StartPipelineRun(seg[2], body, req.version());
+    if (n == 4 && is(3, "runs") && m == http::verb::get) co_return FromResult(200, ListPipelineRuns(seg[2], req));
+  }
+  if (n == 3 && is(1, "pipeline-runs") && m == http::verb::get) co_return FromResult(200, GetPipelineRun(seg[2]));
   if (n == 3 && is(1, "layer-builds") && m == http::verb::get) {
     auto b = d_.layers->Describe(seg[2]);
     co_return b ? Json(200, *b) : gateway::ErrorResponse(NotFound("no layer build " + seg[2]), 11, true);

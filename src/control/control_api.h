@@ -12,6 +12,7 @@
 
 #include "dispatch/dispatcher.h"
 #include "runs/async_runner.h"
+#include "runs/pipeline_runner.h"
 #include "gateway/http_server.h"
 #include "layers/layer_builder.h"
 #include "pool/pool.h"
@@ -38,6 +39,7 @@ struct ControlDeps {
   runs::RunRecorder* recorder;
   dispatch::Dispatcher* dispatcher;
   runs::AsyncRunner* async;
+  runs::PipelineRunner* pipelines;
   pool::Pool* pool;
   const sandbox::Sandbox* sandbox;
   asio::any_io_executor blocking;  // for filesystem-heavy work
@@ -71,12 +73,16 @@ class ControlApi {
   Result<nlohmann::json> ListLayers(const std::string& name);
   asio::awaitable<Response> PushLayer(Request& req, const std::string& name);
   Response RemoveLayer(const std::string& name, std::optional<int64_t> version);
+  // pipeline_endpoints.cc
+  Result<nlohmann::json> PutPipeline(const std::string& name, const std::string& body, bool* created);
+  Result<nlohmann::json> ListPipelines();
+  Result<nlohmann::json> GetPipeline(const std::string& name);
+  Response StartPipelineRun(const std::string& name, const std::string& body, unsigned version);
+  Result<nlohmann::json> ListPipelineRuns(const std::string& name, const Request& req);
+  Result<nlohmann::json> GetPipelineRun(const std::string& id);
 
   ControlDeps d_;
 };
-
-// Names of functions and layers: [A-Za-z0-9_-], 1 to 64 characters.
-bool ValidName(const std::string& name);
 
 // Shared by the endpoint files.
 Result<nlohmann::json> ParseObject(const std::string& body);

@@ -23,6 +23,7 @@
 #include "registry/catalog.h"
 #include "runtime/runtime_env.h"
 #include "runs/async_runner.h"
+#include "runs/pipeline_runner.h"
 #include "runs/run_recorder.h"
 #include "sandbox/sandbox.h"
 #include "common/crypto.h"
@@ -226,8 +227,13 @@ int Serve(const DaemonConfig& config) {
   dispatch::Dispatcher dispatcher(&pool, &recorder,
                                   dispatch::Limits{config.max_response_bytes, 64u << 10});
   runs::AsyncRunner async(io.get_executor(), store->get(), &catalog, &pool, &dispatcher, &recorder, {});
-  control::ControlApi control({&catalog, store->get(), &blobs, &builder, &recorder, &dispatcher, &async, &pool,
-                               sandbox.get(), blocking.get_executor(), {config.max_function_mb << 20}});
+  runs::PipelineConfig pipeline_config;
+  pipeline_config.max_event_bytes = config.max_body_bytes;
+  runs::PipelineRunner pipelines(io.get_executor(), store->get(), &catalog, &async, pipeline_config);
+  async.SetStepEndHook([&pipelines](const std::string& pipeline_run) { pipelines.Advance(pipeline_run); });
+  control::ControlApi control({&catalog, store->get(), &blobs, &builder, &recorder, &dispatcher, &async,
+                               &pipelines, &pool, sandbox.get(), blocking.get_executor(),
+                               {config.max_function_mb << 20}});
   gateway::UserGateway user(&catalog, &dispatcher, &async, config.max_body_bytes);
   FrontDoor front(&control, &user, static_cast<size_t>(config.bundle_limits.max_bytes),
                   static_cast<size_t>(config.max_layer_mb) << 20);
@@ -242,6 +248,7 @@ int Serve(const DaemonConfig& config) {
     spdlog::info("signal {}: stopping", sig);
     server.Stop();
     async.Stop();
+    pipelines.Stop();
     pool.Shutdown();
   });
   spdlog::info("kiln serving on http://{} (data {}, worker {}, memory budget {} MB)", config.listen,
@@ -250,6 +257,7 @@ int Serve(const DaemonConfig& config) {
   pool.SetAspired(catalog.AspiredVersions());
   pool.StartReconciling();
   if (Status st = async.Start(); !st.ok()) return Fatal(st);
+  pipelines.Start();
   io.run();
   blocking.join();
   spdlog::info("stopped");

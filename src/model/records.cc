@@ -1,5 +1,8 @@
 #include "model/records.h"
 
+#include <algorithm>
+#include <cctype>
+
 #include <nlohmann/json.hpp>
 
 #include "common/time_util.h"
@@ -35,6 +38,12 @@ std::optional<VersionState> ParseVersionState(const std::string& s) {
     if (s == VersionStateName(v)) return v;
   }
   return std::nullopt;
+}
+
+bool ValidName(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_'; });
 }
 
 const char* RouteAuthName(RouteAuth a) { return a == RouteAuth::kKey ? "key" : "none"; }

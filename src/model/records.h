@@ -202,6 +202,9 @@ void to_json(nlohmann::json& j, const LayerVersion& v);
 void to_json(nlohmann::json& j, const RunRecord& v);
 void to_json(nlohmann::json& j, const ContainerRecord& v);
 
+// Names of functions, layers and pipelines: [A-Za-z0-9_-], 1 to 64 characters.
+bool ValidName(const std::string& name);
+
 const char* RouteAuthName(RouteAuth a);
 const char* RouteModeName(RouteMode m);
 

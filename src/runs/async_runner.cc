@@ -106,13 +106,15 @@ asio::awaitable<void> AsyncRunner::Deliver(QueuedRun q) {
   const FunctionVersion* found = catalog_->Find(q.function, q.version);
   if (found == nullptr) {
     spdlog::warn("async run {}: {}:{} is gone; dropped", q.run_id, q.function, q.version);
-    (void)store_->DeleteQueuedRun(q.run_id);
+    Dequeue(q);
     co_return;
   }
-  const FunctionVersion fv = *found;
+  FunctionVersion fv = *found;
+  if (q.budget_ms > 0) fv.async.timeout_ms = q.budget_ms;  // a pipeline step's own budget
+  const std::string trigger = q.pipeline_run.empty() ? "async" : "pipeline";
   const int64_t now = NowEpochMs();
   if (now - q.enqueued_at > fv.async.max_event_age_s * 1000) {
-    RunRecord run = dispatch::NewRunRecord(fv, q.run_id, "async", q.route, static_cast<int64_t>(q.event.size()));
+    RunRecord run = dispatch::NewRunRecord(fv, q.run_id, trigger, q.route, static_cast<int64_t>(q.event.size()));
     run.started_at = q.enqueued_at;
     run.attempt = q.attempt;
     dispatcher_->RecordExpired(std::move(run), fv.memory_mb,
@@ -120,7 +122,7 @@ asio::awaitable<void> AsyncRunner::Deliver(QueuedRun q) {
                                    " s, past the function's max_event_age_s of " +
                                    std::to_string(fv.async.max_event_age_s));
     recorder_->Flush();
-    (void)store_->DeleteQueuedRun(q.run_id);
+    Dequeue(q);
     co_return;
   }
   if (!pool_->HasRoomForAsync(fv)) {  // sync requests first: try again in a moment
@@ -133,7 +135,7 @@ asio::awaitable<void> AsyncRunner::Deliver(QueuedRun q) {
     (void)store_->RequeueRun(q.run_id, now + Ms(config_.no_room_delay));
     co_return;
   }
-  dispatch::InvocationRequest req{fv, q.event, q.run_id, "async", q.route,
+  dispatch::InvocationRequest req{fv, q.event, q.run_id, trigger, q.route,
                                   static_cast<int64_t>(q.event.size()), attempt, true};
   dispatch::Invocation inv = co_await dispatcher_->Invoke(std::move(req));
   recorder_->Flush();  // the final record is durable before the run leaves the queue
@@ -148,7 +150,15 @@ asio::awaitable<void> AsyncRunner::Deliver(QueuedRun q) {
     (void)store_->RequeueRun(q.run_id, NowEpochMs() + delay);
     co_return;
   }
-  (void)store_->DeleteQueuedRun(q.run_id);
+  Dequeue(q);
+}
+
+void AsyncRunner::Dequeue(const QueuedRun& q) {
+  if (Status st = store_->DeleteQueuedRun(q.run_id); !st.ok()) {
+    spdlog::warn("async run {} stays queued, to be delivered again: {}", q.run_id, st.message());
+    return;
+  }
+  if (!q.pipeline_run.empty() && step_end_) step_end_(q.pipeline_run);
 }
 
 }  // namespace kiln::runs

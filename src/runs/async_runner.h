@@ -16,12 +16,16 @@
 // a run queued longer than max_event_age_s ends expired. The final record is made
 // durable (RunRecorder::Flush) before the run leaves the queue, so a crash in between
 // delivers it again rather than losing it.
+// Runs of pipeline steps (pipeline_runner) are queued runs too, carrying their pipeline
+// run and their step's budget; when one leaves the queue, the step-end hook is called
+// so the pipeline can go on at once.
 // Threading: the daemon's I/O thread.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <functional>
 #include <set>
 #include <string>
 
@@ -63,11 +67,18 @@ class AsyncRunner {
   // Releases what a dead daemon leased, then starts the loop.
   Status Start();
   void Stop();
+  // Looks at the queue now (runs were queued from elsewhere).
+  void Wake() { timer_.cancel(); }
+  // Called with the pipeline run's id when a run of one of its steps leaves the
+  // queue, its final record durable.
+  void SetStepEndHook(std::function<void(const std::string& pipeline_run)> hook) { step_end_ = std::move(hook); }
 
  private:
   asio::awaitable<void> Loop();
   asio::awaitable<void> Deliver(QueuedRun q);
   void RenewLeases();
+  // Out of the queue for good (its final record is durable).
+  void Dequeue(const QueuedRun& q);
 
   asio::any_io_executor ex_;
   Store* store_;
@@ -81,6 +92,7 @@ class AsyncRunner {
   asio::steady_timer timer_;
   std::chrono::steady_clock::time_point next_renewal_;
   bool stopping_ = false;
+  std::function<void(const std::string&)> step_end_;
 };
 
 }  // namespace kiln::runs

@@ -42,6 +42,23 @@ class FakeStore final : public Store {
   Status RequeueRun(const std::string&, int64_t) override { return Internal("unused"); }
   Status DeleteQueuedRun(const std::string&) override { return Internal("unused"); }
   Result<int64_t> ReleaseLeases() override { return Internal("unused"); }
+  Result<bool> PutPipeline(const Pipeline&) override { return Internal("unused"); }
+  Result<Pipeline> GetPipeline(const std::string&) override { return Internal("unused"); }
+  Result<std::vector<Pipeline>> ListPipelines() override { return Internal("unused"); }
+  Status DeletePipeline(const std::string&) override { return Internal("unused"); }
+  Status CreatePipelineRun(const PipelineRun&, const std::vector<StepRun>&) override { return Internal("unused"); }
+  Result<bool> AdvancePipelineRun(const std::string&, int64_t, const std::vector<StepRun>&) override {
+    return Internal("unused");
+  }
+  Result<bool> EndPipelineRun(const PipelineRun&) override { return Internal("unused"); }
+  Result<PipelineRun> GetPipelineRun(const std::string&) override { return Internal("unused"); }
+  Result<std::vector<PipelineRun>> ListPipelineRuns(const std::string&, bool, int) override {
+    return Internal("unused");
+  }
+  Result<std::vector<PipelineTask>> ListPipelineTasks(const std::string&, std::optional<int64_t>) override {
+    return Internal("unused");
+  }
+  Result<int64_t> CountPendingTasks(const std::string&, int64_t) override { return Internal("unused"); }
 
   Status UpsertRecords(const std::vector<RunRecord>& runs,
                        const std::vector<ContainerRecord>& containers) override {

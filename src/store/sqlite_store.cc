@@ -72,6 +72,22 @@ CREATE TABLE idempotency_keys (
   function TEXT NOT NULL, key TEXT NOT NULL, run_id TEXT NOT NULL, created_at INTEGER NOT NULL,
   PRIMARY KEY (function, key));
 )sql",
+    R"sql(
+ALTER TABLE async_queue ADD COLUMN pipeline_run TEXT NOT NULL DEFAULT '';
+ALTER TABLE async_queue ADD COLUMN budget_ms INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE pipelines (
+  name TEXT PRIMARY KEY, steps TEXT NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+CREATE TABLE pipeline_runs (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, pipeline TEXT NOT NULL,
+  steps TEXT NOT NULL, status TEXT NOT NULL, current_step INTEGER NOT NULL, started_at INTEGER NOT NULL,
+  ended_at INTEGER, failed_step INTEGER, error_type TEXT NOT NULL, error_message TEXT NOT NULL,
+  result TEXT NOT NULL, input_bytes INTEGER NOT NULL);
+CREATE INDEX pipeline_runs_by_pipeline ON pipeline_runs (pipeline, seq);
+CREATE INDEX pipeline_runs_by_status ON pipeline_runs (status);
+CREATE TABLE pipeline_tasks (
+  pipeline_run TEXT NOT NULL, step INTEGER NOT NULL, element INTEGER NOT NULL, run_id TEXT NOT NULL UNIQUE,
+  PRIMARY KEY (pipeline_run, step, element));
+)sql",
 };
 
 std::string ToJsonText(const nlohmann::json& j) { return j.dump(); }
@@ -554,20 +570,9 @@ Result<Enqueued> SqliteStore::EnqueueRun(const RunRecord& run, const std::string
         return OkStatus();
       }
     }
-    SqliteStmt count(db_, "SELECT COUNT(*) FROM async_queue WHERE function = ?");
-    count.Bind(1, run.function);
-    KILN_RETURN_IF_ERROR(count.Step().status());
-    if (count.Int(0) >= max_queued) {
-      return Status(Code::kResourceExhausted, std::to_string(count.Int(0)) + " async runs of " + run.function +
-                                                  " are queued, its bound (max_queued)");
-    }
+    KILN_RETURN_IF_ERROR(CheckQueueBound(run.function, 1, max_queued));
     KILN_RETURN_IF_ERROR(UpsertRunsInTransaction({run}));
-    SqliteStmt ins(db_,
-                   "INSERT INTO async_queue (run_id, function, version, event, route, enqueued_at, available_at) "
-                   "VALUES (?,?,?,?,?,?,?)");
-    ins.Bind(1, run.id).Bind(2, run.function).Bind(3, run.version).Bind(4, event).Bind(5, run.route);
-    ins.Bind(6, run.started_at).Bind(7, run.started_at);
-    KILN_RETURN_IF_ERROR(ins.Run());
+    KILN_RETURN_IF_ERROR(InsertQueueRow(run, event, "", 0));
     if (idempotency_key.empty()) return OkStatus();
     SqliteStmt key(db_,
                    "INSERT INTO idempotency_keys (function, key, run_id, created_at) VALUES (?,?,?,?) "
@@ -579,20 +584,42 @@ Result<Enqueued> SqliteStore::EnqueueRun(const RunRecord& run, const std::string
   return out;
 }
 
+Status SqliteStore::CheckQueueBound(const std::string& function, int64_t adding, int64_t max_queued) {
+  SqliteStmt count(db_, "SELECT COUNT(*) FROM async_queue WHERE function = ?");
+  count.Bind(1, function);
+  KILN_RETURN_IF_ERROR(count.Step().status());
+  if (count.Int(0) + adding > max_queued) {
+    return Status(Code::kResourceExhausted, std::to_string(count.Int(0)) + " async runs of " + function +
+                                                " are queued; " + std::to_string(adding) + " more would pass its bound (max_queued " +
+                                                std::to_string(max_queued) + ")");
+  }
+  return OkStatus();
+}
+
+Status SqliteStore::InsertQueueRow(const RunRecord& run, const std::string& event, const std::string& pipeline_run,
+                                   int64_t budget_ms) {
+  SqliteStmt ins(db_,
+                 "INSERT INTO async_queue (run_id, function, version, event, route, enqueued_at, available_at, "
+                 "pipeline_run, budget_ms) VALUES (?,?,?,?,?,?,?,?,?)");
+  ins.Bind(1, run.id).Bind(2, run.function).Bind(3, run.version).Bind(4, event).Bind(5, run.route);
+  ins.Bind(6, run.started_at).Bind(7, run.started_at).Bind(8, pipeline_run).Bind(9, budget_ms);
+  return ins.Run();
+}
+
 Result<std::vector<QueuedRun>> SqliteStore::LeaseRuns(const std::string& owner, int64_t now, int64_t lease_until,
                                                       int limit) {
   std::vector<QueuedRun> out;
   Status st = InTransaction([&]() -> Status {
     SqliteStmt pick(db_,
-                    "SELECT run_id, function, version, event, route, enqueued_at, attempt FROM async_queue "
-                    "WHERE available_at <= ? AND (lease_owner = '' OR lease_until < ?) "
+                    "SELECT run_id, function, version, event, route, enqueued_at, attempt, pipeline_run, budget_ms "
+                    "FROM async_queue WHERE available_at <= ? AND (lease_owner = '' OR lease_until < ?) "
                     "ORDER BY available_at, enqueued_at LIMIT ?");
     pick.Bind(1, now).Bind(2, now).Bind(3, int64_t{limit});
     for (;;) {
       KILN_ASSIGN_OR_RETURN(bool row, pick.Step());
       if (!row) break;
       out.push_back({pick.Text(0), pick.Text(1), pick.Int(2), pick.Text(3), pick.Text(4), pick.Int(5),
-                     static_cast<int>(pick.Int(6))});
+                     static_cast<int>(pick.Int(6)), pick.Text(7), pick.Int(8)});
     }
     SqliteStmt lease(db_, "UPDATE async_queue SET lease_owner = ?, lease_until = ? WHERE run_id = ?");
     for (const QueuedRun& q : out) {

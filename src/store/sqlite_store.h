@@ -49,6 +49,19 @@ class SqliteStore final : public Store {
   Status RequeueRun(const std::string& run_id, int64_t available_at) override;
   Status DeleteQueuedRun(const std::string& run_id) override;
   Result<int64_t> ReleaseLeases() override;
+  // sqlite_pipelines.cc
+  Result<bool> PutPipeline(const Pipeline& p) override;
+  Result<Pipeline> GetPipeline(const std::string& name) override;
+  Result<std::vector<Pipeline>> ListPipelines() override;
+  Status DeletePipeline(const std::string& name) override;
+  Status CreatePipelineRun(const PipelineRun& run, const std::vector<StepRun>& first) override;
+  Result<bool> AdvancePipelineRun(const std::string& id, int64_t from, const std::vector<StepRun>& next) override;
+  Result<bool> EndPipelineRun(const PipelineRun& run) override;
+  Result<PipelineRun> GetPipelineRun(const std::string& id) override;
+  Result<std::vector<PipelineRun>> ListPipelineRuns(const std::string& pipeline, bool running_only,
+                                                    int limit) override;
+  Result<std::vector<PipelineTask>> ListPipelineTasks(const std::string& id, std::optional<int64_t> step) override;
+  Result<int64_t> CountPendingTasks(const std::string& id, int64_t step) override;
 
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}
@@ -58,11 +71,19 @@ class SqliteStore final : public Store {
   Status InTransaction(const std::function<Status()>& body);
   Result<int64_t> NextVersion(const char* table, const char* key_column, const std::string& key);
   Status UpsertRunsInTransaction(const std::vector<RunRecord>& runs);
+  // A queue row for `run` (recorded already), within a transaction.
+  Status InsertQueueRow(const RunRecord& run, const std::string& event, const std::string& pipeline_run,
+                        int64_t budget_ms);
+  // kResourceExhausted when `adding` more queued runs would take `function` past `max_queued`.
+  Status CheckQueueBound(const std::string& function, int64_t adding, int64_t max_queued);
+  // Records and queues a step's runs, and links them to their pipeline run, within a transaction.
+  Status QueueStepRuns(const std::string& pipeline_run, int64_t step, const std::vector<StepRun>& runs);
   Status UpsertContainersInTransaction(const std::vector<ContainerRecord>& containers);
   Result<std::vector<FunctionVersion>> QueryVersions(const char* sql, const std::string& arg);
   Result<std::vector<RunRecord>> QueryRuns(const std::string& where,
                                            const std::vector<std::string>& args, int limit,
                                            bool with_logs);
+  Result<std::vector<PipelineRun>> QueryPipelineRuns(const std::string& where, const std::string& arg, int limit);
 
   sqlite3* db_;
 };

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "model/pipeline_records.h"
 #include "model/records.h"
 
 namespace kiln {
@@ -31,6 +32,19 @@ struct QueuedRun {
   std::string route;  // "POST /path" when it came through a route
   int64_t enqueued_at = 0;  // epoch ms
   int attempt = 0;          // deliveries started so far
+  std::string pipeline_run;  // the pipeline run it is a step of; empty for a plain async run
+  int64_t budget_ms = 0;     // each attempt's budget; 0: the function's async timeout
+};
+
+// A run of a pipeline step to queue: its record (status queued), its event, which
+// element of a map step it is (0 for a plain step), its budget, and its function's
+// bound on queued runs.
+struct StepRun {
+  RunRecord run;
+  std::string event;  // JSON text
+  int64_t element = 0;
+  int64_t budget_ms = 0;
+  int64_t max_queued = 0;
 };
 
 struct Enqueued {
@@ -101,6 +115,31 @@ class Store {
   // At start: every lease is a dead daemon's; its runs go back to the queue (status
   // queued) to be delivered again. Returns how many.
   virtual Result<int64_t> ReleaseLeases() = 0;
+
+  // Pipelines (issue #6). PutPipeline creates or replaces a definition (true: created).
+  virtual Result<bool> PutPipeline(const Pipeline& p) = 0;
+  virtual Result<Pipeline> GetPipeline(const std::string& name) = 0;  // kNotFound
+  virtual Result<std::vector<Pipeline>> ListPipelines() = 0;
+  virtual Status DeletePipeline(const std::string& name) = 0;  // kNotFound
+  // Records a pipeline run and queues its first step's runs, in one transaction. A
+  // step's runs that would take its function past max_queued → kResourceExhausted.
+  virtual Status CreatePipelineRun(const PipelineRun& run, const std::vector<StepRun>& first) = 0;
+  // Moves a running pipeline run from step `from` to `from + 1` and queues that step's
+  // runs, in one transaction; false (nothing written) when the run is no longer
+  // running at `from`, so advancing twice is harmless.
+  virtual Result<bool> AdvancePipelineRun(const std::string& id, int64_t from, const std::vector<StepRun>& next) = 0;
+  // Ends a running pipeline run with run.status, failed_step, error and result; false
+  // when it had ended already.
+  virtual Result<bool> EndPipelineRun(const PipelineRun& run) = 0;
+  virtual Result<PipelineRun> GetPipelineRun(const std::string& id) = 0;  // kNotFound
+  // Newest first; `pipeline` "" = all, `running_only` for the runs still under way.
+  virtual Result<std::vector<PipelineRun>> ListPipelineRuns(const std::string& pipeline, bool running_only,
+                                                            int limit) = 0;
+  // The runs of a pipeline run's step (all steps when unset), by step then element.
+  virtual Result<std::vector<PipelineTask>> ListPipelineTasks(const std::string& id,
+                                                              std::optional<int64_t> step) = 0;
+  // How many runs of the step are still in the async queue.
+  virtual Result<int64_t> CountPendingTasks(const std::string& id, int64_t step) = 0;
 };
 
 }  // namespace kiln
