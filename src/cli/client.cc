@@ -1,6 +1,8 @@
 #include "cli/client.h"
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -108,6 +110,22 @@ Result<nlohmann::json> Client::Call(const std::string& method, const std::string
   if (r.body.empty()) return nlohmann::json(nullptr);
   auto j = nlohmann::json::parse(r.body, nullptr, false);
   if (j.is_discarded()) return Internal("the server's answer is not JSON: " + r.body.substr(0, 200));
+  return j;
+}
+
+Result<nlohmann::json> PollUntil(Client& client, const std::string& path,
+                                 const std::function<bool(const nlohmann::json&)>& done, double wait_s,
+                                 const std::string& what) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_s);
+  KILN_ASSIGN_OR_RETURN(auto j, client.Call("GET", path));
+  while (!done(j)) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return Internal(what + " is still " + j.value("status", "") + " after " +
+                      std::to_string(static_cast<int64_t>(wait_s)) + " s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    KILN_ASSIGN_OR_RETURN(j, client.Call("GET", path));
+  }
   return j;
 }
 

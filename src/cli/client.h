@@ -4,6 +4,7 @@
 // line and exit non-zero; an error's "logs", when it has some, go to stderr first.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -39,6 +40,12 @@ class Client {
 
 // The server's error message from an error reply, or a description of the reply.
 std::string ErrorText(const Reply& r);
+
+// GETs `path` every 200 ms until `done` holds for the answer, for at most `wait_s`
+// seconds; past that, an error saying `what` is still not done.
+Result<nlohmann::json> PollUntil(Client& client, const std::string& path,
+                                 const std::function<bool(const nlohmann::json&)>& done, double wait_s,
+                                 const std::string& what);
 
 // KILN_URL (default http://127.0.0.1:8080) and the admin key from KILN_ADMIN_KEY or
 // <data>/admin.key.

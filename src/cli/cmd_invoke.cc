@@ -14,16 +14,6 @@ struct InvokeFlags {
   bool json = false, async = false;
 };
 
-Result<std::string> EventText(const std::string& data) {
-  if (data.empty()) return std::string("null");
-  if (data[0] != '@') return data;
-  std::ifstream in(data.substr(1), std::ios::binary);
-  if (!in) return InvalidArgument("cannot read " + data.substr(1));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 Status Invoke(const Globals& g, const InvokeFlags& f) {
   KILN_ASSIGN_OR_RETURN(Client client, g.MakeClient());
   KILN_ASSIGN_OR_RETURN(std::string event, EventText(f.data));
@@ -64,6 +54,16 @@ Status Invoke(const Globals& g, const InvokeFlags& f) {
 }
 
 }  // namespace
+
+Result<std::string> EventText(const std::string& data) {
+  if (data.empty()) return std::string("null");
+  if (data[0] != '@') return data;
+  std::ifstream in(data.substr(1), std::ios::binary);
+  if (!in) return InvalidArgument("cannot read " + data.substr(1));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
 
 void AddInvoke(CLI::App& app, Globals& g) {
   auto f = std::make_shared<InvokeFlags>();

@@ -1,7 +1,5 @@
 // kiln runs [FUNCTION] and kiln run show ID
-#include <chrono>
 #include <cstdio>
-#include <thread>
 
 #include "cli/commands.h"
 #include "cli/output.h"
@@ -52,16 +50,10 @@ bool Pending(const nlohmann::json& run) {
 
 Status Show(const Globals& g, const RunsFlags& f) {
   KILN_ASSIGN_OR_RETURN(Client client, g.MakeClient());
-  KILN_ASSIGN_OR_RETURN(auto r, client.Call("GET", "/v1/runs/" + f.id));
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(f.wait_s);
-  while (f.wait && Pending(r)) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      return Internal("run " + f.id + " is still " + r.value("status", "") + " after " +
-                      std::to_string(static_cast<int64_t>(f.wait_s)) + " s");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    KILN_ASSIGN_OR_RETURN(r, client.Call("GET", "/v1/runs/" + f.id));
-  }
+  KILN_ASSIGN_OR_RETURN(auto r, PollUntil(
+                                    client, "/v1/runs/" + f.id,
+                                    [&](const nlohmann::json& run) { return !f.wait || !Pending(run); },
+                                    f.wait_s, "run " + f.id));
   if (f.json) {
     PrintJson(r);
     return OkStatus();

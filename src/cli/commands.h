@@ -25,5 +25,9 @@ void AddRuns(CLI::App& app, Globals& g);
 void AddLayer(CLI::App& app, Globals& g);
 void AddPs(CLI::App& app, Globals& g);
 void AddDoctor(CLI::App& app, Globals& g);
+void AddPipeline(CLI::App& app, Globals& g);
+
+// An event given as --data: JSON text, or @file; empty is null.
+Result<std::string> EventText(const std::string& data);
 
 }  // namespace kiln::cli

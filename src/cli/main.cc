@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
   kiln::cli::AddLayer(app, g);
   kiln::cli::AddPs(app, g);
   kiln::cli::AddDoctor(app, g);
+  kiln::cli::AddPipeline(app, g);
   app.add_subcommand("version", "Print the version")->callback([] { std::printf("kiln %s\n", KILN_VERSION); });
 
   try {

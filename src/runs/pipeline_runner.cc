@@ -94,7 +94,8 @@ Result<std::vector<StepRun>> PipelineRunner::StepRuns(const PipelineRun& run, si
   }
   if (!value.is_array()) {
     return InvalidArgument(StepName(run, index) + " maps over " + over + ", which is " +
-                           (value.is_discarded() ? std::string("not JSON") : std::string("a ") + value.type_name()) +
+                           (value.is_discarded() ? std::string("not JSON")
+                            : std::string(value.is_object() || value.is_array() ? "an " : "a ") + value.type_name()) +
                            ", not a list");
   }
   for (size_t i = 0; i < value.size(); ++i) out.push_back(one(value[i].dump(), static_cast<int64_t>(i)));
