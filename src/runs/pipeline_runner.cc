@@ -109,7 +109,7 @@ std::variant<std::string, PipelineEnding> PipelineRunner::StepResult(const Pipel
   for (const PipelineTask& t : tasks) {
     if (t.run.status == RunStatus::kOk) continue;
     std::string where = StepName(run, index);
-    if (map) where += ", element " + std::to_string(t.element) + " of " + std::to_string(tasks.size());
+    if (map) where.insert(where.size() - 1, ", element " + std::to_string(t.element) + " of " + std::to_string(tasks.size()));
     std::string how = t.run.status == RunStatus::kQueued
                           ? "was dropped: its function version is gone"
                           : "ended " + std::string(RunStatusName(t.run.status)) + " after " +
