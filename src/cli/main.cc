@@ -40,6 +40,9 @@ int main(int argc, char** argv) {
   serve->add_option("--zygote-memory-mb", config.zygote_memory_mb,
                     "Memory limit of each layer zygote, counted in the budget (default 512)")
       ->check(CLI::PositiveNumber);
+  serve->add_option("--retention-days", config.retention_days,
+                    "Days run, container and pipeline records are kept (default 7)")
+      ->check(CLI::PositiveNumber);
   serve->callback([&] {
     if (kiln::Status st = kiln::pool::Validate(config.pool, pool); !st.ok()) {
       g.status = st;

@@ -24,9 +24,11 @@
 #include "runtime/runtime_env.h"
 #include "runs/async_runner.h"
 #include "runs/pipeline_runner.h"
+#include "runs/retention.h"
 #include "runs/run_recorder.h"
 #include "sandbox/sandbox.h"
 #include "common/crypto.h"
+#include "common/time_util.h"
 #include "store/sqlite_store.h"
 
 namespace kiln::daemon {
@@ -202,6 +204,12 @@ int Serve(const DaemonConfig& config) {
   runs::RunRecorder recorder(std::move(recorder_store).value());
 
   if (Status st = CloseWhatTheLastDaemonLeftOpen(**store); !st.ok()) return Fatal(st);
+  auto retention_store = SqliteStore::Open(db_path);
+  if (!retention_store.ok()) return Fatal(retention_store.status());
+  runs::RetentionConfig retention_config;
+  retention_config.keep = std::chrono::milliseconds(static_cast<int64_t>(config.retention_days * 86400000.0));
+  runs::Retention retention(std::move(retention_store).value(), retention_config, NowEpochMs);
+  retention.Start();
 
   Catalog catalog(store->get());
   if (Status st = catalog.Load(); !st.ok()) return Fatal(st);

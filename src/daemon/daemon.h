@@ -30,6 +30,7 @@ struct DaemonConfig {
   int64_t max_layer_mb = 2048;     // one layer, unpacked
   int64_t max_function_mb = 4096;  // bundle + layers, unpacked
   int64_t zygote_memory_mb = 512;  // each layer zygote's limit, counted in the budget
+  double retention_days = 7;       // run, container and pipeline records are deleted after
 };
 
 // Runs until a stop signal; returns the process exit code.

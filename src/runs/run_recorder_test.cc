@@ -59,6 +59,7 @@ class FakeStore final : public Store {
     return Internal("unused");
   }
   Result<int64_t> CountPendingTasks(const std::string&, int64_t) override { return Internal("unused"); }
+  Result<int64_t> PurgeOldRecords(int64_t, int64_t, int) override { return Internal("unused"); }
 
   Status UpsertRecords(const std::vector<RunRecord>& runs,
                        const std::vector<ContainerRecord>& containers) override {

@@ -87,6 +87,9 @@ CREATE INDEX pipeline_runs_by_status ON pipeline_runs (status);
 CREATE TABLE pipeline_tasks (
   pipeline_run TEXT NOT NULL, step INTEGER NOT NULL, element INTEGER NOT NULL, run_id TEXT NOT NULL UNIQUE,
   PRIMARY KEY (pipeline_run, step, element));
+CREATE INDEX runs_by_start ON runs (started_at);
+CREATE INDEX pipeline_runs_by_end ON pipeline_runs (ended_at);
+CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
 )sql",
 };
 
@@ -675,6 +678,40 @@ Result<int64_t> SqliteStore::ReleaseLeases() {
   });
   if (!st.ok()) return st;
   return released;
+}
+
+Result<int64_t> SqliteStore::PurgeOldRecords(int64_t before, int64_t keys_before, int limit) {
+  int64_t deleted = 0;
+  Status st = InTransaction([&]() -> Status {
+    auto run = [&](const char* sql, int64_t cutoff) -> Status {
+      SqliteStmt s(db_, sql);
+      KILN_RETURN_IF_ERROR(s.prepared());
+      s.Bind(1, cutoff).Bind(2, int64_t{limit});
+      KILN_RETURN_IF_ERROR(s.Run());
+      deleted += sqlite3_changes(db_);
+      return OkStatus();
+    };
+    KILN_RETURN_IF_ERROR(run(
+        "DELETE FROM runs WHERE seq IN (SELECT seq FROM runs WHERE started_at < ? "
+        "AND status NOT IN ('queued', 'running') AND id NOT IN (SELECT run_id FROM async_queue) "
+        "AND id NOT IN (SELECT t.run_id FROM pipeline_tasks t JOIN pipeline_runs p ON p.id = t.pipeline_run "
+        "WHERE p.status = 'running') LIMIT ?)",
+        before));
+    KILN_RETURN_IF_ERROR(run(
+        "DELETE FROM containers WHERE seq IN (SELECT seq FROM containers WHERE ended_at < ? LIMIT ?)", before));
+    // Links first, while their pipeline runs are still there to be found.
+    KILN_RETURN_IF_ERROR(run(
+        "DELETE FROM pipeline_tasks WHERE pipeline_run IN (SELECT id FROM pipeline_runs WHERE ended_at < ? LIMIT ?)",
+        before));
+    KILN_RETURN_IF_ERROR(run(
+        "DELETE FROM pipeline_runs WHERE seq IN (SELECT seq FROM pipeline_runs WHERE ended_at < ? LIMIT ?)",
+        before));
+    return run(
+        "DELETE FROM idempotency_keys WHERE rowid IN (SELECT rowid FROM idempotency_keys WHERE created_at < ? LIMIT ?)",
+        keys_before);
+  });
+  if (!st.ok()) return st;
+  return deleted;
 }
 
 }  // namespace kiln

@@ -62,6 +62,7 @@ class SqliteStore final : public Store {
                                                     int limit) override;
   Result<std::vector<PipelineTask>> ListPipelineTasks(const std::string& id, std::optional<int64_t> step) override;
   Result<int64_t> CountPendingTasks(const std::string& id, int64_t step) override;
+  Result<int64_t> PurgeOldRecords(int64_t before, int64_t keys_before, int limit) override;
 
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}

@@ -183,3 +183,83 @@ TEST_F(SqliteStoreTest, LeasesExpireAndADeadDaemonsRunsGoBack) {
 
 }  // namespace
 }  // namespace kiln
+
+namespace kiln {
+namespace {
+
+StepRun QueuedStep(const std::string& id, int64_t element, int64_t max_queued = 100) {
+  RunRecord r;
+  r.id = id;
+  r.function = "score";
+  r.version = 1;
+  r.trigger = "pipeline";
+  r.status = RunStatus::kQueued;
+  r.attempt = 0;
+  r.started_at = 1000;
+  return StepRun{r, "{\"i\":" + std::to_string(element) + "}", element, 5000, max_queued};
+}
+
+TEST_F(SqliteStoreTest, PipelineRunsAdvanceOnceFromEachStep) {
+  PipelineRun run{.id = "p1", .pipeline = "bulk", .steps = {{.function = "split"}, {.function = "score", .map = true}},
+                  .started_at = 1000};
+  ASSERT_TRUE(store_->CreatePipelineRun(run, {QueuedStep("s0", 0)}).ok());
+  EXPECT_EQ(*store_->CountPendingTasks("p1", 0), 1);
+  auto leased = store_->LeaseRuns("me", 2000, 9000, 10);
+  ASSERT_EQ(leased->size(), 1u);
+  EXPECT_EQ((*leased)[0].pipeline_run, "p1");
+  EXPECT_EQ((*leased)[0].budget_ms, 5000);
+  ASSERT_TRUE(store_->DeleteQueuedRun("s0").ok());
+  EXPECT_EQ(*store_->CountPendingTasks("p1", 0), 0);
+
+  EXPECT_TRUE(*store_->AdvancePipelineRun("p1", 0, {QueuedStep("e0", 0), QueuedStep("e1", 1)}));
+  // A second pass from the same step writes nothing: no duplicate runs.
+  EXPECT_FALSE(*store_->AdvancePipelineRun("p1", 0, {QueuedStep("x0", 0)}));
+  EXPECT_EQ(store_->GetRun("x0").status().code(), Code::kNotFound);
+  auto got = store_->GetPipelineRun("p1");
+  EXPECT_EQ(got->current_step, 1);
+  EXPECT_EQ(got->steps[1].map, true);
+  auto tasks = store_->ListPipelineTasks("p1", 1);
+  ASSERT_EQ(tasks->size(), 2u);
+  EXPECT_EQ((*tasks)[1].element, 1);
+  EXPECT_EQ((*tasks)[1].run.id, "e1");
+  EXPECT_EQ((*tasks)[1].run.trigger, "pipeline");
+  EXPECT_TRUE((*tasks)[1].pending);
+  EXPECT_EQ(store_->ListPipelineTasks("p1", std::nullopt)->size(), 3u);
+
+  got->status = PipelineRunStatus::kFailed;
+  got->failed_step = 1;
+  got->ended_at = 3000;
+  got->error_message = "step 1 failed";
+  EXPECT_TRUE(*store_->EndPipelineRun(*got));
+  EXPECT_FALSE(*store_->EndPipelineRun(*got));  // ended once
+  EXPECT_FALSE(*store_->AdvancePipelineRun("p1", 1, {}));
+  EXPECT_EQ(store_->ListPipelineRuns("bulk", /*running_only=*/true, 10)->size(), 0u);
+  EXPECT_EQ(store_->ListPipelineRuns("bulk", /*running_only=*/false, 10)->front().error_message, "step 1 failed");
+}
+
+TEST_F(SqliteStoreTest, AStepPastItsFunctionsQueueBoundQueuesNothing) {
+  PipelineRun run{.id = "p2", .pipeline = "bulk", .steps = {{.function = "score", .map = true}}, .started_at = 1000};
+  auto st = store_->CreatePipelineRun(run, {QueuedStep("a", 0, 2), QueuedStep("b", 1, 2), QueuedStep("c", 2, 2)});
+  EXPECT_EQ(st.code(), Code::kResourceExhausted);
+  EXPECT_NE(st.message().find("max_queued 2"), std::string::npos) << st.message();
+  EXPECT_EQ(store_->GetPipelineRun("p2").status().code(), Code::kNotFound);
+  EXPECT_EQ(store_->GetRun("a").status().code(), Code::kNotFound);
+}
+
+TEST_F(SqliteStoreTest, PipelineDefinitionsAreCreatedReplacedAndDeleted) {
+  Pipeline p{"bulk", {{.function = "split"}, {.function = "score", .version = 3, .map = true, .items = "chunks",
+                       .timeout_ms = 60000}}, 1, 1};
+  EXPECT_TRUE(*store_->PutPipeline(p));
+  p.steps.pop_back();
+  p.updated_at = 2;
+  EXPECT_FALSE(*store_->PutPipeline(p));
+  auto got = store_->GetPipeline("bulk");
+  EXPECT_EQ(got->steps.size(), 1u);
+  EXPECT_EQ(got->updated_at, 2);
+  EXPECT_TRUE(store_->DeletePipeline("bulk").ok());
+  EXPECT_EQ(store_->DeletePipeline("bulk").code(), Code::kNotFound);
+  EXPECT_TRUE(store_->ListPipelines()->empty());
+}
+
+}  // namespace
+}  // namespace kiln

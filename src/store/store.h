@@ -140,6 +140,12 @@ class Store {
                                                               std::optional<int64_t> step) = 0;
   // How many runs of the step are still in the async queue.
   virtual Result<int64_t> CountPendingTasks(const std::string& id, int64_t step) = 0;
+
+  // Retention: deletes up to `limit` rows of each kind, in one transaction: runs that
+  // ended and started before `before` (never one still queued or part of a running
+  // pipeline run), containers and pipeline runs that ended before it (with their
+  // step links), and idempotency keys made before `keys_before`. Returns how many.
+  virtual Result<int64_t> PurgeOldRecords(int64_t before, int64_t keys_before, int limit) = 0;
 };
 
 }  // namespace kiln

@@ -86,3 +86,24 @@ def test_run_in_flight_when_daemon_is_killed_is_closed_as_crashed(start_kiln, tm
     assert not pids_holding(marker), "the container outlived its daemon"
     after = k2.request("POST", fn.path, json={})
     assert after.status_code == 200 and after.json() == "done", after.text
+
+
+def test_records_are_deleted_after_the_retention(start_kiln, tmp_path):
+    # --retention-days 0.00003 keeps records about 2.6 s and sweeps about every 0.26 s.
+    from helpers import wait_for
+    k = start_kiln("--retention-days", "0.00003")
+    fn = k.deploy_handler(tmp_path, ECHO)
+    sync_id = fn.call(json={"n": 1}).headers["X-Kiln-Run-Id"]
+    async_id = fn.call(json={"n": 2}, headers={"X-Kiln-Invocation-Type": "Event"}).json()["run_id"]
+    k.api_json("PUT", f"/v1/pipelines/{fn.name}", expect=201, json={"steps": [{"function": fn.name}]})
+    pipeline_run = k.api_json("POST", f"/v1/pipelines/{fn.name}/runs", expect=202,
+                              json={"body": "{\"n\": 3}"})["run_id"]
+    assert k.run(sync_id)["status"] == "ok"  # kept for now
+    wait_for(lambda: k.api_json("GET", f"/v1/pipeline-runs/{pipeline_run}")["status"] == "ok", 10, "the pipeline")
+    wait_for(lambda: all(k.api("GET", path).status_code == 404 for path in (
+        f"/v1/runs/{sync_id}", f"/v1/runs/{async_id}", f"/v1/pipeline-runs/{pipeline_run}")),
+        30, "the records to be deleted")
+    assert k.runs(fn.name) == []
+    assert "retention: deleted" in k.log_path.read_text()
+    # The daemon goes on recording new runs.
+    assert fn.call(json={"n": 4}).status_code == 200

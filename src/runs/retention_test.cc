@@ -1,0 +1,112 @@
+#include "runs/retention.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "store/sqlite_store.h"
+
+namespace kiln::runs {
+namespace {
+
+constexpr int64_t kDay = 86400000;
+constexpr int64_t kNow = 100 * kDay;
+
+class RetentionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = std::filesystem::temp_directory_path() / ("kiln-retention-" + std::to_string(getpid()) + ".db");
+    Cleanup();
+    auto s = SqliteStore::Open(path_.string());
+    ASSERT_TRUE(s.ok()) << s.status().message();
+    store_ = std::move(s).value();
+  }
+  void TearDown() override {
+    store_.reset();
+    Cleanup();
+  }
+  void Cleanup() {
+    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path_.string() + suffix);
+  }
+  std::unique_ptr<Retention> Make(int batch = 5000) {
+    auto s = SqliteStore::Open(path_.string());
+    EXPECT_TRUE(s.ok());
+    RetentionConfig config;
+    config.batch = batch;
+    return std::make_unique<Retention>(std::move(s).value(), config, [] { return kNow; });
+  }
+  static RunRecord Run(const std::string& id, int64_t started_at, RunStatus status = RunStatus::kOk) {
+    RunRecord r;
+    r.id = id;
+    r.function = "f";
+    r.version = 1;
+    r.started_at = started_at;
+    r.status = status;
+    return r;
+  }
+  bool Exists(const std::string& id) { return store_->GetRun(id).ok(); }
+
+  std::filesystem::path path_;
+  std::unique_ptr<SqliteStore> store_;
+};
+
+TEST_F(RetentionTest, DeletesWhatEndedLongerAgoThanTheRetentionAndKeepsTheRest) {
+  const int64_t old = kNow - 8 * kDay, recent = kNow - 6 * kDay;
+  ASSERT_TRUE(store_->UpsertRecords({Run("old", old), Run("recent", recent), Run("old-error", old, RunStatus::kError)},
+                                    {ContainerRecord{.id = "c-old", .function = "f", .started_at = old, .ended_at = old},
+                                     ContainerRecord{.id = "c-live", .function = "f", .started_at = old}})
+                  .ok());
+  // An old async run still in the queue is kept, however old.
+  RunRecord queued = Run("queued", old, RunStatus::kQueued);
+  ASSERT_TRUE(store_->EnqueueRun(queued, "{}", "key-1", 0, 100).ok());
+  // An ended pipeline run goes with its step links; a running one keeps its step runs.
+  PipelineRun ended{.id = "p-ended", .pipeline = "p", .steps = {{.function = "f"}}, .started_at = old};
+  ASSERT_TRUE(store_->CreatePipelineRun(ended, {StepRun{Run("step-of-ended", old, RunStatus::kQueued), "{}", 0, 0, 100}}).ok());
+  ASSERT_TRUE(store_->DeleteQueuedRun("step-of-ended").ok());
+  ASSERT_TRUE(store_->UpsertRecords({Run("step-of-ended", old)}, {}).ok());
+  ended.status = PipelineRunStatus::kOk;
+  ended.ended_at = old;
+  ASSERT_TRUE(store_->EndPipelineRun(ended).ok());
+  PipelineRun running{.id = "p-running", .pipeline = "p", .steps = {{.function = "f"}}, .started_at = old};
+  ASSERT_TRUE(store_->CreatePipelineRun(running, {StepRun{Run("step-of-running", old, RunStatus::kQueued), "{}", 0, 0, 100}}).ok());
+  ASSERT_TRUE(store_->DeleteQueuedRun("step-of-running").ok());
+  ASSERT_TRUE(store_->UpsertRecords({Run("step-of-running", old)}, {}).ok());
+
+  EXPECT_EQ(Make()->SweepOnce(), 7);  // old, old-error, step-of-ended, c-old, p-ended, its link, key-1
+  EXPECT_FALSE(Exists("old"));
+  EXPECT_FALSE(Exists("old-error"));
+  EXPECT_FALSE(Exists("step-of-ended"));
+  EXPECT_TRUE(Exists("recent"));
+  EXPECT_TRUE(Exists("queued"));
+  EXPECT_TRUE(Exists("step-of-running"));
+  EXPECT_EQ(store_->GetPipelineRun("p-ended").status().code(), Code::kNotFound);
+  EXPECT_TRUE(store_->GetPipelineRun("p-running").ok());
+  EXPECT_EQ(store_->ListPipelineTasks("p-running", std::nullopt)->size(), 1u);
+  auto ended_containers = store_->ListEndedContainers(10);
+  EXPECT_TRUE(ended_containers->empty());
+  // The idempotency key is past its 24 h: the same key makes a new run now.
+  auto again = store_->EnqueueRun(Run("queued-2", kNow, RunStatus::kQueued), "{}", "key-1", kNow - kDay, 100);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->created);
+  EXPECT_EQ(Make()->SweepOnce(), 0);
+}
+
+TEST_F(RetentionTest, DeletesInBatchesUntilNothingIsLeft) {
+  std::vector<RunRecord> runs;
+  for (int i = 0; i < 25; ++i) runs.push_back(Run("r" + std::to_string(i), kNow - 30 * kDay));
+  ASSERT_TRUE(store_->UpsertRecords(runs, {}).ok());
+  EXPECT_EQ(Make(/*batch=*/4)->SweepOnce(), 25);
+  EXPECT_TRUE(store_->ListRuns({.limit = 100})->empty());
+}
+
+TEST_F(RetentionTest, SweepsMoreOftenThanTheRetentionButAtMostHourly) {
+  auto s = SqliteStore::Open(path_.string());
+  RetentionConfig short_keep;
+  short_keep.keep = std::chrono::seconds(10);
+  EXPECT_EQ(Retention(std::move(s).value(), short_keep, [] { return kNow; }).interval(), std::chrono::seconds(1));
+  EXPECT_EQ(Make()->interval(), std::chrono::hours(1));
+}
+
+}  // namespace
+}  // namespace kiln::runs
