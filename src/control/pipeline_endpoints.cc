@@ -30,12 +30,6 @@ json Summary(const PipelineRun& r) {
   return j;
 }
 
-// When a run of a step ended (epoch ms): its start, its wait for a container, its
-// init and its handler time.
-int64_t EndOf(const RunRecord& run) {
-  return run.started_at + static_cast<int64_t>(run.queue_ms + run.init_ms.value_or(0) + run.duration_ms);
-}
-
 const char* StepStatus(const PipelineRun& r, int64_t index, const std::vector<const PipelineTask*>& tasks) {
   if (r.failed_step && *r.failed_step == index) return "failed";
   if (index < r.current_step) return "ok";
@@ -44,14 +38,39 @@ const char* StepStatus(const PipelineRun& r, int64_t index, const std::vector<co
   return "ok";
 }
 
-json StepView(const PipelineRun& r, int64_t index, const std::vector<const PipelineTask*>& tasks) {
+// When each step started and ended (epoch ms). A step starts when its runs are
+// queued (their records' started_at); it ends when the next one starts, or when the
+// pipeline run ends, for the step it ended at.
+struct StepTimes {
+  std::optional<int64_t> started_at, ended_at;
+};
+
+std::vector<StepTimes> Times(const PipelineRun& r, const std::vector<PipelineTask>& tasks) {
+  std::vector<StepTimes> times(r.steps.size());
+  for (const PipelineTask& t : tasks) {
+    auto& start = times[static_cast<size_t>(t.step)].started_at;
+    start = std::min(start.value_or(t.run.started_at), t.run.started_at);
+  }
+  std::optional<int64_t> next_start = r.ended_at;
+  for (size_t i = r.steps.size(); i-- > 0;) {
+    const auto index = static_cast<int64_t>(i);
+    if (index < r.current_step || (index == r.current_step && r.ended_at)) {
+      times[i].ended_at = next_start;
+      if (!times[i].started_at) times[i].started_at = next_start;  // a map over nothing
+    }
+    if (times[i].started_at) next_start = times[i].started_at;
+  }
+  return times;
+}
+
+json StepView(const PipelineRun& r, int64_t index, const std::vector<const PipelineTask*>& tasks,
+              const StepTimes& times) {
   const PipelineStep& step = r.steps[static_cast<size_t>(index)];
   json j = step;
   j["index"] = index;
   j["status"] = StepStatus(r, index, tasks);
   if (!tasks.empty()) j["version"] = tasks.front()->run.version;
   int64_t ok = 0, failed = 0, pending = 0;
-  std::optional<int64_t> first_start, last_end;
   json runs = json::array();
   for (const PipelineTask* t : tasks) {
     const RunRecord& run = t->run;
@@ -62,10 +81,6 @@ json StepView(const PipelineRun& r, int64_t index, const std::vector<const Pipel
     } else {
       ++failed;
     }
-    if (run.status != RunStatus::kQueued) {
-      first_start = std::min(first_start.value_or(run.started_at), run.started_at);
-      if (!t->pending) last_end = std::max(last_end.value_or(0), EndOf(run));
-    }
     runs.push_back({{"element", t->element},
                     {"run_id", run.id},
                     {"status", RunStatusName(run.status)},
@@ -75,10 +90,10 @@ json StepView(const PipelineRun& r, int64_t index, const std::vector<const Pipel
                     {"error_message", OrNull(run.error_message)}});
   }
   j["counts"] = {{"runs", tasks.size()}, {"ok", ok}, {"failed", failed}, {"pending", pending}};
-  j["started_at"] = first_start ? json(FormatRfc3339(*first_start)) : json(nullptr);
-  const bool done = pending == 0 && last_end.has_value();
-  j["ended_at"] = done ? json(FormatRfc3339(*last_end)) : json(nullptr);
-  j["duration_ms"] = done && first_start ? json(*last_end - *first_start) : json(nullptr);
+  j["started_at"] = times.started_at ? json(FormatRfc3339(*times.started_at)) : json(nullptr);
+  j["ended_at"] = times.ended_at ? json(FormatRfc3339(*times.ended_at)) : json(nullptr);
+  j["duration_ms"] =
+      times.started_at && times.ended_at ? json(*times.ended_at - *times.started_at) : json(nullptr);
   j["runs"] = std::move(runs);
   return j;
 }
@@ -87,13 +102,14 @@ json RunView(const PipelineRun& r, const std::vector<PipelineTask>& tasks) {
   json j = Summary(r);
   json result = json::parse(r.result.empty() ? "null" : r.result, nullptr, false);
   j["result"] = result.is_discarded() ? json(r.result) : result;
+  const std::vector<StepTimes> times = Times(r, tasks);
   json steps = json::array();
   for (int64_t i = 0; i < static_cast<int64_t>(r.steps.size()); ++i) {
     std::vector<const PipelineTask*> of_step;
     for (const PipelineTask& t : tasks) {
       if (t.step == i) of_step.push_back(&t);
     }
-    steps.push_back(StepView(r, i, of_step));
+    steps.push_back(StepView(r, i, of_step, times[static_cast<size_t>(i)]));
   }
   j["steps"] = std::move(steps);
   return j;
