@@ -373,6 +373,10 @@ asio::awaitable<std::variant<Acquired, Refusal>> Pool::StartContainer(const std:
       AddNote(note, forked.status().message() + "; started a fresh interpreter");
     }
   }
+  if (stopping_) {  // the daemon began to stop while this start waited for a fork
+    if (c) c->Retire(LeaveReason::kShutdown);
+    co_return refuse({RunStatus::kCrashed, 502, "Runtime.StartError", "the daemon is stopping", "", {}}, nullptr);
+  }
   if (!c) {
     auto started = Container::Start(ex_, spec, config_.sandbox);
     if (!started.ok()) {

@@ -122,3 +122,23 @@ def test_import_checks_run_in_a_clean_env_and_leave_nothing_running(kiln, tmp_pa
     while pids_holding(marker.name) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert pids_holding(marker.name) == [], "an import check left a process running"
+
+
+def test_a_daemon_stopped_while_a_zygote_imports_exits_without_starting_anything(start_kiln, tmp_path):
+    # At start the daemon pre-warms the function: its layer's zygote imports a module
+    # that takes 2 s. SIGTERM meanwhile must end the daemon (stop() fails the test if it
+    # needs SIGKILL), not fall back to starting a fresh interpreter for the pre-warm.
+    k = start_kiln()
+    (tmp_path / "slow" / "python").mkdir(parents=True)
+    (tmp_path / "slow" / "python" / "slowmod.py").write_text("import time\ntime.sleep(2)\n")
+    layer = unique("slow")
+    k.cli_ok("layer", "push", layer, tmp_path / "slow")
+    k.deploy_handler(tmp_path, "import slowmod\n\ndef handler(event, context):\n    return 1\n",
+                     "--layer", layer, "--min-warm", "1")
+    assert k.stop() == 0
+    again = start_kiln(data=k.data)
+    time.sleep(0.5)  # the zygote is importing now
+    started = time.monotonic()
+    assert again.stop() == 0
+    assert time.monotonic() - started < 5
+    assert pids_holding(str(k.data)) == [], "a process of the stopped daemon is left"
