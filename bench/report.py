@@ -213,6 +213,7 @@ def markdown(result: dict, stamp: str) -> str:
     L.append("")
     L += _cold_modes_md(result)
     L += _memory_modes_md(result)
+    L += _bulk_pipeline_md(result)
     L.append("## Memory (whole serving process tree; /proc/PID/smaps_rollup)\n")
     L.append("Root = the server process (uvicorn master, Kiln daemon, each emulator); "
              "workers = its descendants (uvicorn workers, Kiln containers, Python runtimes).\n")
@@ -230,7 +231,9 @@ def markdown(result: dict, stamp: str) -> str:
     if not (result["systems"].get("kiln") or {}).get("cold_modes"):
         L.append("- Kiln cold start per start mode (plain / layer zygote / snapshot): only the mode the daemon "
                  "has today is measured (a new version's first request).")
-    L.append("- Bulk: 100 000 rows through a pipeline map step vs one in-process loop (waits for pipelines).")
+    if not (result["systems"].get("kiln") or {}).get("bulk_pipeline"):
+        L.append("- Bulk: rows through a pipeline map step vs one in-process loop (`--no-pipeline`, or Kiln "
+                 "did not run).")
     L.append("")
     issue7 = any("issue 7" in t["target"] for t in result.get("targets", []))
     L.append("## Targets (issue 8" + ("; start modes: issue 7)\n" if issue7 else ")\n"))
@@ -241,6 +244,33 @@ def markdown(result: dict, stamp: str) -> str:
         L.append(f"| {t['target']} | {t['workload']} | {val} | {t['goal'] or ''} | {t['status']} |")
     L.append("")
     return "\n".join(L) + "\n"
+
+
+def _bulk_pipeline_md(result: dict) -> list[str]:
+    bp = (result["systems"].get("kiln") or {}).get("bulk_pipeline")
+    if not bp:
+        return []
+    L = ["## Bulk scoring through a pipeline (Kiln, issue 6)\n"]
+    if bp.get("error"):
+        return L + [f"**Not measured: {bp['error'][:800]}**", ""]
+    warm, limit = bp.get("kiln_warm") or {}, bp.get("limit") or {}
+    L.append(f"{bp.get('what')}: {bp.get('chunks')} map elements. Kiln: start (202) to `ok`, polled; the first "
+             "run cold (containers start), then warm runs. Limit: the same handlers called in one in-process "
+             "loop (one core).\n")
+    L.append("| | p50 ms | p99 ms | n |")
+    L.append("|---|--:|--:|--:|")
+    L.append(f"| Kiln pipeline, first run (cold) | {_f(bp.get('kiln_cold_ms'), 1)} | – | 1 |")
+    L.append(f"| Kiln pipeline, warm | {_f(warm.get('p50'), 1)} | {_f(warm.get('p99'), 1)} | {warm.get('n', 0)} |")
+    L.append(f"| limit: in-process loop | {_f(limit.get('p50'), 1)} | {_f(limit.get('p99'), 1)} | {limit.get('n', 0)} |")
+    L.append("")
+    if bp.get("ratio_kiln_warm_to_limit_p50") is not None:
+        L.append(f"Kiln warm p50 ÷ limit p50 = {bp['ratio_kiln_warm_to_limit_p50']}x. Steps of the last warm run: " +
+                 ", ".join(f"{s['function']}{' (map, ' + str(s['runs']) + ' runs)' if s['map'] else ''} "
+                           f"{s['duration_ms']} ms" for s in bp.get("last_warm_steps") or []) + "\n")
+    for e in (bp.get("errors") or [])[:3]:
+        L.append(f"- error: {e[:300]}")
+    L.append("")
+    return L
 
 
 def _cold_modes_md(result: dict) -> list[str]:

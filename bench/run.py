@@ -32,17 +32,19 @@ from loadgen import LOADGEN_CPU, run_wrk, wrk_available  # noqa: E402
 from systems.base import Unavailable  # noqa: E402
 from systems.kiln import Kiln, KilnNoRecycle, kiln_binary  # noqa: E402
 from systems.kiln_modes import cold_by_mode, memory_by_mode  # noqa: E402
+from systems.kiln_pipeline import bulk_scoring  # noqa: E402
 from systems.lambda_rie import LambdaRIE, rie_binary  # noqa: E402
 from systems.uvicorn_server import Uvicorn  # noqa: E402
 
 MODES = {
     #          c=1 requests, warm-up s, c=16 s, cold starts, limit loop calls, c=1 max s
     # cold_n is also the number of Kiln cold starts per start mode; mem_* = Kiln's memory by start
-    # mode (containers per function, seconds of c=16 load before the second reading)
+    # mode (containers per function, seconds of c=16 load before the second reading); bulk_* = the
+    # pipeline's bulk scoring (rows, timed runs after the cold one)
     "quick": dict(lat_n=1000, warm_s=1, tput_s=2, cold_n=3, limit_n=3000, lat_max_s=4, limit_tput_s=1,
-                  cold_bundles=1, mem_containers=8, mem_load_s=1),
+                  cold_bundles=1, mem_containers=8, mem_load_s=1, bulk_rows=20000, bulk_reps=2),
     "full": dict(lat_n=10000, warm_s=2, tput_s=10, cold_n=30, limit_n=20000, lat_max_s=60, limit_tput_s=5,
-                 cold_bundles=2, mem_containers=8, mem_load_s=2),
+                 cold_bundles=2, mem_containers=8, mem_load_s=2, bulk_rows=100000, bulk_reps=5),
 }
 CONCURRENCY = 16
 ALL_SYSTEMS = ["limit", "kiln", "uvicorn-1w", "uvicorn-2w", "lambda-rie", "kiln-norecycle"]
@@ -271,6 +273,8 @@ def main() -> int:
     ap.add_argument("--no-cold", action="store_true", help="skip the cold-start figures")
     ap.add_argument("--no-modes", action="store_true",
                     help="skip Kiln's figures by start mode (cold starts and memory of plain / zygote / snapshot)")
+    ap.add_argument("--no-pipeline", action="store_true",
+                    help="skip Kiln's bulk scoring through a pipeline (split -> map score -> summary)")
     ap.add_argument("--out", default=str(HERE / "results"), help="results folder")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (bundles, server logs) for debugging")
     args = ap.parse_args()
@@ -368,6 +372,14 @@ def main() -> int:
                 if name == "kiln" and not args.no_modes:
                     # After every other Kiln figure: these deploy more functions on the daemon.
                     r.update(run_kiln_modes(sysobj, bundles, workloads, cfg, expect, do_cold=not args.no_cold))
+                if name == "kiln" and not args.no_pipeline:
+                    log(f"kiln: bulk scoring through a pipeline, {cfg['bulk_rows']} rows")
+                    try:
+                        r["bulk_pipeline"] = bulk_scoring(sysobj, bundles["iris"], tmp, cfg["bulk_rows"],
+                                                          cfg["bulk_reps"])
+                    except Exception as e:  # noqa: BLE001 - reported, the other figures stand
+                        log(f"  kiln bulk pipeline FAILED: {e}")
+                        r["bulk_pipeline"] = {"error": str(e)[:2000]}
                 if isinstance(sysobj, Kiln):
                     r["setup_s"] = sysobj.setup_s
                     r["contract_deviations"] = sysobj.deviations

@@ -143,6 +143,11 @@ class Kiln:
             doc = None
         return st, doc, b
 
+    def admin_call_body(self, method: str, path: str, body: str, timeout: float = 30.0) -> tuple[int, bytes, dict]:
+        """A control call with a JSON body; returns (status, raw body, headers)."""
+        return http(method, self.url + path, body=body, timeout=timeout,
+                    headers={"Authorization": f"Bearer {self.admin}", "Content-Type": "application/json"})
+
     def containers(self) -> list[dict]:
         """Live containers (GET /v1/containers)."""
         st, doc, b = self.admin_call("GET", "/v1/containers")

@@ -28,6 +28,16 @@ struct PipelineFlags {
 
 bool Ended(const json& run) { return run.value("status", "") != "running"; }
 
+// "split -> map score -> summary"
+std::string Chain(const json& steps) {
+  std::string chain;
+  for (const json& s : steps) {
+    chain += (chain.empty() ? "" : " -> ") + std::string(s.value("map", false) ? "map " : "") +
+             s["function"].get<std::string>();
+  }
+  return chain;
+}
+
 Result<json> Definition(const PipelineFlags& f) {
   if (!f.file.empty()) {
     if (!f.order.empty()) return InvalidArgument("give -f or --step/--map-step, not both");
@@ -59,12 +69,7 @@ Status Create(const Globals& g, const PipelineFlags& f) {
     PrintJson(p);
     return OkStatus();
   }
-  std::string chain;
-  for (const json& s : p["steps"]) {
-    chain += (chain.empty() ? "" : " -> ") + std::string(s.value("map", false) ? "map " : "") +
-             s["function"].get<std::string>();
-  }
-  std::printf("pipeline %s: %s\n", f.name.c_str(), chain.c_str());
+  std::printf("pipeline %s: %s\n", f.name.c_str(), Chain(p["steps"]).c_str());
   return OkStatus();
 }
 
@@ -128,12 +133,7 @@ Status List(const Globals& g, const PipelineFlags& f) {
   }
   std::vector<std::vector<std::string>> rows;
   for (const json& p : j["pipelines"]) {
-    std::string chain;
-    for (const json& s : p["steps"]) {
-      chain += (chain.empty() ? "" : " -> ") + std::string(s.value("map", false) ? "map " : "") +
-               s["function"].get<std::string>();
-    }
-    rows.push_back({Cell(p["name"]), chain, Cell(p["updated_at"])});
+    rows.push_back({Cell(p["name"]), Chain(p["steps"]), Cell(p["updated_at"])});
   }
   PrintTable({"NAME", "STEPS", "UPDATED"}, rows);
   return OkStatus();

@@ -1,11 +1,8 @@
 #include "runs/retention.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <filesystem>
-
-#include "store/sqlite_store.h"
+#include "store/temp_db_for_test.h"
 
 namespace kiln::runs {
 namespace {
@@ -15,26 +12,12 @@ constexpr int64_t kNow = 100 * kDay;
 
 class RetentionTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    path_ = std::filesystem::temp_directory_path() / ("kiln-retention-" + std::to_string(getpid()) + ".db");
-    Cleanup();
-    auto s = SqliteStore::Open(path_.string());
-    ASSERT_TRUE(s.ok()) << s.status().message();
-    store_ = std::move(s).value();
-  }
-  void TearDown() override {
-    store_.reset();
-    Cleanup();
-  }
-  void Cleanup() {
-    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path_.string() + suffix);
-  }
+  void TearDown() override { store_.reset(); }
+
   std::unique_ptr<Retention> Make(int batch = 5000) {
-    auto s = SqliteStore::Open(path_.string());
-    EXPECT_TRUE(s.ok());
     RetentionConfig config;
     config.batch = batch;
-    return std::make_unique<Retention>(std::move(s).value(), config, [] { return kNow; });
+    return std::make_unique<Retention>(db_.Open(), config, [] { return kNow; });
   }
   static RunRecord Run(const std::string& id, int64_t started_at, RunStatus status = RunStatus::kOk) {
     RunRecord r;
@@ -47,8 +30,8 @@ class RetentionTest : public ::testing::Test {
   }
   bool Exists(const std::string& id) { return store_->GetRun(id).ok(); }
 
-  std::filesystem::path path_;
-  std::unique_ptr<SqliteStore> store_;
+  TempDb db_{"kiln-retention"};
+  std::unique_ptr<SqliteStore> store_ = db_.Open();
 };
 
 TEST_F(RetentionTest, DeletesWhatEndedLongerAgoThanTheRetentionAndKeepsTheRest) {
@@ -101,10 +84,9 @@ TEST_F(RetentionTest, DeletesInBatchesUntilNothingIsLeft) {
 }
 
 TEST_F(RetentionTest, SweepsMoreOftenThanTheRetentionButAtMostHourly) {
-  auto s = SqliteStore::Open(path_.string());
   RetentionConfig short_keep;
   short_keep.keep = std::chrono::seconds(10);
-  EXPECT_EQ(Retention(std::move(s).value(), short_keep, [] { return kNow; }).interval(), std::chrono::seconds(1));
+  EXPECT_EQ(Retention(db_.Open(), short_keep, [] { return kNow; }).interval(), std::chrono::seconds(1));
   EXPECT_EQ(Make()->interval(), std::chrono::hours(1));
 }
 

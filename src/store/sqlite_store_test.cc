@@ -1,32 +1,18 @@
 #include "store/sqlite_store.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <filesystem>
+#include "store/temp_db_for_test.h"
 
 namespace kiln {
 namespace {
 
 class SqliteStoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    path_ = std::filesystem::temp_directory_path() / ("kiln-store-" + std::to_string(getpid()) + ".db");
-    Cleanup();
-    auto s = SqliteStore::Open(path_.string());
-    ASSERT_TRUE(s.ok()) << s.status().message();
-    store_ = std::move(s).value();
-  }
-  void TearDown() override {
-    store_.reset();
-    Cleanup();
-  }
-  void Cleanup() {
-    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path_.string() + suffix);
-  }
+  void TearDown() override { store_.reset(); }  // before the file goes
 
-  std::filesystem::path path_;
-  std::unique_ptr<SqliteStore> store_;
+  TempDb db_{"kiln-store"};
+  std::unique_ptr<SqliteStore> store_ = db_.Open();
 };
 
 TEST_F(SqliteStoreTest, VersionsAreNumberedPerFunction) {
@@ -90,11 +76,11 @@ TEST_F(SqliteStoreTest, StateSurvivesReopen) {
   ASSERT_TRUE(store_->CreateKey({.id = "abcdefgh", .name = "k", .secret_sha256 = "00", .admin = true}).ok());
   ASSERT_TRUE(store_->CreateLayerVersion({.name = "ml", .digest = "sha256:1"}).ok());
   store_.reset();
-  auto reopened = SqliteStore::Open(path_.string());
-  ASSERT_TRUE(reopened.ok());
-  EXPECT_EQ((*reopened)->ListKeys()->size(), 1u);
-  EXPECT_EQ((*reopened)->ListLayerVersions("ml")->front().version, 1);
-  EXPECT_EQ((*reopened)->CreateLayerVersion({.name = "ml", .digest = "sha256:2"})->version, 2);
+  auto reopened = db_.Open();
+  ASSERT_TRUE(reopened);
+  EXPECT_EQ(reopened->ListKeys()->size(), 1u);
+  EXPECT_EQ(reopened->ListLayerVersions("ml")->front().version, 1);
+  EXPECT_EQ(reopened->CreateLayerVersion({.name = "ml", .digest = "sha256:2"})->version, 2);
 }
 
 }  // namespace
@@ -180,12 +166,6 @@ TEST_F(SqliteStoreTest, LeasesExpireAndADeadDaemonsRunsGoBack) {
   EXPECT_TRUE(store_->LeaseRuns("c", 49000, 79000, 10)->empty());
   EXPECT_EQ(store_->LeaseRuns("c", 50000, 80000, 10)->size(), 1u);
 }
-
-}  // namespace
-}  // namespace kiln
-
-namespace kiln {
-namespace {
 
 StepRun QueuedStep(const std::string& id, int64_t element, int64_t max_queued = 100) {
   RunRecord r;
