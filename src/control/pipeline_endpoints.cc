@@ -143,7 +143,6 @@ Response ControlApi::StartPipelineRun(const std::string& name, const std::string
     return res;
   }
   Response res = Json(202, {{"run_id", run->id}, {"pipeline", name}});
-  res.result(boost::beast::http::status::accepted);
   res.set(boost::beast::http::field::location, "/v1/pipeline-runs/" + run->id);
   return res;
 }

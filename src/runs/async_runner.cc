@@ -126,7 +126,7 @@ asio::awaitable<void> AsyncRunner::Deliver(QueuedRun q) {
     co_return;
   }
   if (!pool_->HasRoomForAsync(fv)) {  // sync requests first: try again in a moment
-    (void)store_->RequeueRun(q.run_id, now + Ms(config_.no_room_delay));
+    if (store_->RequeueRun(q.run_id, now + Ms(config_.no_room_delay)).ok()) room_waiters_[fv.function].insert(q.run_id);
     co_return;
   }
   const int attempt = q.attempt + 1;
@@ -138,6 +138,7 @@ asio::awaitable<void> AsyncRunner::Deliver(QueuedRun q) {
   dispatch::InvocationRequest req{fv, q.event, q.run_id, trigger, q.route,
                                   static_cast<int64_t>(q.event.size()), attempt, true};
   dispatch::Invocation inv = co_await dispatcher_->Invoke(std::move(req));
+  ReadyRoomWaiters(fv.function);
   recorder_->Flush();  // the final record is durable before the run leaves the queue
   if (Retryable(inv.run, fv.async) && attempt <= fv.async.retries) {
     const int64_t delay = Ms(config_.backoff) << (attempt - 1);
@@ -151,6 +152,15 @@ asio::awaitable<void> AsyncRunner::Deliver(QueuedRun q) {
     co_return;
   }
   Dequeue(q);
+}
+
+void AsyncRunner::ReadyRoomWaiters(const std::string& function) {
+  auto it = room_waiters_.find(function);
+  if (it == room_waiters_.end()) return;
+  // Only rows nobody leased meanwhile: a waiter whose delay ran out may be running now.
+  Status st = store_->MakeReady({it->second.begin(), it->second.end()}, NowEpochMs());
+  if (!st.ok()) spdlog::warn("async runs of {}: {}", function, st.message());
+  room_waiters_.erase(it);
 }
 
 void AsyncRunner::Dequeue(const QueuedRun& q) {

@@ -8,8 +8,10 @@
 //
 // Sharing the pool with sync requests: a run only starts when the pool has room for
 // it and still for the next sync request (Pool::HasRoomForAsync), and never waits in
-// the pool's queue; otherwise it goes back to the queue for a moment. So sync requests
-// are served first and no async run makes one wait for a container.
+// the pool's queue; otherwise it goes back to the queue for a moment (no_room_delay),
+// or until a delivery of the same function ends and frees a container, whichever
+// comes first. So sync requests are served first and no async run makes one wait
+// for a container, and a map step's elements follow each other without a pause.
 //
 // At least once: a delivery that ends in a timeout, oom or crash (or a handler error,
 // with retry_on_error) is queued again with exponential backoff while retries remain;
@@ -26,6 +28,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 
@@ -79,6 +82,8 @@ class AsyncRunner {
   void RenewLeases();
   // Out of the queue for good (its final record is durable).
   void Dequeue(const QueuedRun& q);
+  // A delivery of `function` ended: its runs that found no room are ready now.
+  void ReadyRoomWaiters(const std::string& function);
 
   asio::any_io_executor ex_;
   Store* store_;
@@ -89,6 +94,7 @@ class AsyncRunner {
   AsyncConfig config_;
   std::string owner_;              // this daemon's name on its leases
   std::set<std::string> running_;  // run ids delivered now
+  std::map<std::string, std::set<std::string>> room_waiters_;  // function -> runs requeued for want of room
   asio::steady_timer timer_;
   std::chrono::steady_clock::time_point next_renewal_;
   bool stopping_ = false;

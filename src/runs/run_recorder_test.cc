@@ -40,6 +40,7 @@ class FakeStore final : public Store {
   Status RenewLeases(const std::string&, const std::vector<std::string>&, int64_t) override { return Internal("unused"); }
   Status StartAttempt(const std::string&, int) override { return Internal("unused"); }
   Status RequeueRun(const std::string&, int64_t) override { return Internal("unused"); }
+  Status MakeReady(const std::vector<std::string>&, int64_t) override { return Internal("unused"); }
   Status DeleteQueuedRun(const std::string&) override { return Internal("unused"); }
   Result<int64_t> ReleaseLeases() override { return Internal("unused"); }
   Result<bool> PutPipeline(const Pipeline&) override { return Internal("unused"); }

@@ -661,6 +661,18 @@ Status SqliteStore::RequeueRun(const std::string& run_id, int64_t available_at) 
   return s.Run();
 }
 
+Status SqliteStore::MakeReady(const std::vector<std::string>& run_ids, int64_t now) {
+  return InTransaction([&]() -> Status {
+    SqliteStmt ready(db_, "UPDATE async_queue SET available_at = ? WHERE run_id = ? AND lease_owner = ''");
+    for (const std::string& id : run_ids) {
+      ready.Bind(1, now).Bind(2, id);
+      KILN_RETURN_IF_ERROR(ready.Run());
+      ready.Reset();
+    }
+    return OkStatus();
+  });
+}
+
 Status SqliteStore::DeleteQueuedRun(const std::string& run_id) {
   SqliteStmt s(db_, "DELETE FROM async_queue WHERE run_id = ?");
   s.Bind(1, run_id);

@@ -47,6 +47,7 @@ class SqliteStore final : public Store {
                      int64_t lease_until) override;
   Status StartAttempt(const std::string& run_id, int attempt) override;
   Status RequeueRun(const std::string& run_id, int64_t available_at) override;
+  Status MakeReady(const std::vector<std::string>& run_ids, int64_t now) override;
   Status DeleteQueuedRun(const std::string& run_id) override;
   Result<int64_t> ReleaseLeases() override;
   // sqlite_pipelines.cc

@@ -241,5 +241,23 @@ TEST_F(SqliteStoreTest, PipelineDefinitionsAreCreatedReplacedAndDeleted) {
   EXPECT_TRUE(store_->ListPipelines()->empty());
 }
 
+TEST_F(SqliteStoreTest, MakeReadyLeavesLeasedRunsAlone) {
+  for (const char* id : {"waiting", "leased"}) {
+    RunRecord r;
+    r.id = id;
+    r.function = "f";
+    r.started_at = 1000;
+    r.status = RunStatus::kQueued;
+    ASSERT_TRUE(store_->EnqueueRun(r, "{}", "", 0, 100).ok());
+  }
+  ASSERT_EQ(store_->LeaseRuns("me", 1000, 60000, 1)->front().run_id, "waiting");
+  ASSERT_TRUE(store_->RequeueRun("waiting", 5000).ok());  // no room: back for a while
+  ASSERT_EQ(store_->LeaseRuns("me", 1000, 60000, 1)->front().run_id, "leased");
+  ASSERT_TRUE(store_->MakeReady({"waiting", "leased"}, 1100).ok());
+  auto ready = store_->LeaseRuns("other", 1100, 60000, 10);
+  ASSERT_EQ(ready->size(), 1u);  // "leased" keeps its lease: never delivered twice
+  EXPECT_EQ(ready->front().run_id, "waiting");
+}
+
 }  // namespace
 }  // namespace kiln

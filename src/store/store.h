@@ -110,6 +110,8 @@ class Store {
   virtual Status StartAttempt(const std::string& run_id, int attempt) = 0;
   // Back in the queue, ready at `available_at`, its lease released.
   virtual Status RequeueRun(const std::string& run_id, int64_t available_at) = 0;
+  // Those of `run_ids` still waiting (not leased) become ready at `now`.
+  virtual Status MakeReady(const std::vector<std::string>& run_ids, int64_t now) = 0;
   // Done (its final record written): out of the queue.
   virtual Status DeleteQueuedRun(const std::string& run_id) = 0;
   // At start: every lease is a dead daemon's; its runs go back to the queue (status
