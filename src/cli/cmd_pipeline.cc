@@ -18,7 +18,7 @@ namespace {
 using nlohmann::json;
 
 struct PipelineFlags {
-  std::string name, file, data, id;
+  std::string name, file, data, id, idempotency_key;
   std::vector<std::string> steps, map_steps;
   std::vector<std::string> order;  // "step" / "map" in the order the flags came
   bool json = false, wait = false;
@@ -112,13 +112,20 @@ Status Start(const Globals& g, const PipelineFlags& f) {
   KILN_ASSIGN_OR_RETURN(std::string input, EventText(f.data));
   if (!json::accept(input)) return InvalidArgument("--data is not valid JSON");
   KILN_ASSIGN_OR_RETURN(Client client, g.MakeClient());
-  KILN_ASSIGN_OR_RETURN(json accepted, client.Call("POST", "/v1/pipelines/" + f.name + "/runs", json::parse(input)));
+  std::map<std::string, std::string> headers;
+  if (!f.idempotency_key.empty()) headers["Idempotency-Key"] = f.idempotency_key;
+  KILN_ASSIGN_OR_RETURN(Reply r, client.Send("POST", "/v1/pipelines/" + f.name + "/runs", input, "application/json",
+                                             headers));
+  if (r.status != 202) return Status(r.status == 404 ? Code::kNotFound : Code::kInvalidArgument, ErrorText(r));
+  json accepted = json::parse(r.body, nullptr, false);
+  if (!accepted.is_object() || !accepted.contains("run_id")) return Internal("unexpected answer: " + r.body.substr(0, 200));
   const std::string id = accepted["run_id"].get<std::string>();
   if (f.wait) return Show(client, id, f);
   if (f.json) {
     PrintJson(accepted);
   } else {
-    std::fprintf(stderr, "started; follow it with: kiln pipeline show %s --wait\n", id.c_str());
+    std::fprintf(stderr, "%s; follow it with: kiln pipeline show %s --wait\n",
+                 accepted.value("created", true) ? "started" : "started before (same idempotency key)", id.c_str());
     std::printf("%s\n", id.c_str());
   }
   return OkStatus();
@@ -180,6 +187,7 @@ void AddPipeline(CLI::App& app, Globals& g) {
   auto* start = cmd->add_subcommand("start", "Start a run of a pipeline; prints its id");
   start->add_option("name", f->name, "Pipeline name")->required();
   start->add_option("--data,-d", f->data, "The first step's event: JSON text, or @file.json");
+  start->add_option("--idempotency-key", f->idempotency_key, "The same key within 24 h: the same run, started once");
   start->add_flag("--wait", f->wait, "Wait for the run to end and show it");
   start->add_option("--wait-s", f->wait_s, "How long --wait waits at most (default 900)");
   start->add_flag("--json", f->json);

@@ -183,7 +183,7 @@ asio::awaitable<Response> ControlApi::Route(Request& req, const Segments& seg) {
       Status st = d_.store->DeletePipeline(seg[2]);
       co_return st.ok() ? NoContent() : gateway::ErrorResponse(st, 11, true);
     }
-    if (n == 4 && is(3, "runs") && m == http::verb::post) co_return StartPipelineRun(seg[2], body, req.version());
+    if (n == 4 && is(3, "runs") && m == http::verb::post) co_return StartPipelineRun(req, seg[2]);
     if (n == 4 && is(3, "runs") && m == http::verb::get) co_return FromResult(200, ListPipelineRuns(seg[2], req));
   }
   if (n == 3 && is(1, "pipeline-runs") && m == http::verb::get) co_return FromResult(200, GetPipelineRun(seg[2]));

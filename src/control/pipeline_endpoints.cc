@@ -135,15 +135,17 @@ Result<json> ControlApi::GetPipeline(const std::string& name) {
   return json(p);
 }
 
-Response ControlApi::StartPipelineRun(const std::string& name, const std::string& body, unsigned version) {
-  auto run = d_.pipelines->StartRun(name, body.empty() ? "null" : body);
+Response ControlApi::StartPipelineRun(const Request& req, const std::string& name) {
+  std::string key;
+  if (auto h = req.find("Idempotency-Key"); h != req.end()) key = std::string(h->value());
+  auto run = d_.pipelines->StartRun(name, req.body().empty() ? "null" : req.body(), key);
   if (!run.ok()) {
-    Response res = gateway::ErrorResponse(run.status(), version, true);
+    Response res = gateway::ErrorResponse(run.status(), req.version(), true);
     if (run.status().code() == Code::kResourceExhausted) res.set(boost::beast::http::field::retry_after, "1");
     return res;
   }
-  Response res = Json(202, {{"run_id", run->id}, {"pipeline", name}});
-  res.set(boost::beast::http::field::location, "/v1/pipeline-runs/" + run->id);
+  Response res = Json(202, {{"run_id", run->run_id}, {"pipeline", name}, {"created", run->created}});
+  res.set(boost::beast::http::field::location, "/v1/pipeline-runs/" + run->run_id);
   return res;
 }
 

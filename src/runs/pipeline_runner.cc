@@ -212,7 +212,8 @@ void PipelineRunner::Advance(const std::string& id) {
   }
 }
 
-Result<PipelineRun> PipelineRunner::StartRun(const std::string& name, const std::string& input) {
+Result<Enqueued> PipelineRunner::StartRun(const std::string& name, const std::string& input,
+                                          const std::string& idempotency_key) {
   KILN_ASSIGN_OR_RETURN(Pipeline p, store_->GetPipeline(name));
   if (!json::accept(input)) return InvalidArgument("the pipeline's input must be JSON");
   PipelineRun run;
@@ -222,10 +223,12 @@ Result<PipelineRun> PipelineRunner::StartRun(const std::string& name, const std:
   run.started_at = NowEpochMs();
   run.input_bytes = static_cast<int64_t>(input.size());
   KILN_ASSIGN_OR_RETURN(std::vector<StepRun> first, StepRuns(run, 0, input));
-  KILN_RETURN_IF_ERROR(store_->CreatePipelineRun(run, first));
+  const int64_t dedupe_since = run.started_at - std::chrono::milliseconds(config_.idempotency_window).count();
+  KILN_ASSIGN_OR_RETURN(Enqueued started, store_->CreatePipelineRun(run, first, idempotency_key, dedupe_since));
+  if (!started.created) return started;
   async_->Wake();
   if (first.empty()) Advance(run.id);
-  return run;
+  return started;
 }
 
 void PipelineRunner::Start() {

@@ -43,6 +43,7 @@ struct PipelineConfig {
   size_t max_event_bytes = 2u << 20;    // an event handed to a step
   size_t max_result_chars = 64u << 10;  // a pipeline run's stored result
   std::chrono::milliseconds sweep{2000};
+  std::chrono::hours idempotency_window{24};
 };
 
 // Why a pipeline run ends before its last step is done.
@@ -61,8 +62,9 @@ class PipelineRunner {
   // function must exist. The bool is true when it was created.
   Result<std::pair<Pipeline, bool>> Define(const std::string& name, const nlohmann::json& body);
   // Records a run of the pipeline with `input` (JSON text) as the first step's event,
-  // and queues that step: durable before it returns.
-  Result<PipelineRun> StartRun(const std::string& name, const std::string& input);
+  // and queues that step: durable before it returns. The same non-empty
+  // `idempotency_key` for the pipeline within 24 h gives the first run's id instead.
+  Result<Enqueued> StartRun(const std::string& name, const std::string& input, const std::string& idempotency_key);
   // Goes on with the pipeline run if its current step is done.
   void Advance(const std::string& id);
 

@@ -45,14 +45,14 @@ TEST_F(RetentionTest, DeletesWhatEndedLongerAgoThanTheRetentionAndKeepsTheRest) 
   ASSERT_TRUE(store_->EnqueueRun(queued, "{}", "key-1", 0, 100).ok());
   // An ended pipeline run goes with its step links; a running one keeps its step runs.
   PipelineRun ended{.id = "p-ended", .pipeline = "p", .steps = {{.function = "f"}}, .started_at = old};
-  ASSERT_TRUE(store_->CreatePipelineRun(ended, {StepRun{Run("step-of-ended", old, RunStatus::kQueued), "{}", 0, 0, 100}}).ok());
+  ASSERT_TRUE(store_->CreatePipelineRun(ended, {StepRun{Run("step-of-ended", old, RunStatus::kQueued), "{}", 0, 0, 100}}, "", 0).ok());
   ASSERT_TRUE(store_->DeleteQueuedRun("step-of-ended").ok());
   ASSERT_TRUE(store_->UpsertRecords({Run("step-of-ended", old)}, {}).ok());
   ended.status = PipelineRunStatus::kOk;
   ended.ended_at = old;
   ASSERT_TRUE(store_->EndPipelineRun(ended).ok());
   PipelineRun running{.id = "p-running", .pipeline = "p", .steps = {{.function = "f"}}, .started_at = old};
-  ASSERT_TRUE(store_->CreatePipelineRun(running, {StepRun{Run("step-of-running", old, RunStatus::kQueued), "{}", 0, 0, 100}}).ok());
+  ASSERT_TRUE(store_->CreatePipelineRun(running, {StepRun{Run("step-of-running", old, RunStatus::kQueued), "{}", 0, 0, 100}}, "", 0).ok());
   ASSERT_TRUE(store_->DeleteQueuedRun("step-of-running").ok());
   ASSERT_TRUE(store_->UpsertRecords({Run("step-of-running", old)}, {}).ok());
 

@@ -47,7 +47,10 @@ class FakeStore final : public Store {
   Result<Pipeline> GetPipeline(const std::string&) override { return Internal("unused"); }
   Result<std::vector<Pipeline>> ListPipelines() override { return Internal("unused"); }
   Status DeletePipeline(const std::string&) override { return Internal("unused"); }
-  Status CreatePipelineRun(const PipelineRun&, const std::vector<StepRun>&) override { return Internal("unused"); }
+  Result<Enqueued> CreatePipelineRun(const PipelineRun&, const std::vector<StepRun>&, const std::string&,
+                                     int64_t) override {
+    return Internal("unused");
+  }
   Result<bool> AdvancePipelineRun(const std::string&, int64_t, const std::vector<StepRun>&) override {
     return Internal("unused");
   }

@@ -102,8 +102,16 @@ Status SqliteStore::QueueStepRuns(const std::string& pipeline_run, int64_t step,
   return OkStatus();
 }
 
-Status SqliteStore::CreatePipelineRun(const PipelineRun& run, const std::vector<StepRun>& first) {
-  return InTransaction([&]() -> Status {
+Result<Enqueued> SqliteStore::CreatePipelineRun(const PipelineRun& run, const std::vector<StepRun>& first,
+                                                const std::string& idempotency_key, int64_t dedupe_since) {
+  const std::string scope = "pipeline:" + run.pipeline;  // ':' is in no function's name
+  Enqueued out{run.id, true};
+  Status st = InTransaction([&]() -> Status {
+    KILN_ASSIGN_OR_RETURN(auto seen, SeenKey(scope, idempotency_key, dedupe_since));
+    if (seen) {
+      out = {*seen, false};
+      return OkStatus();
+    }
     std::string sql = std::string("INSERT INTO pipeline_runs (") + kPipelineRunColumns +
                       ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?)";
     SqliteStmt ins(db_, sql.c_str());
@@ -112,8 +120,11 @@ Status SqliteStore::CreatePipelineRun(const PipelineRun& run, const std::vector<
     ins.Bind(7, run.ended_at).Bind(8, run.failed_step).Bind(9, run.error_type).Bind(10, run.error_message);
     ins.Bind(11, run.result).Bind(12, run.input_bytes);
     KILN_RETURN_IF_ERROR(ins.Run());
-    return QueueStepRuns(run.id, run.current_step, first);
+    KILN_RETURN_IF_ERROR(QueueStepRuns(run.id, run.current_step, first));
+    return RememberKey(scope, idempotency_key, run.id, run.started_at);
   });
+  if (!st.ok()) return st;
+  return out;
 }
 
 Result<bool> SqliteStore::AdvancePipelineRun(const std::string& id, int64_t from, const std::vector<StepRun>& next) {

@@ -564,27 +564,37 @@ Result<Enqueued> SqliteStore::EnqueueRun(const RunRecord& run, const std::string
                                         int64_t max_queued) {
   Enqueued out{run.id, true};
   Status st = InTransaction([&]() -> Status {
-    if (!idempotency_key.empty()) {
-      SqliteStmt seen(db_, "SELECT run_id FROM idempotency_keys WHERE function = ? AND key = ? AND created_at >= ?");
-      seen.Bind(1, run.function).Bind(2, idempotency_key).Bind(3, dedupe_since);
-      KILN_ASSIGN_OR_RETURN(bool found, seen.Step());
-      if (found) {
-        out = {seen.Text(0), false};
-        return OkStatus();
-      }
+    KILN_ASSIGN_OR_RETURN(auto seen, SeenKey(run.function, idempotency_key, dedupe_since));
+    if (seen) {
+      out = {*seen, false};
+      return OkStatus();
     }
     KILN_RETURN_IF_ERROR(CheckQueueBound(run.function, 1, max_queued));
     KILN_RETURN_IF_ERROR(UpsertRunsInTransaction({run}));
     KILN_RETURN_IF_ERROR(InsertQueueRow(run, event, "", 0));
-    if (idempotency_key.empty()) return OkStatus();
-    SqliteStmt key(db_,
-                   "INSERT INTO idempotency_keys (function, key, run_id, created_at) VALUES (?,?,?,?) "
-                   "ON CONFLICT(function, key) DO UPDATE SET run_id = excluded.run_id, created_at = excluded.created_at");
-    key.Bind(1, run.function).Bind(2, idempotency_key).Bind(3, run.id).Bind(4, run.started_at);
-    return key.Run();
+    return RememberKey(run.function, idempotency_key, run.id, run.started_at);
   });
   if (!st.ok()) return st;
   return out;
+}
+
+Result<std::optional<std::string>> SqliteStore::SeenKey(const std::string& scope, const std::string& key,
+                                                        int64_t since) {
+  if (key.empty()) return std::optional<std::string>();
+  SqliteStmt seen(db_, "SELECT run_id FROM idempotency_keys WHERE function = ? AND key = ? AND created_at >= ?");
+  seen.Bind(1, scope).Bind(2, key).Bind(3, since);
+  KILN_ASSIGN_OR_RETURN(bool found, seen.Step());
+  return found ? std::optional<std::string>(seen.Text(0)) : std::nullopt;
+}
+
+Status SqliteStore::RememberKey(const std::string& scope, const std::string& key, const std::string& run_id,
+                                int64_t at) {
+  if (key.empty()) return OkStatus();
+  SqliteStmt remember(db_,
+                      "INSERT INTO idempotency_keys (function, key, run_id, created_at) VALUES (?,?,?,?) "
+                      "ON CONFLICT(function, key) DO UPDATE SET run_id = excluded.run_id, created_at = excluded.created_at");
+  remember.Bind(1, scope).Bind(2, key).Bind(3, run_id).Bind(4, at);
+  return remember.Run();
 }
 
 Status SqliteStore::CheckQueueBound(const std::string& function, int64_t adding, int64_t max_queued) {

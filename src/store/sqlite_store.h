@@ -55,7 +55,8 @@ class SqliteStore final : public Store {
   Result<Pipeline> GetPipeline(const std::string& name) override;
   Result<std::vector<Pipeline>> ListPipelines() override;
   Status DeletePipeline(const std::string& name) override;
-  Status CreatePipelineRun(const PipelineRun& run, const std::vector<StepRun>& first) override;
+  Result<Enqueued> CreatePipelineRun(const PipelineRun& run, const std::vector<StepRun>& first,
+                                     const std::string& idempotency_key, int64_t dedupe_since) override;
   Result<bool> AdvancePipelineRun(const std::string& id, int64_t from, const std::vector<StepRun>& next) override;
   Result<bool> EndPipelineRun(const PipelineRun& run) override;
   Result<PipelineRun> GetPipelineRun(const std::string& id) override;
@@ -76,6 +77,10 @@ class SqliteStore final : public Store {
   // A queue row for `run` (recorded already), within a transaction.
   Status InsertQueueRow(const RunRecord& run, const std::string& event, const std::string& pipeline_run,
                         int64_t budget_ms);
+  // Idempotency keys, per scope (a function's name, or "pipeline:<name>"): the run id
+  // a key was given to since `since`, if any; and a key given to a run.
+  Result<std::optional<std::string>> SeenKey(const std::string& scope, const std::string& key, int64_t since);
+  Status RememberKey(const std::string& scope, const std::string& key, const std::string& run_id, int64_t at);
   // kResourceExhausted when `adding` more queued runs would take `function` past `max_queued`.
   Status CheckQueueBound(const std::string& function, int64_t adding, int64_t max_queued);
   // Records and queues a step's runs, and links them to their pipeline run, within a transaction.

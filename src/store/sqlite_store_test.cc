@@ -182,7 +182,7 @@ StepRun QueuedStep(const std::string& id, int64_t element, int64_t max_queued = 
 TEST_F(SqliteStoreTest, PipelineRunsAdvanceOnceFromEachStep) {
   PipelineRun run{.id = "p1", .pipeline = "bulk", .steps = {{.function = "split"}, {.function = "score", .map = true}},
                   .started_at = 1000};
-  ASSERT_TRUE(store_->CreatePipelineRun(run, {QueuedStep("s0", 0)}).ok());
+  ASSERT_TRUE(store_->CreatePipelineRun(run, {QueuedStep("s0", 0)}, "", 0).ok());
   EXPECT_EQ(*store_->CountPendingTasks("p1", 0), 1);
   auto leased = store_->LeaseRuns("me", 2000, 9000, 10);
   ASSERT_EQ(leased->size(), 1u);
@@ -219,11 +219,27 @@ TEST_F(SqliteStoreTest, PipelineRunsAdvanceOnceFromEachStep) {
 
 TEST_F(SqliteStoreTest, AStepPastItsFunctionsQueueBoundQueuesNothing) {
   PipelineRun run{.id = "p2", .pipeline = "bulk", .steps = {{.function = "score", .map = true}}, .started_at = 1000};
-  auto st = store_->CreatePipelineRun(run, {QueuedStep("a", 0, 2), QueuedStep("b", 1, 2), QueuedStep("c", 2, 2)});
+  auto st = store_->CreatePipelineRun(run, {QueuedStep("a", 0, 2), QueuedStep("b", 1, 2), QueuedStep("c", 2, 2)},
+                                      "", 0).status();
   EXPECT_EQ(st.code(), Code::kResourceExhausted);
   EXPECT_NE(st.message().find("max_queued 2"), std::string::npos) << st.message();
   EXPECT_EQ(store_->GetPipelineRun("p2").status().code(), Code::kNotFound);
   EXPECT_EQ(store_->GetRun("a").status().code(), Code::kNotFound);
+}
+
+TEST_F(SqliteStoreTest, AnIdempotencyKeySeenForThePipelineStartsNothing) {
+  PipelineRun run{.id = "p3", .pipeline = "bulk", .steps = {{.function = "score"}}, .started_at = 1000};
+  EXPECT_TRUE(store_->CreatePipelineRun(run, {QueuedStep("s", 0)}, "job-7", 0)->created);
+  PipelineRun again = run;
+  again.id = "p4";
+  auto second = store_->CreatePipelineRun(again, {QueuedStep("s2", 0)}, "job-7", 500);
+  EXPECT_EQ(second->run_id, "p3");
+  EXPECT_FALSE(second->created);
+  EXPECT_EQ(store_->GetRun("s2").status().code(), Code::kNotFound);
+  EXPECT_EQ(store_->GetPipelineRun("p4").status().code(), Code::kNotFound);
+  // The same key for a function of the same name is another scope; past the window, a new run.
+  EXPECT_TRUE(store_->EnqueueRun(QueuedStep("f1", 0).run, "{}", "job-7", 0, 100)->created);
+  EXPECT_TRUE(store_->CreatePipelineRun(again, {QueuedStep("s3", 0)}, "job-7", 2000)->created);
 }
 
 TEST_F(SqliteStoreTest, PipelineDefinitionsAreCreatedReplacedAndDeleted) {

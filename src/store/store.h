@@ -124,8 +124,11 @@ class Store {
   virtual Result<std::vector<Pipeline>> ListPipelines() = 0;
   virtual Status DeletePipeline(const std::string& name) = 0;  // kNotFound
   // Records a pipeline run and queues its first step's runs, in one transaction. A
-  // step's runs that would take its function past max_queued → kResourceExhausted.
-  virtual Status CreatePipelineRun(const PipelineRun& run, const std::vector<StepRun>& first) = 0;
+  // step's runs that would take its function past max_queued → kResourceExhausted. A
+  // non-empty `idempotency_key` already used for the pipeline since `dedupe_since`
+  // records nothing and returns that pipeline run's id.
+  virtual Result<Enqueued> CreatePipelineRun(const PipelineRun& run, const std::vector<StepRun>& first,
+                                             const std::string& idempotency_key, int64_t dedupe_since) = 0;
   // Moves a running pipeline run from step `from` to `from + 1` and queues that step's
   // runs, in one transaction; false (nothing written) when the run is no longer
   // running at `from`, so advancing twice is harmless.

@@ -270,6 +270,24 @@ def test_definitions_are_checked_and_named_errors_come_back(kiln, steps, tmp_pat
         assert p.returncode != 0 and message in p.stderr, (args, p.stderr)
 
 
+def test_the_same_idempotency_key_starts_one_run(kiln, steps):
+    name = define(kiln, [{"function": steps["echo"]}])
+    key = {"Idempotency-Key": unique("job")}
+    first = kiln.api("POST", f"/v1/pipelines/{name}/runs", json={"n": 1}, headers=key)
+    again = kiln.api("POST", f"/v1/pipelines/{name}/runs", json={"n": 2}, headers=key)
+    assert (first.status_code, again.status_code) == (202, 202), (first.text, again.text)
+    assert first.json()["created"] is True and again.json()["created"] is False
+    assert again.json()["run_id"] == first.json()["run_id"]
+    assert again.headers["Location"] == f"/v1/pipeline-runs/{first.json()['run_id']}"
+    by_cli = kiln.cli_ok("pipeline", "start", name, "--data", '{"n": 3}', "--idempotency-key",
+                         key["Idempotency-Key"]).strip().splitlines()[-1]
+    assert by_cli == first.json()["run_id"]
+    assert wait_done(kiln, by_cli)["result"] == {"n": 1}
+    assert [r["id"] for r in kiln.api_json("GET", f"/v1/pipelines/{name}/runs")["runs"]] == [by_cli]
+    # Another key, or none: another run.
+    assert kiln.api_json("POST", f"/v1/pipelines/{name}/runs", expect=202, json={"n": 4})["created"] is True
+
+
 def test_replacing_a_pipeline_leaves_runs_under_way_alone(kiln, steps):
     name = define(kiln, [{"function": steps["slow"]}])
     first = start(kiln, name, {"sleep": 0.5})
