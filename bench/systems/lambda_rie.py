@@ -76,9 +76,21 @@ class LambdaRIE:
                                       self.logdir / f"rie-{bundle_name}.log")
                 procs.append(p)
                 addrs.append(("127.0.0.1", port))
-            for p, (h, port) in zip(procs, addrs):
-                url = f"http://{h}:{port}{INVOKE_PATH}"
-                wait_http(url, method="POST", body=ev, timeout=60, proc=p)
+            for i in range(self.slots):
+                # A port free when chosen may be taken before the emulator binds it (32 ports
+                # from the ephemeral range): an emulator that exits before answering gets
+                # fresh ports, twice at most.
+                for attempt in range(3):
+                    url = f"http://127.0.0.1:{addrs[i][1]}{INVOKE_PATH}"
+                    try:
+                        wait_http(url, method="POST", body=ev, timeout=60, proc=procs[i])
+                        break
+                    except RuntimeError:
+                        if attempt == 2 or procs[i].alive():
+                            raise
+                        procs[i], port = self._start(f"rie-{bundle_name}-{i}", bundle_dir,
+                                                     self.logdir / f"rie-{bundle_name}.log")
+                        addrs[i] = ("127.0.0.1", port)
                 for _ in range(20):
                     http("POST", url, ev)
             yield Endpoint(addrs=addrs, path=INVOKE_PATH, pids=[p.pid for p in procs],
