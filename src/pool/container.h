@@ -98,6 +98,7 @@ class Container : public std::enable_shared_from_this<Container> {
   std::string start;  // how it started: plain, zygote or snapshot
   std::chrono::steady_clock::time_point idle_since;
   bool recycle_due = false;  // served its share; goes once a successor is warm
+  bool successor_started = false;  // its recycle started a successor
 
  private:
   Container(asio::any_io_executor ex, sandbox::WorkerProcess w, std::string id, int64_t memory_mb);

@@ -19,13 +19,16 @@ namespace kiln::pool {
 
 // One function version's containers and the requests waiting for one.
 struct Slot {
+  Slot(FunctionVersion v, PoolSettings resolved, TimePoint now)
+      : fv(std::move(v)), settings(resolved), places(resolved.max_containers), last_activity(now) {}
+
   FunctionVersion fv;
   PoolSettings settings;
   bool aspired = false;     // keep min_warm
   bool superseded = false;  // drained: nothing stays idle
   std::vector<std::shared_ptr<Container>> idle;     // most recently used last
   std::vector<std::shared_ptr<Container>> members;  // every spawned container with a place
-  size_t places = 0;  // members plus starts not yet spawned; each holds memory_mb of budget
+  PlaceLedger places;  // members plus starts not yet spawned; each holds memory_mb of budget
   TimePoint last_activity;
   TimePoint no_background_start_before;  // back-off after a failed background start
   std::optional<Refusal> init_failure;   // remembered deterministic init failure
@@ -100,12 +103,7 @@ Pool::~Pool() { Shutdown(); }
 
 std::shared_ptr<Slot> Pool::SlotFor(const FunctionVersion& fv) {
   auto& slot = slots_[KeyOf(fv)];
-  if (!slot) {
-    slot = std::make_shared<Slot>();
-    slot->fv = fv;
-    slot->settings = Resolve(config_.defaults, fv.pool);
-    slot->last_activity = clock_->Now();
-  }
+  if (!slot) slot = std::make_shared<Slot>(fv, Resolve(config_.defaults, fv.pool), clock_->Now());
   return slot;
 }
 
@@ -129,7 +127,8 @@ ContainerRecord Pool::RecordOf(const Slot& s, const Container& c) const {
 
 int64_t Pool::FreeMb() const { return config_.memory_budget_mb - used_mb_ - zygotes_.reserved_mb(); }
 
-bool Pool::ClaimPlace(Slot& s, bool may_evict) {
+bool Pool::ClaimPlace(Slot& s, bool may_evict, std::optional<std::string_view> successor_of) {
+  if (!s.places.Admits(successor_of)) return false;
   const int64_t need = s.fv.memory_mb;
   const int64_t free_mb = FreeMb();
   if (free_mb < need) {
@@ -147,14 +146,13 @@ bool Pool::ClaimPlace(Slot& s, bool may_evict) {
     if (victims.empty()) return false;
     for (size_t i : victims) Evict(*owners[i].first, owners[i].second, LeaveReason::kBudget);
   }
-  ++s.places;
+  s.places.Take(successor_of);
   used_mb_ += need;
   return true;
 }
 
 void Pool::FreePlace(Slot& s, const std::shared_ptr<Container>& c) {
-  KILN_CHECK(s.places > 0);
-  --s.places;
+  s.places.Give(c ? std::optional<std::string_view>(c->id()) : std::nullopt);
   used_mb_ -= s.fv.memory_mb;
   if (!c) return;
   std::erase(s.members, c);
@@ -172,7 +170,7 @@ void Pool::ServeWaiters() {
   for (;;) {
     Slot* next = nullptr;
     for (auto& [key, s] : slots_) {
-      if (s->waiters.empty() || s->places >= s->settings.max_containers) continue;
+      if (s->waiters.empty() || !s->places.Admits()) continue;
       if (next == nullptr || s->waiters.front().seq < next->waiters.front().seq) next = s.get();
     }
     if (next == nullptr || !ClaimPlace(*next, /*may_evict=*/true)) return;
@@ -182,7 +180,10 @@ void Pool::ServeWaiters() {
 
 // Recycling never costs a request a cold start: a container past recycle_after goes
 // at once when another idle one can take its requests; otherwise it keeps serving
-// while its successor starts, and goes when that one is warm.
+// while one successor starts (the ledger's one place beyond the cap, if the cap is
+// reached), and goes at the first release after that one is warm. A container whose
+// successor cannot have a place yet because another recycle holds the extra one keeps
+// serving until its turn; one that cannot have the memory goes now.
 void Pool::Recycle(const std::shared_ptr<Slot>& s, const std::shared_ptr<Container>& c) {
   if (c->state() != ContainerState::kWarm) return;
   if (!c->recycle_due && c->invocations() < s->settings.recycle_after) return;
@@ -193,13 +194,19 @@ void Pool::Recycle(const std::shared_ptr<Slot>& s, const std::shared_ptr<Contain
     c->Retire(LeaveReason::kRecycled);
     return;
   }
-  bool successor_starting = std::any_of(s->members.begin(), s->members.end(), [](const auto& other) {
+  const bool start_in_flight = std::any_of(s->members.begin(), s->members.end(), [](const auto& other) {
     return other->state() == ContainerState::kStarting;
-  }) || s->places > s->members.size();
-  if (!successor_starting && ClaimPlace(*s, /*may_evict=*/false)) {
+  }) || s->places.taken() > s->members.size();
+  if (start_in_flight) return;  // that one takes over once warm
+  if (c->successor_started) {   // its successor is warm (and busy): go now
+    c->Retire(LeaveReason::kRecycled);
+    return;
+  }
+  if (ClaimPlace(*s, /*may_evict=*/false, c->id())) {
+    c->successor_started = true;
     asio::co_spawn(ex_, StartInBackground(s), asio::detached);
-  } else if (!successor_starting) {
-    c->Retire(LeaveReason::kRecycled);  // no room for a successor: go now
+  } else if (s->places.Admits(c->id())) {
+    c->Retire(LeaveReason::kRecycled);  // no memory for a successor: go now
   }
 }
 
@@ -250,7 +257,7 @@ bool Pool::HasRoomForAsync(const FunctionVersion& fv) {
   if (!s->waiters.empty() || stopping_) return false;
   size_t idle = 0;
   for (const auto& c : s->idle) idle += c->Alive() ? 1 : 0;
-  const size_t free_places = s->places < s->settings.max_containers ? s->settings.max_containers - s->places : 0;
+  const size_t free_places = s->places.free();
   const size_t room = idle + (FreeMb() >= fv.memory_mb ? free_places : 0);
   return room >= (s->settings.max_containers > 1 ? 2 : 1);
 }
@@ -268,13 +275,13 @@ asio::awaitable<std::variant<Acquired, Refusal>> Pool::Acquire(
     if (c->Alive()) co_return Acquired{Lease(this, s, std::move(c)), false, 0, "", 0};
     FreePlace(*s, c);  // died while idle
   }
-  if (s->places < s->settings.max_containers && ClaimPlace(*s, /*may_evict=*/true)) {
+  if (ClaimPlace(*s, /*may_evict=*/true)) {
     co_return co_await StartContainer(s, 0);
   }
   const std::string key = KeyOf(fv);
   if (s->waiters.size() >= s->settings.queue_size) {
-    std::string why = s->places >= s->settings.max_containers
-                          ? "all " + std::to_string(s->places) + " containers of " + key + " are busy"
+    std::string why = !s->places.Admits()
+                          ? "all " + std::to_string(s->places.taken()) + " containers of " + key + " are busy"
                           : "the node's memory budget of " + std::to_string(config_.memory_budget_mb) +
                                 " MB is taken by busy containers";
     co_return Refusal{RunStatus::kThrottled, 429, "Throttled",
@@ -497,7 +504,7 @@ asio::awaitable<void> Pool::MakeTemplate(std::shared_ptr<Slot> s, std::shared_pt
   // Out of the serving set: its place is free for a container forked from it; its
   // memory stays counted, as the template's.
   std::erase(s->members, c);
-  --s->places;
+  s->places.Give(c->id());
   s->snapshot_template = c;
   s->template_forks = 0;
   auto made = std::make_shared<int64_t>(0);
@@ -535,7 +542,7 @@ asio::awaitable<std::variant<PrewarmReport, Refusal>> Pool::Prewarm(const Functi
   const TimePoint deadline = clock_->Now() + config_.init_timeout;
   while (warm_now() < s->settings.min_warm) {
     if (s->init_failure) co_return *s->init_failure;
-    if (s->places >= s->settings.min_warm) {  // the rest are starting in the background
+    if (s->places.taken() >= s->settings.min_warm) {  // the rest are starting in the background
       if (clock_->Now() > deadline) break;
       asio::steady_timer tick(ex_, std::chrono::milliseconds(20));
       boost::system::error_code ec;
@@ -599,11 +606,11 @@ void Pool::Reconcile() {
   for (auto it = slots_.begin(); it != slots_.end();) {
     std::shared_ptr<Slot> s = it->second;
     ReconcileSlot(s);
-    const bool in_use = s->aspired || s->places > 0 || !s->waiters.empty();
+    const bool in_use = s->aspired || s->places.taken() > 0 || !s->waiters.empty();
     if (in_use && s->fv.start.zygote && !stopping_) {
       if (auto spec = SpecOf(*s); spec.ok()) zygotes.emplace((*spec)->zygote.key, (*spec)->zygote);
     }
-    bool forgettable = !s->aspired && s->places == 0 && s->waiters.empty() && !s->init_failure &&
+    bool forgettable = !s->aspired && s->places.taken() == 0 && s->waiters.empty() && !s->init_failure &&
                        !s->snapshot_template;
     it = forgettable ? slots_.erase(it) : std::next(it);
   }
@@ -630,7 +637,7 @@ void Pool::ReconcileSlot(const std::shared_ptr<Slot>& s) {
   for (const auto& c : s->members) {
     if (c->state() == ContainerState::kBusy || c->state() == ContainerState::kDraining) ++view.busy;
   }
-  view.starting = s->places - s->idle.size() - view.busy;
+  view.starting = s->places.taken() - s->idle.size() - view.busy;
   view.waiting = s->waiters.size();
   for (const auto& c : s->idle) view.idle_since.push_back(c->idle_since);
 

@@ -47,6 +47,7 @@
 #include "model/records.h"
 #include "pool/clock.h"
 #include "pool/container.h"
+#include "pool/place_ledger.h"
 #include "pool/pool_settings.h"
 #include "pool/zygotes.h"
 
@@ -197,7 +198,9 @@ class Pool {
   void Release(const std::shared_ptr<Slot>& slot, std::shared_ptr<Container> container);
   void Recycle(const std::shared_ptr<Slot>& s, const std::shared_ptr<Container>& c);
   void RetireRecycledIdle(Slot& s);
-  bool ClaimPlace(Slot& s, bool may_evict);
+  // A place (pool/place_ledger.h) and its memory; for the successor of a recycled
+  // container, `successor_of` names it.
+  bool ClaimPlace(Slot& s, bool may_evict, std::optional<std::string_view> successor_of = std::nullopt);
   void FreePlace(Slot& s, const std::shared_ptr<Container>& c);
   void Evict(Slot& s, const std::shared_ptr<Container>& c, LeaveReason why);
   void ServeWaiters();

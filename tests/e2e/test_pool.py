@@ -1,6 +1,7 @@
 """The pool: containers scale out under concurrency up to --max-containers, one request
 per container; past that requests queue (FIFO, bounded) and past the bound get 429."""
 import concurrent.futures
+import threading
 import time
 
 SLOW = """
@@ -55,3 +56,36 @@ def test_past_max_containers_requests_queue_then_throttle(start_kiln, tmp_path):
         r = queued.result(timeout=30)
     assert r.status_code == 200, r.text
     assert fn.run_of(r)["cold"] is False, "the queued request got the released container"
+
+
+def live_containers(kiln, name):
+    doc = kiln.api_json("GET", "/v1/containers")
+    return [c for c in doc["containers"] if c["function"] == name]
+
+
+def test_max_containers_holds_while_containers_recycle(start_kiln, tmp_path):
+    """Defect 6 of issue #14: recycling started successors past max_containers (8 alive
+    with max 2). A successor may exceed the cap only by the one container it replaces."""
+    k = start_kiln("--max-containers", "2")
+    fn = k.deploy_handler(tmp_path, SLOW, "--recycle-after", "5", "--timeout", "20s")
+    most, done = [0], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            most[0] = max(most[0], len(live_containers(k, fn.name)))
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(lambda _: fn.call(json={"sleep": 0.005}, timeout=60).status_code,
+                                     range(300)))
+    finally:
+        done.set()
+        sampler.join()
+    assert statuses == [200] * 300, sorted(set(statuses))
+    ended = [c for c in k.api_json("GET", "/v1/containers", params={"all": "true"})["containers"]
+             if c["function"] == fn.name and c.get("reason") == "recycled"]
+    assert len(ended) >= 10, "the load made containers recycle"
+    assert most[0] <= 3, f"{most[0]} containers alive at once with max_containers 2"
+
