@@ -9,8 +9,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <linux/netlink.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 
 #include "common/unique_fd.h"
@@ -41,6 +45,21 @@ constexpr const char* kDeniedSyscalls[] = {
     "swapon", "swapoff", "reboot", "acct", "quotactl",
     // Lets a process stall the kernel on a page fault: a staple of kernel exploits.
     "userfaultfd",
+    // io_uring: its operations run in kernel workers that this filter never sees (an
+    // IORING_OP_SOCKET or OPENAT would bypass every rule here), and it has been the
+    // kernel's largest source of privilege escalations; Docker's profile and gVisor
+    // refuse it too. Python, numpy and onnxruntime never use it.
+    "io_uring_setup", "io_uring_enter", "io_uring_register",
+    // Other processes, beyond ptrace (Docker: only with CAP_SYS_PTRACE).
+    "kcmp", "pidfd_getfd", "process_madvise",
+    // The kernel's log and profiling hooks: host information (Docker: CAP_SYSLOG,
+    // CAP_SYS_ADMIN).
+    "syslog", "lookup_dcookie", "fanotify_init",
+    // Hardware I/O ports and the host's clock (CAP_SYS_RAWIO, CAP_SYS_TIME: the worker
+    // has neither; denied here as well, as Docker does).
+    "iopl", "ioperm", "settimeofday", "clock_settime",
+    // Obsolete calls no runtime needs, kept out as Docker keeps them out.
+    "uselib", "ustat", "sysfs", "_sysctl", "nfsservctl", "vhangup", "chroot",
 };
 // clang-format on
 
@@ -113,26 +132,71 @@ Status DenyNamespaceClone(scmp_filter_ctx ctx) {
   return OkStatus();
 }
 
-// Packet sockets see and forge every frame on an interface; raw IP sockets forge
-// headers. AF_INET with SOCK_PACKET is the obsolete spelling of a packet socket,
-// which the kernel still honours. AF_NETLINK stays allowed: libraries read routes
-// and interfaces through it.
-Status DenyPacketAndRawSockets(scmp_filter_ctx ctx) {
+// Socket families, by the rule of the network namespace: a container has loopback
+// only, so a family is allowed when Python, numpy, onnxruntime or their libraries use
+// it there, and denied otherwise (each denied family is kernel code the handler could
+// reach and nothing of ours needs):
+//   allowed  AF_UNIX     pipes between processes (multiprocessing, logging handlers)
+//            AF_INET     loopback TCP/UDP (a handler's own helper servers, tests)
+//            AF_INET6    the same over ::1 (getaddrinfo asks for both)
+//            AF_NETLINK  NETLINK_ROUTE only: glibc's getaddrinfo(AI_ADDRCONFIG) and
+//                        getifaddrs read interfaces through it; every other netlink
+//                        protocol (xfrm, netfilter, audit, uevents, ...) is denied
+//   denied   every other family, up to any added after this was written: AF_PACKET
+//            (sees and forges frames), AF_VSOCK (reaches the hypervisor or host
+//            services outside the network namespace), AF_BLUETOOTH, AF_ALG (kernel
+//            crypto API, a history of exploits), AF_KEY and AF_XDP (IPsec keys,
+//            raw frames), AF_RDS, AF_TIPC, AF_CAN, AF_X25, AF_AX25, AF_NETROM,
+//            AF_ROSE, AF_APPLETALK, AF_ATMPVC/SVC, AF_IRDA, AF_LLC, AF_IEEE802154,
+//            AF_PPPOX, AF_ISDN, AF_PHONET, AF_CAIF, AF_NFC, AF_KCM, AF_QIPCRTR,
+//            AF_SMC, AF_MCTP, ...
+//   and in the allowed IP families, raw sockets (forge headers) and SOCK_PACKET (the
+//   obsolete spelling of a packet socket, which the kernel still honours).
+// socketpair() creates sockets of its family too, so it gets the same family rules.
+constexpr int kAllowedFamilies[] = {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK};
+constexpr int kHighestAllowedFamily = AF_NETLINK;
+
+struct SocketCall {
+  int nr;
+  const char* name;
+};
+
+Status AddSocketRule(scmp_filter_ctx ctx, SocketCall call, const std::string& what, unsigned count,
+                     const scmp_arg_cmp* args) {
+  int rc = seccomp_rule_add_array(ctx, kDeny, call.nr, count, args);
+  if (rc != 0) return SeccompError(std::string("seccomp_rule_add(") + call.name + ", " + what + ")", rc);
+  return OkStatus();
+}
+
+Status DenySocketFamilies(scmp_filter_ctx ctx, SocketCall call) {
+  // Above the highest allowed family, compared on all 64 bits: a family with high
+  // bits set (which the kernel would truncate to an allowed one) is denied as well.
+  const scmp_arg_cmp above{0, SCMP_CMP_GT, static_cast<uint64_t>(kHighestAllowedFamily), 0};
+  KILN_RETURN_IF_ERROR(AddSocketRule(ctx, call, "families above AF_NETLINK", 1, &above));
+  for (int family = AF_UNSPEC + 1; family < kHighestAllowedFamily; ++family) {
+    if (std::find(std::begin(kAllowedFamilies), std::end(kAllowedFamilies), family) != std::end(kAllowedFamilies)) {
+      continue;
+    }
+    const scmp_arg_cmp is_family = MaskedEq(0, kLow32, static_cast<uint64_t>(family));
+    KILN_RETURN_IF_ERROR(AddSocketRule(ctx, call, "family " + std::to_string(family), 1, &is_family));
+  }
+  // Netlink other than NETLINK_ROUTE (protocol 0), on all 64 bits as above.
+  const scmp_arg_cmp netlink[] = {MaskedEq(0, kLow32, AF_NETLINK), {2, SCMP_CMP_NE, NETLINK_ROUTE, 0}};
+  return AddSocketRule(ctx, call, "AF_NETLINK other than NETLINK_ROUTE", 2, netlink);
+}
+
+Status DenyRawSockets(scmp_filter_ctx ctx) {
   struct Rule {
     int family;
-    int type;  // -1: any type
+    int type;
     const char* what;
   };
-  constexpr Rule kRules[] = {{AF_PACKET, -1, "AF_PACKET"},
-                             {AF_INET, SOCK_RAW, "AF_INET, SOCK_RAW"},
+  constexpr Rule kRules[] = {{AF_INET, SOCK_RAW, "AF_INET, SOCK_RAW"},
                              {AF_INET6, SOCK_RAW, "AF_INET6, SOCK_RAW"},
                              {AF_INET, SOCK_PACKET, "AF_INET, SOCK_PACKET"}};
   for (const Rule& r : kRules) {
-    int rc = r.type < 0
-                 ? seccomp_rule_add(ctx, kDeny, SCMP_SYS(socket), 1, MaskedEq(0, kLow32, r.family))
-                 : seccomp_rule_add(ctx, kDeny, SCMP_SYS(socket), 2, MaskedEq(0, kLow32, r.family),
-                                    MaskedEq(1, kSocketTypeMask, r.type));
-    if (rc != 0) return SeccompError(std::string("seccomp_rule_add(socket, ") + r.what + ")", rc);
+    const scmp_arg_cmp args[] = {MaskedEq(0, kLow32, r.family), MaskedEq(1, kSocketTypeMask, r.type)};
+    KILN_RETURN_IF_ERROR(AddSocketRule(ctx, {SCMP_SYS(socket), "socket"}, r.what, 2, args));
   }
   return OkStatus();
 }
@@ -177,10 +241,15 @@ Result<SeccompProgram> BuildSeccompProgram() {
   std::vector<std::string> denied;
   KILN_RETURN_IF_ERROR(DenyAlways(ctx.get(), &denied));
   KILN_RETURN_IF_ERROR(DenyNamespaceClone(ctx.get()));
-  KILN_RETURN_IF_ERROR(DenyPacketAndRawSockets(ctx.get()));
+  KILN_RETURN_IF_ERROR(DenySocketFamilies(ctx.get(), {SCMP_SYS(socket), "socket"}));
+  KILN_RETURN_IF_ERROR(DenySocketFamilies(ctx.get(), {SCMP_SYS(socketpair), "socketpair"}));
+  KILN_RETURN_IF_ERROR(DenyRawSockets(ctx.get()));
   KILN_ASSIGN_OR_RETURN(std::vector<sock_filter> program, ExportBpf(ctx.get()));
-  std::vector<std::string> restricted = {"clone (namespace flags)",
-                                         "socket (AF_PACKET, raw and packet IP sockets)"};
+  std::vector<std::string> restricted = {
+      "clone (namespace flags)",
+      "socket (families other than AF_UNIX, AF_INET, AF_INET6, AF_NETLINK; netlink other than "
+      "NETLINK_ROUTE; raw and packet IP sockets)",
+      "socketpair (the same families)"};
   return SeccompProgram(std::move(program), std::move(denied), std::move(restricted));
 }
 

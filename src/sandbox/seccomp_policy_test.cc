@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/if_ether.h>
+#include <linux/netlink.h>
 #include <linux/sched.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -80,10 +81,11 @@ TEST(SeccompPolicy, ListsWhatItDenies) {
   ASSERT_TRUE(program.ok()) << program.status().message();
   EXPECT_GT(program->instruction_count(), 0u);
   const auto& denied = program->denied_syscalls();
-  for (const char* name : {"mount", "ptrace", "unshare", "setns", "bpf", "kexec_load", "clone3"}) {
+  for (const char* name : {"mount", "ptrace", "unshare", "setns", "bpf", "kexec_load", "clone3", "io_uring_setup",
+                           "io_uring_enter", "io_uring_register"}) {
     EXPECT_NE(std::find(denied.begin(), denied.end(), name), denied.end()) << name;
   }
-  EXPECT_EQ(program->restricted_syscalls().size(), 2u);
+  EXPECT_EQ(program->restricted_syscalls().size(), 3u);
 }
 
 // Each call below would not fail with EPERM for root without the filter (mount
@@ -154,6 +156,35 @@ TEST(SeccompPolicy, DeniesPacketAndRawSockets) {
   }));
 }
 
+// Valid arguments: without the filter this io_uring_setup returns a ring descriptor.
+TEST(SeccompPolicy, DeniesIoUring) {
+  ExpectCleanExit(RunFiltered([](ChildChecks& c) {
+    char params[120] = {};  // struct io_uring_params
+    c.ExpectErrno(syscall(__NR_io_uring_setup, 1, params), EPERM, "io_uring_setup");
+    c.ExpectErrno(syscall(__NR_io_uring_enter, -1, 0, 0, 0, nullptr, 0), EPERM, "io_uring_enter");
+    c.ExpectErrno(syscall(__NR_io_uring_register, -1, 0, nullptr, 0), EPERM, "io_uring_register");
+  }));
+}
+
+TEST(SeccompPolicy, DeniesSocketFamiliesAContainerDoesNotNeed) {
+  ExpectCleanExit(RunFiltered([](ChildChecks& c) {
+    c.ExpectErrno(socket(AF_VSOCK, SOCK_STREAM, 0), EPERM, "socket(AF_VSOCK)");
+    c.ExpectErrno(socket(AF_ALG, SOCK_SEQPACKET, 0), EPERM, "socket(AF_ALG)");
+    c.ExpectErrno(socket(AF_BLUETOOTH, SOCK_RAW, 0), EPERM, "socket(AF_BLUETOOTH)");
+    c.ExpectErrno(socket(AF_KEY, SOCK_RAW, 2), EPERM, "socket(AF_KEY)");
+    c.ExpectErrno(socket(AF_AX25, SOCK_DGRAM, 0), EPERM, "socket(AF_AX25)");
+    c.ExpectErrno(socket(AF_NETLINK, SOCK_RAW, NETLINK_AUDIT), EPERM, "socket(AF_NETLINK, NETLINK_AUDIT)");
+    c.ExpectErrno(socket(AF_NETLINK, SOCK_RAW, NETLINK_NETFILTER), EPERM, "socket(AF_NETLINK, NETLINK_NETFILTER)");
+    // A family past any the kernel knows today is denied too, not left to the kernel.
+    c.ExpectErrno(socket(200, SOCK_STREAM, 0), EPERM, "socket(200)");
+    // An allowed family with high bits set, which the kernel would truncate to it.
+    c.ExpectErrno(syscall(SYS_socket, (1UL << 32) | AF_UNIX, SOCK_STREAM, 0), EPERM,
+                  "socket(AF_UNIX with high bits set)");
+    int pair[2];
+    c.ExpectErrno(socketpair(AF_VSOCK, SOCK_STREAM, 0, pair), EPERM, "socketpair(AF_VSOCK)");
+  }));
+}
+
 TEST(SeccompPolicy, AllowsOrdinarySockets) {
   ExpectCleanExit(RunFiltered([](ChildChecks& c) {
     c.ExpectOk(socket(AF_INET, SOCK_STREAM, 0), "socket(AF_INET, SOCK_STREAM)");
@@ -161,6 +192,8 @@ TEST(SeccompPolicy, AllowsOrdinarySockets) {
     c.ExpectOk(socket(AF_UNIX, SOCK_STREAM, 0), "socket(AF_UNIX, SOCK_STREAM)");
     // Netlink sockets are SOCK_RAW too; only the IP families' raw sockets are denied.
     c.ExpectOk(socket(AF_NETLINK, SOCK_RAW, 0), "socket(AF_NETLINK, SOCK_RAW)");
+    int pair[2];
+    c.ExpectOk(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), "socketpair(AF_UNIX)");
   }));
 }
 

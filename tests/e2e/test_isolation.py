@@ -588,6 +588,56 @@ def test_ptrace_mount_unshare_are_denied_and_the_run_goes_on(kiln, tmp_path):
     assert fn.run_of(r)["status"] == "ok"
 
 
+KERNEL_SURFACE = """
+import ctypes, socket
+
+libc = ctypes.CDLL(None, use_errno=True)
+IO_URING_SETUP, IO_URING_ENTER, IO_URING_REGISTER = 425, 426, 427
+AF_ALG, AF_VSOCK, AF_BLUETOOTH, NETLINK_AUDIT = 38, 40, 31, 9
+
+def attempt(call, *args):
+    ctypes.set_errno(0)
+    rc = call(*args)
+    if rc >= 0 and call is libc.socket:
+        libc.close(rc)
+    return [-1 if rc < 0 else "ok", ctypes.get_errno()]
+
+def handler(event, context):
+    params = ctypes.create_string_buffer(120)  # struct io_uring_params, zeroed
+    pair = (ctypes.c_int * 2)()
+    return {
+        "io_uring_setup": attempt(libc.syscall, IO_URING_SETUP, 1, params),
+        "io_uring_enter": attempt(libc.syscall, IO_URING_ENTER, -1, 0, 0, 0, None, 0),
+        "io_uring_register": attempt(libc.syscall, IO_URING_REGISTER, -1, 0, None, 0),
+        "vsock": attempt(libc.socket, AF_VSOCK, socket.SOCK_STREAM, 0),
+        "alg": attempt(libc.socket, AF_ALG, socket.SOCK_SEQPACKET, 0),
+        "bluetooth": attempt(libc.socket, AF_BLUETOOTH, socket.SOCK_RAW, 0),
+        "netlink_audit": attempt(libc.socket, socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_AUDIT),
+        "vsock_pair": attempt(libc.socketpair, AF_VSOCK, socket.SOCK_STREAM, 0, pair),
+        # What Python and its libraries need keeps working.
+        "unix": attempt(libc.socket, socket.AF_UNIX, socket.SOCK_STREAM, 0),
+        "inet6": attempt(libc.socket, socket.AF_INET6, socket.SOCK_DGRAM, 0),
+        "netlink_route": attempt(libc.socket, socket.AF_NETLINK, socket.SOCK_RAW, 0),
+        "loopback": socket.getaddrinfo("localhost", 80, proto=socket.IPPROTO_TCP)[0][4][0],
+    }
+"""
+
+
+def test_io_uring_and_uncommon_socket_families_are_denied(kiln, tmp_path):
+    """Defect 9 of issue #14: io_uring_setup and AF_VSOCK sockets were allowed."""
+    require(kiln, "seccomp")
+    fn = kiln.deploy_handler(tmp_path, KERNEL_SURFACE)
+    r = fn.call(json={})
+    assert r.status_code == 200, r.text
+    seen = r.json()
+    for call in ("io_uring_setup", "io_uring_enter", "io_uring_register", "vsock", "alg",
+                 "bluetooth", "netlink_audit", "vsock_pair"):
+        assert seen[call] == [-1, errno.EPERM], (call, seen)
+    for call in ("unix", "inet6", "netlink_route"):
+        assert seen[call][0] == "ok", (call, seen)
+    assert seen["loopback"] in ("127.0.0.1", "::1"), seen
+
+
 SHADOW_AND_FDS = """
 import os, resource
 
