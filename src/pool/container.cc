@@ -10,6 +10,7 @@
 #include <boost/asio/write.hpp>
 
 #include "common/time_util.h"
+#include "sandbox/leftovers.h"
 
 namespace kiln::pool {
 
@@ -122,7 +123,10 @@ asio::awaitable<Exchange> Container::Initialize(std::string init_header,
   }
   Exchange done = co_await Exchange1(
       protocol::Encode(protocol::FrameType::kInit, init_header, ""), budget);
-  if (done.end == Exchange::End::kFrame) Transition(ContainerState::kWarm);
+  if (done.end == Exchange::End::kFrame) {
+    Transition(ContainerState::kWarm);
+    EndLeftovers();
+  }
   co_return done;
 }
 
@@ -152,7 +156,22 @@ asio::awaitable<Exchange> Container::Invoke(std::string header, std::string even
   if (r.end == Exchange::End::kFrame && state_ == ContainerState::kBusy) {
     Transition(ContainerState::kWarm);
   }
+  if (r.end == Exchange::End::kFrame) EndLeftovers();
   co_return r;
+}
+
+void Container::EndLeftovers() {
+  if (!cgroup_) return;  // no cgroup (kiln doctor says so): no list of its processes
+  Result<size_t> killed = sandbox::KillLeftovers(*cgroup_, pid_);
+  std::string line;
+  if (!killed.ok()) {
+    line = "[kiln] could not end the processes left running: " + killed.status().message() + "\n";
+  } else if (*killed > 0) {
+    DrainLogs();  // what they wrote before they were killed
+    line = "[kiln] killed " + std::to_string(*killed) + " leftover process" + (*killed == 1 ? "" : "es") +
+           ": nothing of a container runs between its invocations\n";
+  }
+  AppendLogs(line.data(), line.size());
 }
 
 asio::awaitable<Exchange> Container::Exchange1(std::optional<std::string> request,

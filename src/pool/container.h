@@ -12,6 +12,9 @@
 // pending read then ends, and the outcome says timeout, not crash. A worker that
 // dies while its cgroup reports an OOM kill ended as oom.
 //
+// Leftovers: when the init phase or a run ends, every process of the container but its
+// worker is killed (sandbox/leftovers.h), and the run's logs say how many.
+//
 // Logs: the worker's stdout/stderr pipe is read continuously into the current run's
 // buffer (capped; the rest is dropped with a marker line). When a result arrives,
 // whatever is still in the pipe is drained first: it was written before the result.
@@ -109,6 +112,9 @@ class Container : public std::enable_shared_from_this<Container> {
   asio::awaitable<Result<std::optional<protocol::Frame>>> ReadFrame();
   asio::awaitable<void> PumpLogs();
   void AppendLogs(const char* data, size_t n);
+  // Kills what the handler left running when a run or the init phase ends
+  // (sandbox/leftovers.h), and says so in the logs.
+  void EndLeftovers();
   bool DrainLogs();  // false once the pipe is closed or at its end
 
   std::string id_;

@@ -9,6 +9,7 @@
 //   a container asked for a SNAPSHOT after its init checks it is safe to fork; if
 //     so it becomes its version's template and forks on request; each child runs
 //     the after_restore hooks, says HELLO and serves INVOKEs (no INIT: it is done).
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -49,6 +50,14 @@ kiln::Result<bool> BecomeForkSource(kiln::sandbox::ForkSourceKind kind) {
   return child;
 }
 
+// The daemon kills whatever a run left running (sandbox/leftovers.h); the zombies of
+// those that were this process's children, or orphans it adopted as PID 1 of its
+// namespace, are reaped here before the next run, so they hold no pids of its budget.
+void ReapExitedChildren() {
+  while (waitpid(-1, nullptr, WNOHANG) > 0) {
+  }
+}
+
 // INVOKE -> RESULT until the channel closes; SNAPSHOT turns this container into a
 // template, and its children continue here.
 int ServeInvokes(PythonHost& host) {
@@ -76,6 +85,7 @@ int ServeInvokes(PythonHost& host) {
       continue;
     }
     if ((*frame)->type != FrameType::kInvoke) return Fail(kiln::Internal("unexpected frame"));
+    ReapExitedChildren();
     auto result = host.Invoke((*frame)->header, (*frame)->payload);
     if (!result.ok()) return Fail(result.status());
     std::fflush(nullptr);  // native stdio buffers belong to this run's logs

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <sstream>
 #include <thread>
@@ -279,7 +280,38 @@ class DirGroup : public ContainerCgroup {
     return OkStatus();
   }
 
+  // Every hierarchy holds the same processes (Attach writes them all): read the first.
+  // Read after every run (leftovers.h), so the file stays open: a pread from offset 0
+  // regenerates the list, at a fifth of the cost of open, read and close.
+  Result<std::vector<pid_t>> Procs() const final {
+    if (dirs_.empty()) return Internal("the container's cgroup is gone");
+    const std::string path = dirs_.front() + "/cgroup.procs";
+    if (!procs_.valid()) {
+      procs_ = UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!procs_.valid()) return ErrnoStatus("open(" + path + ")");
+    }
+    std::string listed;
+    char buf[4096];
+    for (;;) {
+      ssize_t n = ::pread(procs_.get(), buf, sizeof buf, static_cast<off_t>(listed.size()));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return ErrnoStatus("pread(" + path + ")");
+      if (n == 0) break;
+      listed.append(buf, static_cast<size_t>(n));
+    }
+    std::vector<pid_t> pids;
+    for (const char *p = listed.data(), *end = p + listed.size(); p < end;) {
+      pid_t pid = 0;
+      auto [next, ec] = std::from_chars(p, end, pid);
+      if (ec != std::errc()) return Internal(path + " lists '" + listed + "'");
+      pids.push_back(pid);
+      p = next + 1;  // the newline
+    }
+    return pids;
+  }
+
   Status Destroy() final {
+    procs_ = UniqueFd();
     const auto deadline = Clock::now() + kRemoveBudget;
     Status first;
     std::vector<std::string> left;  // kept so a later Destroy() tries them again
@@ -297,6 +329,7 @@ class DirGroup : public ContainerCgroup {
 
  private:
   std::vector<std::string> dirs_;
+  mutable UniqueFd procs_;  // the first dir's cgroup.procs, opened at the first Procs()
 };
 
 // ---- cgroup v1: a memory hierarchy, and a pids hierarchy where mounted --------------

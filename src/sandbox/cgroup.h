@@ -61,6 +61,8 @@ class ContainerCgroup {
   virtual std::optional<int64_t> PeakBytes() const = 0;
   // True once the kernel's OOM killer has killed a process of this group.
   virtual bool OomKilled() const = 0;
+  // The processes inside now (host pids; exited ones the kernel already dropped).
+  virtual Result<std::vector<pid_t>> Procs() const = 0;
   // Kills every process inside, then removes the directories. Idempotent.
   virtual Status Destroy() = 0;
   // The directories still owned (for logs); empty after a successful Destroy().

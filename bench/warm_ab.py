@@ -1,0 +1,99 @@
+"""Warm path, two kiln builds side by side (issue #14, defect 10: the cost of ending
+leftover processes after every run).
+
+    bench/.venv/bin/python bench/warm_ab.py --a /work/main/build/kiln --b build/kiln
+
+Starts one daemon per build (own data dir, own port), deploys the same echo handler to
+each, warms it, then runs wrk against A and B in alternating rounds (A B A B ...) so
+both see the same machine load. Per build and round: requests/s, p50/p99 latency and
+the server CPU per request (daemon and containers). Prints the medians over rounds and
+the ratios B/A; --out writes every round as JSON. Nothing here depends on which build
+kills leftovers: the difference between A and B is whatever B changed on the warm path.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import Proc, free_port, http, log, stop_all, wait_http  # noqa: E402
+from loadgen import run_wrk  # noqa: E402
+
+ECHO = "def handler(event, context):\n    return {'ok': True}\n"
+
+
+def start(binary: str, root: Path, tag: str) -> tuple[Proc, str, str]:
+    port = free_port()
+    data = root / f"data-{tag}"
+    proc = Proc(f"kiln-{tag}", [binary, "serve", "--data", str(data), "--listen", f"127.0.0.1:{port}"],
+                log=root / f"serve-{tag}.log")
+    url = f"http://127.0.0.1:{port}"
+    wait_http(url + "/healthz", timeout=30)
+    return proc, url, (data / "admin.key").read_text().strip()
+
+
+def deploy(binary: str, url: str, key: str, root: Path) -> None:
+    bundle = root / "echo"
+    bundle.mkdir(exist_ok=True)
+    (bundle / "handler.py").write_text(ECHO)
+    env = {**os.environ, "KILN_URL": url, "KILN_ADMIN_KEY": key}
+    for cmd in (["deploy", str(bundle), "--name", "echo"], ["route", "add", "POST", "/echo", "echo", "--auth", "none"]):
+        subprocess.run([binary, *cmd], env=env, check=True, capture_output=True, timeout=120)
+    for _ in range(200):  # warm: the container, the daemon's caches
+        http("POST", url + "/echo", body=b"{}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--a", required=True, help="baseline kiln binary")
+    ap.add_argument("--b", required=True, help="changed kiln binary")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=5)
+    ap.add_argument("--connections", type=int, default=1, help="1: one request at a time (per-request cost)")
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="kiln-warm-ab-"))
+    rounds: dict[str, list[dict]] = {"a": [], "b": []}
+    try:
+        servers = {}
+        for tag, binary in (("a", args.a), ("b", args.b)):
+            proc, url, key = start(binary, root, tag)
+            deploy(binary, url, key, root)
+            servers[tag] = (proc, url)
+        for i in range(args.rounds):
+            for tag in ("a", "b"):
+                proc, url = servers[tag]
+                host, port = url.removeprefix("http://").split(":")
+                r = run_wrk(addrs=[(host, int(port))], path="/echo", body="{}", headers={},
+                            connections=args.connections, threads=1, duration_s=args.seconds,
+                            server_pids=[proc.pid])
+                row = {"rps": r["rps"], "p50_us": dict(r["cdf"])[50], "p99_us": dict(r["cdf"])[99],
+                       "server_cpu_us_per_req": r.get("server_cpu_us_per_req"),
+                       "daemon_cpu_us_per_req": r.get("root_cpu_us_per_req"),
+                       "container_cpu_us_per_req": r.get("workers_cpu_us_per_req"),
+                       "foreign_cpu_share": r.get("foreign_cpu_share")}
+                rounds[tag].append(row)
+                log(f"round {i + 1} {tag}: {json.dumps(row)}")
+    finally:
+        stop_all()
+    med = {tag: {k: statistics.median(row[k] for row in rows if row[k] is not None) for k in rows[0]}
+           for tag, rows in rounds.items()}
+    ratios = {k: round(med["b"][k] / med["a"][k], 3) for k in med["a"] if med["a"][k]}
+    summary = {"a": args.a, "b": args.b, "connections": args.connections, "median": med, "b_over_a": ratios,
+               "rounds": rounds, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    print(json.dumps({"median": med, "b_over_a": ratios}, indent=2))
+    if args.out:
+        args.out.write_text(json.dumps(summary, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
