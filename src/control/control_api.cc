@@ -242,7 +242,10 @@ Result<json> ControlApi::GetFunction(const std::string& name) {
   auto versions = d_.catalog->Versions(name);
   if (versions.empty()) return NotFound("no function " + name);
   json list = json::array();
-  for (const auto* v : versions) list.push_back(*v);
+  for (const auto* v : versions) {
+    list.push_back(*v);
+    list.back()["throttled"] = d_.dispatcher->throttles().Count(name, v->version);  // since the daemon started
+  }
   const FunctionVersion* serving = d_.catalog->Find(name, std::nullopt);
   return json{{"name", name},
               {"latest_version", versions.back()->version},

@@ -1,6 +1,8 @@
 #include "dispatch/dispatcher.h"
 
+#include <boost/asio/this_coro.hpp>
 #include <cmath>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "common/time_util.h"
@@ -80,14 +82,17 @@ boost::asio::awaitable<Invocation> Dispatcher::Invoke(InvocationRequest req) {
   run = NewRunRecord(req.fv, req.request_id, req.trigger, req.route, req.request_bytes);
   run.attempt = req.attempt;
   const int64_t budget_ms = req.async ? req.fv.async.timeout_ms : req.fv.timeout_ms;
-  // Recorded as running first: a daemon that dies now still leaves a trace, which
-  // the next start closes as crashed.
-  run.status = RunStatus::kRunning;
-  recorder_->Emit(run);
+  // Recorded as running once the pool takes the request (a container, a place or a
+  // queue position): a daemon that dies from then on still leaves a trace, which the
+  // next start closes as crashed. A request throttled at once never is.
+  const std::function<void()> admitted = [&] {  // named: Acquire keeps a reference
+    run.status = RunStatus::kRunning;
+    recorder_->Emit(run);
+  };
   const auto t0 = Clock::now();
   const auto budget = std::chrono::milliseconds(budget_ms);
 
-  auto acquired = co_await pool_->Acquire(req.fv, t0 + budget);
+  auto acquired = co_await pool_->Acquire(req.fv, t0 + budget, admitted);
   if (auto* refusal = std::get_if<pool::Refusal>(&acquired)) {
     Fail(inv, refusal->status, refusal->http_status, refusal->error_type, refusal->message);
     run.logs = refusal->logs;
@@ -97,7 +102,13 @@ boost::asio::awaitable<Invocation> Dispatcher::Invoke(InvocationRequest req) {
     run.start = refusal->start;
     run.start_note = refusal->start_note;
     run.duration_ms = MsSince(t0);
-    Finish(inv, req.fv.memory_mb);
+    Complete(inv, req.fv.memory_mb);
+    if (refusal->status == RunStatus::kThrottled && !req.async) {
+      auto ex = co_await boost::asio::this_coro::executor;
+      throttles_.Add(run, ex);
+    } else {
+      recorder_->Emit(run);
+    }
     co_return inv;
   }
   auto& got = std::get<pool::Acquired>(acquired);
@@ -180,12 +191,16 @@ void Dispatcher::RecordExpired(RunRecord run, int64_t memory_mb, const std::stri
 }
 
 void Dispatcher::Finish(Invocation& inv, int64_t memory_mb) {
+  Complete(inv, memory_mb);
+  recorder_->Emit(inv.run);
+}
+
+void Dispatcher::Complete(Invocation& inv, int64_t memory_mb) {
   RunRecord& run = inv.run;
   run.response_bytes = static_cast<int64_t>(inv.body.size());
   run.result = Utf8Prefix(inv.body, limits_.max_result_chars, &run.truncated);
   if (!run.logs.empty() && run.logs.back() != '\n') run.logs += '\n';
   run.logs += ReportLine(run, memory_mb);
-  recorder_->Emit(run);
 }
 
 }  // namespace kiln::dispatch

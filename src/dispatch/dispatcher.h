@@ -2,7 +2,9 @@
 // the pool (a cold start when needed), send the event with the remaining time, turn
 // how the exchange ended into a run record (status, HTTP status, error, result, logs,
 // REPORT line) and emit it. Every invocation ends in exactly one emitted record,
-// whatever happened, including a refusal before any container was touched.
+// whatever happened, including a refusal before any container was touched, except
+// throttled sync requests: those are counted, and share one record per version per
+// second (throttle_log.h).
 // Runs on the daemon's I/O thread.
 #pragma once
 
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "model/records.h"
+#include "dispatch/throttle_log.h"
 #include "pool/pool.h"
 #include "runs/run_recorder.h"
 
@@ -52,7 +55,7 @@ struct Invocation {
 class Dispatcher {
  public:
   Dispatcher(pool::Pool* pool, runs::RunRecorder* recorder, Limits limits)
-      : pool_(pool), recorder_(recorder), limits_(limits) {}
+      : pool_(pool), recorder_(recorder), limits_(limits), throttles_(recorder) {}
 
   boost::asio::awaitable<Invocation> Invoke(InvocationRequest req);
 
@@ -64,12 +67,18 @@ class Dispatcher {
                       const std::string& trigger, const std::string& route, int64_t request_bytes,
                       const std::string& why);
 
+  // Throttled sync requests, counted per version (their records are sampled).
+  const ThrottleLog& throttles() const { return throttles_; }
+
  private:
+  // The record's result and REPORT line; Finish also emits it.
+  void Complete(Invocation& inv, int64_t memory_mb);
   void Finish(Invocation& inv, int64_t memory_mb);
 
   pool::Pool* pool_;
   runs::RunRecorder* recorder_;
   Limits limits_;
+  ThrottleLog throttles_;
 };
 
 // A new run's record: who, how it came, when (now), how big its request was.

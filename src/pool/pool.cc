@@ -262,8 +262,9 @@ bool Pool::HasRoomForAsync(const FunctionVersion& fv) {
   return room >= (s->settings.max_containers > 1 ? 2 : 1);
 }
 
-asio::awaitable<std::variant<Acquired, Refusal>> Pool::Acquire(
-    const FunctionVersion& fv, std::chrono::steady_clock::time_point deadline) {
+asio::awaitable<std::variant<Acquired, Refusal>> Pool::Acquire(const FunctionVersion& fv,
+                                                               std::chrono::steady_clock::time_point deadline,
+                                                               const std::function<void()>& admitted) {
   std::shared_ptr<Slot> s = SlotFor(fv);
   const TimePoint t0 = clock_->Now();
   s->last_activity = t0;
@@ -272,10 +273,14 @@ asio::awaitable<std::variant<Acquired, Refusal>> Pool::Acquire(
   while (!s->idle.empty()) {
     std::shared_ptr<Container> c = std::move(s->idle.back());
     s->idle.pop_back();
-    if (c->Alive()) co_return Acquired{Lease(this, s, std::move(c)), false, 0, "", 0};
+    if (c->Alive()) {
+      admitted();
+      co_return Acquired{Lease(this, s, std::move(c)), false, 0, "", 0};
+    }
     FreePlace(*s, c);  // died while idle
   }
   if (ClaimPlace(*s, /*may_evict=*/true)) {
+    admitted();
     co_return co_await StartContainer(s, 0);
   }
   const std::string key = KeyOf(fv);
@@ -288,6 +293,7 @@ asio::awaitable<std::variant<Acquired, Refusal>> Pool::Acquire(
                       why + " and its queue (" + std::to_string(s->settings.queue_size) + ") is full",
                       "", {}};
   }
+  admitted();
   asio::steady_timer timer(ex_, deadline);
   Slot::Wake wake = Slot::Wake::kNone;
   std::shared_ptr<Container> handed;

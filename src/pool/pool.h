@@ -161,8 +161,12 @@ class Pool {
 
   const PoolConfig& config() const { return config_; }
 
-  asio::awaitable<std::variant<Acquired, Refusal>> Acquire(
-      const FunctionVersion& fv, std::chrono::steady_clock::time_point deadline);
+  // `admitted` is called once, before Acquire first suspends, when the request gets an
+  // idle container, a place to start one or a queue position; not when it is refused
+  // at once (throttled, or a remembered init failure).
+  asio::awaitable<std::variant<Acquired, Refusal>> Acquire(const FunctionVersion& fv,
+                                                           std::chrono::steady_clock::time_point deadline,
+                                                           const std::function<void()>& admitted);
 
   // Whether an async run of fv may take a container now without holding up sync
   // requests: none is queued, and a container or a place stays for the next one

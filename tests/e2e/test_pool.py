@@ -1,8 +1,11 @@
 """The pool: containers scale out under concurrency up to --max-containers, one request
 per container; past that requests queue (FIFO, bounded) and past the bound get 429."""
 import concurrent.futures
+import re
 import threading
 import time
+
+from helpers import wait_for
 
 SLOW = """
 import json, time
@@ -89,3 +92,31 @@ def test_max_containers_holds_while_containers_recycle(start_kiln, tmp_path):
     assert len(ended) >= 10, "the load made containers recycle"
     assert most[0] <= 3, f"{most[0]} containers alive at once with max_containers 2"
 
+
+def test_throttles_are_counted_and_share_a_record_per_second(start_kiln, tmp_path):
+    """Defect 11 of issue #14: every 429 wrote a run record (11k/s grew the store by
+    229 MB in seconds). Now: a counter per version, at most one record per second."""
+    k = start_kiln("--max-containers", "1", "--queue-size", "0")
+    fn = k.deploy_handler(tmp_path, SLOW, "--timeout", "60s")
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        busy = pool.submit(fn.call, json={"sleep": 10}, timeout=60)
+        wait_for(lambda: [c for c in live_containers(k, fn.name) if c["state"] == "busy"], 10,
+                 "the only container busy")
+        throttled = list(pool.map(lambda _: fn.call(json={}, timeout=30), range(500)))
+        assert busy.result(timeout=60).status_code == 200
+    assert [r.status_code for r in throttled] == [429] * 500
+    [version] = k.api_json("GET", f"/v1/functions/{fn.name}")["versions"]
+    assert version["throttled"] == 500, version
+
+    def records():
+        runs = k.api_json("GET", "/v1/runs", params={"function": fn.name, "status": "throttled",
+                                                     "limit": 1000})["runs"]
+        # Each record says how many throttles it stands for once its second is over.
+        stands_for = [int(m.group(1)) if (m := re.search(r"\((\d+) requests of", r["error_message"]))
+                      else 1 for r in runs]
+        return runs if sum(stands_for) == 500 else None
+
+    runs = wait_for(records, 10, "the throttled records to account for all 500")
+    assert len(runs) <= 10, f"{len(runs)} records for 500 throttled requests"
+    # Every throttled answer names a record that exists (the one it shares).
+    assert {r.headers["X-Kiln-Run-Id"] for r in throttled} == {r["id"] for r in runs}
