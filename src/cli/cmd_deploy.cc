@@ -19,7 +19,7 @@ using nlohmann::json;
 struct DeployFlags {
   std::string target;
   std::string name, handler, timeout;
-  int64_t memory = 0;
+  std::optional<int64_t> memory;
   std::vector<std::string> env, layers;
   PoolOverrides pool;
   bool no_wait = false;
@@ -115,8 +115,22 @@ void PrintWarnings(const json& version) {
   }
 }
 
+// The budgets given as flags, checked before anything is packed or uploaded.
+Result<DeployConfig> BudgetFlags(const DeployFlags& f) {
+  DeployConfig budgets;
+  budgets.memory_mb = f.memory;
+  if (!f.timeout.empty()) {
+    int64_t ms = ParseDurationMs(f.timeout);
+    if (ms < 0) return InvalidArgument("--timeout '" + f.timeout + "' is not a duration (5s, 250ms, 2m)");
+    budgets.timeout_ms = ms;
+  }
+  KILN_RETURN_IF_ERROR(CheckBudgets(budgets));
+  return budgets;
+}
+
 Status Deploy(const Globals& g, const DeployFlags& f) {
   KILN_ASSIGN_OR_RETURN(Client client, g.MakeClient());
+  KILN_ASSIGN_OR_RETURN(DeployConfig budgets, BudgetFlags(f));
   std::string default_name;
   KILN_ASSIGN_OR_RETURN(auto loaded, Load(f, &default_name));
   auto& [archive, cfg] = loaded;
@@ -124,12 +138,8 @@ Status Deploy(const Globals& g, const DeployFlags& f) {
   std::string name = !f.name.empty() ? f.name : cfg.name.value_or(default_name);
   json body = json::object();
   if (!f.handler.empty()) cfg.handler = f.handler;
-  if (f.memory > 0) cfg.memory_mb = f.memory;
-  if (!f.timeout.empty()) {
-    int64_t ms = ParseDurationMs(f.timeout);
-    if (ms < 0) return InvalidArgument("--timeout '" + f.timeout + "' is not a duration (5s, 250ms, 2m)");
-    cfg.timeout_ms = ms;
-  }
+  if (budgets.memory_mb) cfg.memory_mb = budgets.memory_mb;
+  if (budgets.timeout_ms) cfg.timeout_ms = budgets.timeout_ms;
   for (const auto& kv : f.env) {
     KILN_ASSIGN_OR_RETURN(auto pair, ParseEnvAssignment(kv));
     cfg.env[pair.first] = pair.second;
@@ -139,6 +149,7 @@ Status Deploy(const Globals& g, const DeployFlags& f) {
   if (f.no_zygote) cfg.zygote = false;
   if (f.snapshot) cfg.snapshot = true;
   if (!f.preload.empty()) cfg.preload = f.preload;
+  KILN_RETURN_IF_ERROR(CheckBudgets(cfg));  // kiln.yaml's, before the upload
 
   std::fprintf(stderr, "uploading %.1f KiB...\n", archive.size() / 1024.0);
   bool zip = archive.size() >= 2 && archive[0] == 'P' && archive[1] == 'K';

@@ -124,6 +124,16 @@ Result<DeployConfig> ParseDeployYaml(const std::string& text) {
   return c;
 }
 
+Status CheckBudgets(const DeployConfig& c) {
+  if (c.memory_mb && (*c.memory_mb < 64 || *c.memory_mb > 2048)) {
+    return InvalidArgument("memory must be within 64-2048 MB, got " + std::to_string(*c.memory_mb));
+  }
+  if (c.timeout_ms && (*c.timeout_ms < 1 || *c.timeout_ms > 900'000)) {
+    return InvalidArgument("timeout must be within 1ms-900s, got " + std::to_string(*c.timeout_ms) + " ms");
+  }
+  return OkStatus();
+}
+
 Result<std::pair<std::string, std::string>> ParseEnvAssignment(const std::string& kv) {
   size_t eq = kv.find('=');
   if (eq == std::string::npos || eq == 0) return InvalidArgument("--env wants KEY=VALUE, got '" + kv + "'");

@@ -39,6 +39,10 @@ struct DeployConfig {
 // pool settings are top-level keys named as in the API (min_warm, idle_evict_s, ...).
 Result<DeployConfig> ParseDeployYaml(const std::string& text);
 
+// memory (64-2048 MB) and timeout (1 ms - 900 s), as the daemon checks them (SPEC §2):
+// "--memory must be within 64-2048 MB, got 0".
+Status CheckBudgets(const DeployConfig& c);
+
 // Takes every pool setting that `top` has (flags over kiln.yaml).
 void OverlayPool(const PoolOverrides& top, PoolOverrides* base);
 

@@ -143,10 +143,35 @@ Result<PoolOverrides> ParsePool(const json& pool) {
   return pool.get<PoolOverrides>();
 }
 
+// memory_mb and timeout_ms (SPEC §2): whole numbers within their ranges, the field
+// named in the error. A fraction is refused, not rounded (256.7 MB is no size).
+Status CheckBudgets(const json& j) {
+  struct Budget {
+    const char* field;
+    int64_t lo, hi;
+  };
+  for (const Budget& b : {Budget{"memory_mb", kMinMemoryMb, kMaxMemoryMb}, Budget{"timeout_ms", kMinTimeoutMs, kMaxTimeoutMs}}) {
+    if (!j.contains(b.field)) continue;
+    const json& v = j[b.field];
+    const std::string range = std::to_string(b.lo) + "-" + std::to_string(b.hi);
+    if (!v.is_number_integer()) {
+      return InvalidArgument(std::string(b.field) + " must be an integer within " + range + ", got " + v.dump());
+    }
+    // Parsed non-negative integers are unsigned: compared as such, so 2^64-1 is no -1.
+    const bool in_range =
+        v.is_number_unsigned()
+            ? v.get<uint64_t>() >= static_cast<uint64_t>(b.lo) && v.get<uint64_t>() <= static_cast<uint64_t>(b.hi)
+            : v.get<int64_t>() >= b.lo && v.get<int64_t>() <= b.hi;
+    if (!in_range) return InvalidArgument(std::string(b.field) + " must be within " + range + ", got " + v.dump());
+  }
+  return OkStatus();
+}
+
 }  // namespace
 
 Result<FunctionVersion> ControlApi::ParseVersion(const std::string& name, const json& j) {
   if (!ValidName(name)) return InvalidArgument("function name '" + name + "': use 1-64 of [A-Za-z0-9_-]");
+  KILN_RETURN_IF_ERROR(CheckBudgets(j));
   FunctionVersion v;
   v.function = name;
   try {
@@ -168,12 +193,6 @@ Result<FunctionVersion> ControlApi::ParseVersion(const std::string& name, const 
   if (!d_.blobs->Has(v.blob)) return InvalidArgument("unknown blob '" + v.blob + "': upload it to /v1/blobs first");
   if (v.handler.find('.') == std::string::npos) {
     return InvalidArgument("handler '" + v.handler + "' must be module.function");
-  }
-  if (v.memory_mb < kMinMemoryMb || v.memory_mb > kMaxMemoryMb) {
-    return InvalidArgument("memory_mb must be within 64-2048, got " + std::to_string(v.memory_mb));
-  }
-  if (v.timeout_ms < kMinTimeoutMs || v.timeout_ms > kMaxTimeoutMs) {
-    return InvalidArgument("timeout_ms must be within 1-900000, got " + std::to_string(v.timeout_ms));
   }
   KILN_RETURN_IF_ERROR(pool::Validate(d_.pool->config().defaults, v.pool));
   KILN_ASSIGN_OR_RETURN(std::vector<std::string> layer_specs, StringList(j, "layers"));
