@@ -281,19 +281,17 @@ class DirGroup : public ContainerCgroup {
   }
 
   // Every hierarchy holds the same processes (Attach writes them all): read the first.
-  // Read after every run (leftovers.h), so the file stays open: a pread from offset 0
-  // regenerates the list, at a fifth of the cost of open, read and close.
+  // Opened afresh each time: cgroup v1 builds the list when the file is opened, so a
+  // descriptor kept open (and read again from offset 0) shows a stale list.
   Result<std::vector<pid_t>> Procs() const final {
     if (dirs_.empty()) return Internal("the container's cgroup is gone");
     const std::string path = dirs_.front() + "/cgroup.procs";
-    if (!procs_.valid()) {
-      procs_ = UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-      if (!procs_.valid()) return ErrnoStatus("open(" + path + ")");
-    }
+    UniqueFd procs(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!procs.valid()) return ErrnoStatus("open(" + path + ")");
     std::string listed;
     char buf[4096];
     for (;;) {
-      ssize_t n = ::pread(procs_.get(), buf, sizeof buf, static_cast<off_t>(listed.size()));
+      ssize_t n = ::pread(procs.get(), buf, sizeof buf, static_cast<off_t>(listed.size()));
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return ErrnoStatus("pread(" + path + ")");
       if (n == 0) break;
@@ -311,7 +309,6 @@ class DirGroup : public ContainerCgroup {
   }
 
   Status Destroy() final {
-    procs_ = UniqueFd();
     const auto deadline = Clock::now() + kRemoveBudget;
     Status first;
     std::vector<std::string> left;  // kept so a later Destroy() tries them again
@@ -329,7 +326,6 @@ class DirGroup : public ContainerCgroup {
 
  private:
   std::vector<std::string> dirs_;
-  mutable UniqueFd procs_;  // the first dir's cgroup.procs, opened at the first Procs()
 };
 
 // ---- cgroup v1: a memory hierarchy, and a pids hierarchy where mounted --------------
