@@ -81,9 +81,9 @@ Status EnsureRoutes(Client& client, const std::string& function, const std::vect
       found = true;
     }
     if (found) continue;
-    KILN_ASSIGN_OR_RETURN(json created, client.Call("POST", "/v1/routes",
-                                                    {{"method", method}, {"path", spec.path},
-                                                     {"function", function}, {"auth", spec.auth}}));
+    json body = {{"method", method}, {"path", spec.path}, {"function", function}, {"auth", spec.auth}};
+    if (!spec.errors.empty()) body["errors"] = spec.errors;
+    KILN_ASSIGN_OR_RETURN(json created, client.Call("POST", "/v1/routes", body));
     out->push_back(created);
   }
   return OkStatus();

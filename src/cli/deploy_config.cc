@@ -93,8 +93,10 @@ Result<DeployConfig> ParseDeployYaml(const std::string& text) {
       RouteSpec spec;
       if (!r["path"]) return InvalidArgument("kiln.yaml: every route needs a path");
       spec.path = r["path"].as<std::string>();
+      if (Status st = CheckRoutePath(spec.path); !st.ok()) return InvalidArgument("kiln.yaml: " + st.message());
       if (r["method"]) spec.method = r["method"].as<std::string>();
       if (r["auth"]) spec.auth = r["auth"].as<std::string>();
+      if (r["errors"]) spec.errors = r["errors"].as<std::string>();
       c.routes.push_back(spec);
     }
     KILN_RETURN_IF_ERROR(ParsePool(root, &c.pool));

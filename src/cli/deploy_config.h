@@ -15,6 +15,7 @@ struct RouteSpec {
   std::string method = "POST";
   std::string path;
   std::string auth = "key";
+  std::string errors;  // generic | detailed; empty: the daemon's default for the auth
 };
 
 struct DeployConfig {

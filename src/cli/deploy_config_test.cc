@@ -28,6 +28,15 @@ routes:
   EXPECT_EQ(c->routes[0].auth, "key");
 }
 
+TEST(DeployConfig, RoutesMaySayErrorsAndBadPathsAreRefused) {
+  auto c = ParseDeployYaml("routes:\n  - {path: /p, auth: none, errors: detailed}\n");
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(c->routes[0].errors, "detailed");
+  auto bad = ParseDeployYaml("routes:\n  - {path: \"/a b\"}\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("RFC 3986"), std::string::npos) << bad.status().message();
+}
+
 TEST(DeployConfig, RejectsUnknownKeysAndBadValues) {
   EXPECT_FALSE(ParseDeployYaml("nmae: iris").ok());
   EXPECT_FALSE(ParseDeployYaml("timeout: soon").ok());

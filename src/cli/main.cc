@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   kiln::cli::AddInvoke(app, g);
   kiln::cli::AddRoute(app, g);
   kiln::cli::AddKey(app, g);
+  kiln::cli::AddSecret(app, g);
   kiln::cli::AddRuns(app, g);
   kiln::cli::AddLayer(app, g);
   kiln::cli::AddPs(app, g);

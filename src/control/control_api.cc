@@ -136,6 +136,7 @@ asio::awaitable<Response> ControlApi::Route(Request& req, const Segments& seg) {
       co_return st.ok() ? NoContent() : gateway::ErrorResponse(st, 11, true);
     }
   }
+  if (is(1, "secrets")) co_return SecretEndpoint(m, seg, body);
   if (n == 2 && is(1, "containers") && m == http::verb::get) co_return FromResult(200, ListContainers(req));
   if (n == 3 && is(1, "containers") && m == http::verb::delete_) {
     Status st = d_.pool->Stop(seg[2]);
@@ -268,7 +269,7 @@ Result<json> ControlApi::ListFunctions() {
 Result<json> ControlApi::CreateRoute(const std::string& body) {
   KILN_ASSIGN_OR_RETURN(json j, ParseObject(body));
   kiln::Route r;
-  std::string auth, mode;
+  std::string auth, mode, errors;
   try {
     r.method = j.at("method").get<std::string>();
     r.path = j.at("path").get<std::string>();
@@ -276,6 +277,7 @@ Result<json> ControlApi::CreateRoute(const std::string& body) {
     if (j.contains("version") && !j["version"].is_null()) r.version = j["version"].get<int64_t>();
     auth = j.value("auth", "key");
     mode = j.value("mode", "sync");
+    errors = j.value("errors", "");
   } catch (const json::exception& e) {
     return InvalidArgument(std::string("route fields: ") + e.what());
   }
@@ -285,14 +287,19 @@ Result<json> ControlApi::CreateRoute(const std::string& body) {
       std::end(kMethods)) {
     return InvalidArgument("method '" + r.method + "' is not an HTTP method Kiln routes");
   }
-  if (r.path.empty() || r.path[0] != '/' || r.path.find('?') != std::string::npos) {
-    return InvalidArgument("path '" + r.path + "' must start with / and carry no query");
-  }
+  if (r.path.find('?') != std::string::npos) return InvalidArgument("a route path carries no query");
+  KILN_RETURN_IF_ERROR(CheckRoutePath(r.path));
   if (ReservedPath(r.path)) return InvalidArgument("path '" + r.path + "' is reserved by Kiln");
   if (auth != "key" && auth != "none") return InvalidArgument("auth must be 'key' or 'none'");
   if (mode != "sync" && mode != "async") return InvalidArgument("mode must be 'sync' or 'async'");
+  if (!errors.empty() && errors != "generic" && errors != "detailed") {
+    return InvalidArgument("errors must be 'generic' or 'detailed'");
+  }
   r.auth = auth == "none" ? RouteAuth::kNone : RouteAuth::kKey;
   r.mode = mode == "async" ? RouteMode::kAsync : RouteMode::kSync;
+  // A public route hides its failures unless it asks otherwise; a keyed one shows them.
+  if (errors.empty()) errors = r.auth == RouteAuth::kNone ? "generic" : "detailed";
+  r.errors = errors == "generic" ? RouteErrors::kGeneric : RouteErrors::kDetailed;
   if (d_.catalog->Find(r.function, r.version) == nullptr) {
     return NotFound("no function " + r.function + (r.version ? ":" + std::to_string(*r.version) : ""));
   }

@@ -20,6 +20,7 @@
 #include "registry/blob_store.h"
 #include "registry/catalog.h"
 #include "runs/run_recorder.h"
+#include "secrets/secrets.h"
 
 namespace kiln::control {
 
@@ -42,6 +43,7 @@ struct ControlDeps {
   runs::PipelineRunner* pipelines;
   pool::Pool* pool;
   const sandbox::Sandbox* sandbox;
+  secrets::Secrets* secrets;
   asio::any_io_executor blocking;  // for filesystem-heavy work
   ControlLimits limits;
 };
@@ -80,6 +82,8 @@ class ControlApi {
   Response StartPipelineRun(const Request& req, const std::string& name);
   Result<nlohmann::json> ListPipelineRuns(const std::string& name, const Request& req);
   Result<nlohmann::json> GetPipelineRun(const std::string& id);
+  // secret_endpoints.cc: /v1/secrets[/{name}]
+  Response SecretEndpoint(boost::beast::http::verb m, const Segments& seg, const std::string& body);
 
   ControlDeps d_;
 };

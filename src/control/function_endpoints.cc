@@ -25,6 +25,19 @@ json OrNull(const std::optional<T>& v) {
   return v ? json(*v) : json(nullptr);
 }
 
+// Env keys are what a process environment can hold as NAME=VALUE (POSIX names), and
+// values carry no NUL: caught at deploy, not at the container's init.
+Status CheckEnv(const std::map<std::string, std::string>& env) {
+  for (const auto& [key, value] : env) {
+    if (!ValidEnvKey(key)) {
+      return InvalidArgument("env key " + json(key).dump(-1, ' ', true, json::error_handler_t::replace) +
+                             " must match [A-Za-z_][A-Za-z0-9_]*");
+    }
+    if (value.find('\0') != std::string::npos) return InvalidArgument("env " + key + " has a NUL in its value");
+  }
+  return OkStatus();
+}
+
 int64_t DirectoryBytes(const std::string& dir) {
   int64_t total = 0;
   std::error_code ec;
@@ -195,6 +208,8 @@ Result<FunctionVersion> ControlApi::ParseVersion(const std::string& name, const 
     return InvalidArgument("handler '" + v.handler + "' must be module.function");
   }
   KILN_RETURN_IF_ERROR(pool::Validate(d_.pool->config().defaults, v.pool));
+  KILN_RETURN_IF_ERROR(CheckEnv(v.env));
+  KILN_RETURN_IF_ERROR(d_.secrets->CheckReferences(v.env));
   KILN_ASSIGN_OR_RETURN(std::vector<std::string> layer_specs, StringList(j, "layers"));
   int64_t layer_bytes = 0;
   if (layer_specs.size() > kMaxLayers) return InvalidArgument("at most 5 layers per function");

@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "control/control_api.h"
+#include "daemon/data_dir.h"
 #include "daemon/front_door.h"
 #include "dispatch/dispatcher.h"
 #include "gateway/user_gateway.h"
@@ -29,6 +30,8 @@
 #include "sandbox/sandbox.h"
 #include "common/crypto.h"
 #include "common/time_util.h"
+#include "secrets/secrets.h"
+#include "store/sqlite_secrets.h"
 #include "store/sqlite_store.h"
 
 namespace kiln::daemon {
@@ -83,7 +86,8 @@ std::vector<std::string> WorkerEnv() {
 // What a version's containers get: with the sandbox's own root, the bundle at
 // /var/task and each layer under /opt/<name>; without it, their host paths.
 Result<pool::ContainerSpec> ContainerSpecOf(const FunctionVersion& fv, const BlobStore& blobs, Store& store,
-                                             const layers::LayerBuilder& builder, bool own_root) {
+                                             const layers::LayerBuilder& builder, secrets::Secrets& secrets,
+                                             bool own_root) {
   pool::ContainerSpec spec;
   const std::string bundle_host = blobs.PathOf(fv.blob);
   const std::string bundle = own_root ? "/var/task" : bundle_host;
@@ -119,7 +123,9 @@ Result<pool::ContainerSpec> ContainerSpecOf(const FunctionVersion& fv, const Blo
   for (const auto& kv : spec.env) identity += "\n" + kv;
   for (const auto& b : spec.zygote.binds) identity += "\n" + b.source + ">" + b.target;
   spec.zygote.key = Sha256Hex(identity);
-  nlohmann::json env = fv.env;
+  // secret:NAME references become their values here, in the init header only.
+  KILN_ASSIGN_OR_RETURN(auto resolved, secrets.Resolve(fv.env));
+  nlohmann::json env = resolved;
   env["LAMBDA_TASK_ROOT"] = bundle;
   env["KILN_FUNCTION_NAME"] = fv.function;
   env["KILN_FUNCTION_VERSION"] = std::to_string(fv.version);
@@ -192,9 +198,8 @@ int Serve(const DaemonConfig& config) {
   signal(SIGPIPE, SIG_IGN);  // a worker that dies mid-write must not take the daemon along
   auto listen = SplitListen(config.listen);
   if (!listen.ok()) return Fatal(listen.status());
-  std::error_code ec;
-  fs::create_directories(config.data_dir, ec);
-  if (ec) return Fatal(Internal("mkdir " + config.data_dir + ": " + ec.message()));
+  auto data_lock = TakeDataDir(config.data_dir);  // held until Serve returns
+  if (!data_lock.ok()) return Fatal(data_lock.status());
   const std::string db_path = config.data_dir + "/kiln.db";
 
   auto store = SqliteStore::Open(db_path);
@@ -210,6 +215,12 @@ int Serve(const DaemonConfig& config) {
   retention_config.keep = std::chrono::milliseconds(static_cast<int64_t>(config.retention_days * 86400000.0));
   runs::Retention retention(std::move(retention_store).value(), retention_config, NowEpochMs);
   retention.Start();
+
+  auto node_key = LoadOrCreateNodeKey(config.data_dir);
+  if (!node_key.ok()) return Fatal(node_key.status());
+  auto secret_store = SqliteSecrets::Open(db_path);
+  if (!secret_store.ok()) return Fatal(secret_store.status());
+  secrets::Secrets secrets(secret_store->get(), std::move(node_key).value());
 
   Catalog catalog(store->get());
   if (Status st = catalog.Load(); !st.ok()) return Fatal(st);
@@ -230,7 +241,9 @@ int Serve(const DaemonConfig& config) {
   pool::SteadyClock clock;
   pool::Pool pool(
       io.get_executor(), pool_config,
-      [&](const FunctionVersion& fv) { return ContainerSpecOf(fv, blobs, **store, builder, sandbox->own_root()); },
+      [&](const FunctionVersion& fv) {
+        return ContainerSpecOf(fv, blobs, **store, builder, secrets, sandbox->own_root());
+      },
       [&](const ContainerRecord& c) { recorder.EmitContainer(c); }, &clock);
   dispatch::Dispatcher dispatcher(&pool, &recorder,
                                   dispatch::Limits{config.max_response_bytes, 64u << 10});
@@ -240,7 +253,7 @@ int Serve(const DaemonConfig& config) {
   runs::PipelineRunner pipelines(io.get_executor(), store->get(), &catalog, &async, pipeline_config);
   async.SetStepEndHook([&pipelines](const std::string& pipeline_run) { pipelines.Advance(pipeline_run); });
   control::ControlApi control({&catalog, store->get(), &blobs, &builder, &recorder, &dispatcher, &async,
-                               &pipelines, &pool, sandbox.get(), blocking.get_executor(),
+                               &pipelines, &pool, sandbox.get(), &secrets, blocking.get_executor(),
                                {config.max_function_mb << 20}});
   gateway::UserGateway user(&catalog, &dispatcher, &async, config.max_body_bytes);
   FrontDoor front(&control, &user, static_cast<size_t>(config.bundle_limits.max_bytes),

@@ -35,15 +35,6 @@ std::string Utf8Prefix(const std::string& s, size_t max, bool* truncated) {
   return s.substr(0, end);
 }
 
-HttpResult ParseHttp(const nlohmann::json& h) {
-  HttpResult r;
-  r.status = h.value("statusCode", 200);
-  const nlohmann::json headers = h.value("headers", nlohmann::json::object());  // outlives the loop
-  for (const auto& [k, v] : headers.items()) r.headers[k] = v.get<std::string>();
-  r.cookies = h.value("cookies", std::vector<std::string>{});
-  return r;
-}
-
 }  // namespace
 
 std::string ReportLine(const RunRecord& run, int64_t memory_mb) {
@@ -161,10 +152,19 @@ boost::asio::awaitable<Invocation> Dispatcher::Invoke(InvocationRequest req) {
         Fail(inv, RunStatus::kError, 502, "ResponseTooLarge",
              "the response of " + std::to_string(ex.frame.payload.size()) +
                  " bytes is over the limit of " + std::to_string(limits_.max_response_bytes));
+      } else if (h.contains("http")) {
+        Result<HttpResult> http = ParseHttpResult(h["http"]);
+        if (!http.ok()) {
+          Fail(inv, RunStatus::kError, 502, "Runtime.InvalidResult", http.status().message());
+          break;
+        }
+        run.status = RunStatus::kOk;
+        run.http_status = http->status;
+        inv.http = std::move(http).value();
+        inv.body = std::move(ex.frame.payload);
       } else {
         run.status = RunStatus::kOk;
-        if (h.contains("http")) inv.http = ParseHttp(h["http"]);
-        run.http_status = inv.http ? inv.http->status : 200;
+        run.http_status = 200;
         inv.body = std::move(ex.frame.payload);
       }
       break;

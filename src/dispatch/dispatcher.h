@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "dispatch/http_result.h"
 #include "model/records.h"
 #include "dispatch/throttle_log.h"
 #include "pool/pool.h"
@@ -37,13 +38,6 @@ struct InvocationRequest {
   // An async run: the async budget instead of the sync timeout, and a result over
   // the stored cap is result_too_large (nobody waits for the response body).
   bool async = false;
-};
-
-// The handler's HTTP answer when it returned a dict with statusCode.
-struct HttpResult {
-  int status = 200;
-  std::map<std::string, std::string> headers;
-  std::vector<std::string> cookies;
 };
 
 struct Invocation {

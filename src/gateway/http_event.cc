@@ -98,6 +98,7 @@ std::string BuildHttpEvent(const Request& req, const EventContext& ctx) {
       }
       continue;
     }
+    if (name == "authorization" || name == "x-api-key") continue;
     auto [it, fresh] = headers.emplace(name, value);
     if (!fresh) it->second += "," + value;
   }
@@ -149,6 +150,10 @@ std::string BuildHttpEvent(const Request& req, const EventContext& ctx) {
         {"timeEpoch", ctx.epoch_ms}}},
       {"isBase64Encoded", !body.empty() && !text},
   };
+  if (ctx.authorizer) {
+    event["requestContext"]["authorizer"] = {
+        {"kiln", {{"keyId", ctx.authorizer->key_id}, {"keyName", ctx.authorizer->key_name}}}};
+  }
   if (!cookies.empty()) event["cookies"] = cookies;
   if (!query.empty()) event["queryStringParameters"] = query;
   if (body.empty()) event["body"] = nullptr;
@@ -164,7 +169,18 @@ std::string BuildHttpEvent(const Request& req, const EventContext& ctx) {
   return out;
 }
 
-Response RenderInvocation(const dispatch::Invocation& inv, unsigned version) {
+namespace {
+
+// A failure of the handler's making, whose message may say more than a caller of a
+// public route should read.
+bool HandlersFailure(RunStatus s) {
+  return s == RunStatus::kError || s == RunStatus::kTimeout || s == RunStatus::kOom || s == RunStatus::kCrashed ||
+         s == RunStatus::kResultTooLarge;
+}
+
+}  // namespace
+
+Response RenderInvocation(const dispatch::Invocation& inv, unsigned version, RouteErrors errors) {
   Response res{static_cast<http::status>(inv.run.http_status), version};
   if (inv.run.status == RunStatus::kOk && inv.http) {
     for (const auto& [k, v] : inv.http->headers) res.set(k, v);
@@ -178,7 +194,14 @@ Response RenderInvocation(const dispatch::Invocation& inv, unsigned version) {
   }
   res.set("X-Kiln-Run-Id", inv.run.id);
   res.set("X-Kiln-Run-Status", RunStatusName(inv.run.status));
-  res.body() = inv.body;
+  // RFC 9110 §15: 1xx, 204 and 304 carry no content; a handler's body for them is
+  // kept in the run record only.
+  const unsigned code = res.result_int();
+  if (errors == RouteErrors::kGeneric && HandlersFailure(inv.run.status)) {
+    res.body() = nlohmann::json{{"error", "internal"}, {"run_id", inv.run.id}}.dump();
+  } else if (code >= 200 && code != 204 && code != 304) {
+    res.body() = inv.body;
+  }
   res.prepare_payload();
   return res;
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "dispatch/dispatcher.h"
@@ -13,19 +14,34 @@
 
 namespace kiln::gateway {
 
+// The key a keyed route accepted: the event's requestContext.authorizer.kiln, in place
+// of the key itself (Lambda's authorizer context).
+struct Authorizer {
+  std::string key_id;
+  std::string key_name;
+};
+
 struct EventContext {
   std::string route_key;  // "POST /predict"
   std::string source_ip;
   std::string request_id;
   int64_t epoch_ms = 0;
+  std::optional<Authorizer> authorizer;  // unset on auth: none routes
 };
+
+// The event never carries the caller's credentials: Authorization and X-Api-Key are
+// left out of its headers (and so of what the async queue stores), on every route.
 
 std::string BuildHttpEvent(const Request& req, const EventContext& ctx);
 
 // Is this body text (sent as is) or binary (sent base64-encoded)?
 bool IsTextBody(const std::string& content_type, const std::string& body);
 
-Response RenderInvocation(const dispatch::Invocation& inv, unsigned version);
+// `errors`: a failed run's body is its {"errorType","errorMessage"} (detailed), or only
+// {"error":"internal","run_id"} (generic: a public route's default, SPEC §3). Refusals
+// of the platform's own (throttled, rejected) are the same either way.
+Response RenderInvocation(const dispatch::Invocation& inv, unsigned version,
+                          RouteErrors errors = RouteErrors::kDetailed);
 
 // The answer to an async invocation: 202 {"run_id"} with Location: /v1/runs/<id>, or
 // the error (429 past the queue's bound).

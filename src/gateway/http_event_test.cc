@@ -88,5 +88,34 @@ TEST(HttpEvent, RenderThrottledCarriesRetryAfter) {
   EXPECT_EQ(res["Retry-After"], "1");
 }
 
+TEST(HttpEvent, CredentialsStayOutAndTheKeyIsNamedInstead) {
+  Request req{http::verb::post, "/predict", 11};
+  req.set("Authorization", "Bearer kiln_abcdefgh_secret");
+  req.set("X-Api-Key", "kiln_abcdefgh_secret");
+  req.set("X-Other", "kept");
+  EventContext ctx{"POST /predict", "127.0.0.1", "req-1", 1, Authorizer{"abcdefgh", "ci"}};
+  std::string text = BuildHttpEvent(req, ctx);
+  EXPECT_EQ(text.find("secret"), std::string::npos) << text;
+  json e = json::parse(text);
+  EXPECT_FALSE(e["headers"].contains("authorization"));
+  EXPECT_FALSE(e["headers"].contains("x-api-key"));
+  EXPECT_EQ(e["headers"]["x-other"], "kept");
+  EXPECT_EQ(e["requestContext"]["authorizer"], json({{"kiln", {{"keyId", "abcdefgh"}, {"keyName", "ci"}}}}));
+  EXPECT_FALSE(Build(req)["requestContext"].contains("authorizer"));  // an auth: none route
+}
+
+TEST(HttpEvent, RenderSendsNoBodyWhereHttpAllowsNone) {
+  for (int code : {204, 304, 103}) {
+    dispatch::Invocation inv;
+    inv.run.status = RunStatus::kOk;
+    inv.run.http_status = code;
+    inv.http = dispatch::HttpResult{code, {}, {}};
+    inv.body = "a body the handler should not have sent";
+    Response res = RenderInvocation(inv, 11);  // Beast throws on a body here
+    EXPECT_EQ(res.result_int(), static_cast<unsigned>(code));
+    EXPECT_TRUE(res.body().empty());
+  }
+}
+
 }  // namespace
 }  // namespace kiln::gateway

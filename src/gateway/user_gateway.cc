@@ -28,6 +28,7 @@ std::variant<UserGateway::Target, Response> UserGateway::Resolve(const RequestHe
     return res;
   }
   const Route& route = *m.route;
+  std::optional<Authorizer> authorizer;
   if (route.auth == RouteAuth::kKey) {
     std::string_view presented = PresentedKey(h);
     if (presented.empty()) {
@@ -41,13 +42,15 @@ std::variant<UserGateway::Target, Response> UserGateway::Resolve(const RequestHe
       return Refuse(Code::kPermissionDenied, "key " + key->id + " is not scoped to " + route.path,
                     h.version());
     }
+    authorizer = Authorizer{key->id, key->name};
   }
   const FunctionVersion* fv = catalog_->Find(route.function, route.version);
   if (fv == nullptr) {
     return Refuse(Code::kNotFound, "the route's function " + route.function + " has no such version",
                   h.version());
   }
-  return Target{route.method + " " + route.path, *fv, route.mode == RouteMode::kAsync};
+  return Target{route.method + " " + route.path, *fv, route.mode == RouteMode::kAsync, std::move(authorizer),
+                route.errors};
 }
 
 Response UserGateway::TooLarge(const RequestHeader& header) {
@@ -70,7 +73,7 @@ asio::awaitable<Response> UserGateway::Handle(Request req, const RequestInfo& in
   auto resolved = Resolve(req.base());
   if (auto* refusal = std::get_if<Response>(&resolved)) co_return std::move(*refusal);
   auto& t = std::get<Target>(resolved);
-  EventContext ctx{t.route_key, info.remote_ip, RandomUuid(), NowEpochMs()};
+  EventContext ctx{t.route_key, info.remote_ip, RandomUuid(), NowEpochMs(), std::move(t.authorizer)};
   if (t.async || AsksForAsync(req.base())) {
     std::string key;
     if (auto h = req.find("Idempotency-Key"); h != req.end()) key = std::string(h->value());
@@ -82,7 +85,7 @@ asio::awaitable<Response> UserGateway::Handle(Request req, const RequestInfo& in
   dispatch::InvocationRequest ir{std::move(t.fv), BuildHttpEvent(req, ctx), ctx.request_id, "http",
                                  ctx.route_key, static_cast<int64_t>(req.body().size())};
   dispatch::Invocation inv = co_await dispatcher_->Invoke(std::move(ir));
-  co_return RenderInvocation(inv, req.version());
+  co_return RenderInvocation(inv, req.version(), t.errors);
 }
 
 }  // namespace kiln::gateway

@@ -10,6 +10,7 @@
 #include <variant>
 
 #include "dispatch/dispatcher.h"
+#include "gateway/http_event.h"
 #include "gateway/http_server.h"
 #include "registry/catalog.h"
 #include "runs/async_runner.h"
@@ -30,6 +31,8 @@ class UserGateway {
     std::string route_key;  // "POST /predict"
     FunctionVersion fv;     // a copy: the catalog may change while the request runs
     bool async = false;     // the route's mode
+    std::optional<Authorizer> authorizer;  // the key that was accepted, on keyed routes
+    RouteErrors errors = RouteErrors::kDetailed;
   };
   // The route's target, or the refusal to send.
   std::variant<Target, Response> Resolve(const RequestHeader& header);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 
 #include <nlohmann/json.hpp>
 
@@ -46,8 +47,36 @@ bool ValidName(const std::string& name) {
                      [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_'; });
 }
 
+bool ValidEnvKey(const std::string& key) {
+  if (key.empty() || std::isdigit(static_cast<unsigned char>(key[0]))) return false;
+  return std::all_of(key.begin(), key.end(), [](unsigned char c) { return std::isalnum(c) || c == '_'; });
+}
+
 const char* RouteAuthName(RouteAuth a) { return a == RouteAuth::kKey ? "key" : "none"; }
 const char* RouteModeName(RouteMode m) { return m == RouteMode::kSync ? "sync" : "async"; }
+const char* RouteErrorsName(RouteErrors e) { return e == RouteErrors::kGeneric ? "generic" : "detailed"; }
+
+Status CheckRoutePath(const std::string& path) {
+  if (path.empty() || path[0] != '/') return InvalidArgument("a route path must start with /");
+  if (path.size() > kMaxRoutePathBytes) {
+    return InvalidArgument("a route path is at most " + std::to_string(kMaxRoutePathBytes) + " bytes, not " +
+                           std::to_string(path.size()));
+  }
+  static constexpr std::string_view kAllowed = "-._~!$&'()*+,;=:@/%";
+  for (size_t i = 0; i < path.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(path[i]);
+    if (c == '%' && (i + 2 >= path.size() || !std::isxdigit(static_cast<unsigned char>(path[i + 1])) ||
+                     !std::isxdigit(static_cast<unsigned char>(path[i + 2])))) {
+      return InvalidArgument("a route path's % must start a %XX escape");
+    }
+    if (c < 0x80 && (std::isalnum(c) || kAllowed.find(static_cast<char>(c)) != std::string_view::npos)) continue;
+    char shown[8];
+    std::snprintf(shown, sizeof shown, "0x%02x", c);
+    return InvalidArgument(std::string("a route path may hold only RFC 3986 path characters; byte ") + shown +
+                           " at offset " + std::to_string(i) + " is not one");
+  }
+  return OkStatus();
+}
 
 void to_json(nlohmann::json& j, const LayerRef& v) {
   j = {{"name", v.name}, {"version", v.version}};
@@ -144,6 +173,7 @@ void to_json(nlohmann::json& j, const Route& v) {
        {"version", v.version ? nlohmann::json(*v.version) : nlohmann::json(nullptr)},
        {"auth", RouteAuthName(v.auth)},
        {"mode", RouteModeName(v.mode)},
+       {"errors", RouteErrorsName(v.errors)},
        {"created_at", FormatRfc3339(v.created_at)}};
 }
 

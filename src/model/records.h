@@ -10,6 +10,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "common/status.h"
+
 namespace kiln {
 
 struct LayerRef {
@@ -75,6 +77,10 @@ struct FunctionVersion {
 
 enum class RouteAuth { kKey, kNone };
 enum class RouteMode { kSync, kAsync };
+// What a caller sees of a failed run: generic, only {"error":"internal","run_id"}
+// (the default on auth: none routes); detailed, the errorType and errorMessage (the
+// default on keyed routes). The run record always has the full error.
+enum class RouteErrors { kGeneric, kDetailed };
 
 struct Route {
   int64_t id = 0;
@@ -84,6 +90,7 @@ struct Route {
   std::optional<int64_t> version;  // pinned version; nullopt follows the latest
   RouteAuth auth = RouteAuth::kKey;
   RouteMode mode = RouteMode::kSync;
+  RouteErrors errors = RouteErrors::kDetailed;
   int64_t created_at = 0;
 };
 
@@ -204,8 +211,16 @@ void to_json(nlohmann::json& j, const ContainerRecord& v);
 
 // Names of functions, layers and pipelines: [A-Za-z0-9_-], 1 to 64 characters.
 bool ValidName(const std::string& name);
+// Environment variable names: [A-Za-z_][A-Za-z0-9_]*.
+bool ValidEnvKey(const std::string& key);
 
 const char* RouteAuthName(RouteAuth a);
 const char* RouteModeName(RouteMode m);
+const char* RouteErrorsName(RouteErrors e);
+
+constexpr size_t kMaxRoutePathBytes = 1024;
+// A route path: '/' then RFC 3986 path characters only (unreserved, %XX, sub-delims,
+// ':', '@', '/'), at most kMaxRoutePathBytes; InvalidArgument saying why otherwise.
+Status CheckRoutePath(const std::string& path);
 
 }  // namespace kiln

@@ -258,7 +258,13 @@ def _marshal(result):
             payload = body.encode()
         else:
             payload = json.dumps(body).encode()
-        http = {"statusCode": int(result["statusCode"]), "headers": headers, "cookies": cookies}
+        # Passed as the handler gave it: the daemon refuses anything but an integer
+        # from 100 to 599 (Runtime.InvalidResult), rather than guessing what "200" or
+        # 200.5 meant.
+        status = result["statusCode"]
+        if not isinstance(status, (int, float, str, type(None))):
+            status = repr(status)
+        http = {"statusCode": status, "headers": headers, "cookies": cookies}
         return _header(ok=True, http=http), payload
     return _header(ok=True), json.dumps(result).encode()
 

@@ -35,6 +35,10 @@ class SqliteStmt {
     sqlite3_bind_double(stmt_, i, v);
     return *this;
   }
+  SqliteStmt& BindBlob(int i, const std::string& v) {
+    sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
   SqliteStmt& BindNull(int i) {
     sqlite3_bind_null(stmt_, i);
     return *this;
@@ -66,6 +70,10 @@ class SqliteStmt {
   bool IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
   std::string Text(int col) const {
     auto p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    return p ? std::string(p, sqlite3_column_bytes(stmt_, col)) : std::string();
+  }
+  std::string Blob(int col) const {
+    auto p = static_cast<const char*>(sqlite3_column_blob(stmt_, col));
     return p ? std::string(p, sqlite3_column_bytes(stmt_, col)) : std::string();
   }
 

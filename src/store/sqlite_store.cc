@@ -91,6 +91,10 @@ CREATE INDEX runs_by_start ON runs (started_at);
 CREATE INDEX pipeline_runs_by_end ON pipeline_runs (ended_at);
 CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
 )sql",
+    R"sql(
+ALTER TABLE routes ADD COLUMN errors TEXT NOT NULL DEFAULT 'detailed';
+UPDATE routes SET errors = 'generic' WHERE auth = 'none';
+)sql",
 };
 
 std::string ToJsonText(const nlohmann::json& j) { return j.dump(); }
@@ -267,11 +271,11 @@ Result<std::vector<FunctionVersion>> SqliteStore::ListLatestVersions() {
 Result<Route> SqliteStore::CreateRoute(Route r) {
   r.created_at = NowEpochMs();
   SqliteStmt s(db_,
-               "INSERT INTO routes (method, path, function, version, auth, mode, created_at) "
-               "VALUES (?,?,?,?,?,?,?)");
+               "INSERT INTO routes (method, path, function, version, auth, mode, created_at, errors) "
+               "VALUES (?,?,?,?,?,?,?,?)");
   s.Bind(1, r.method).Bind(2, r.path).Bind(3, r.function).Bind(4, r.version);
   s.Bind(5, std::string(RouteAuthName(r.auth))).Bind(6, std::string(RouteModeName(r.mode)));
-  s.Bind(7, r.created_at);
+  s.Bind(7, r.created_at).Bind(8, std::string(RouteErrorsName(r.errors)));
   if (Status st = s.Run(); !st.ok()) {
     if (st.code() == Code::kConflict) {
       return Conflict("a route " + r.method + " " + r.path + " exists already");
@@ -284,7 +288,7 @@ Result<Route> SqliteStore::CreateRoute(Route r) {
 
 Result<std::vector<Route>> SqliteStore::ListRoutes() {
   SqliteStmt s(db_,
-               "SELECT id, method, path, function, version, auth, mode, created_at FROM routes "
+               "SELECT id, method, path, function, version, auth, mode, created_at, errors FROM routes "
                "ORDER BY id");
   std::vector<Route> out;
   for (;;) {
@@ -299,6 +303,7 @@ Result<std::vector<Route>> SqliteStore::ListRoutes() {
     r.auth = s.Text(5) == "none" ? RouteAuth::kNone : RouteAuth::kKey;
     r.mode = s.Text(6) == "async" ? RouteMode::kAsync : RouteMode::kSync;
     r.created_at = s.Int(7);
+    r.errors = s.Text(8) == "generic" ? RouteErrors::kGeneric : RouteErrors::kDetailed;
     out.push_back(std::move(r));
   }
   return out;

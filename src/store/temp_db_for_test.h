@@ -23,6 +23,8 @@ class TempDb {
   TempDb(const TempDb&) = delete;
   TempDb& operator=(const TempDb&) = delete;
 
+  std::string path() const { return path_.string(); }
+
   // A new connection to the database (the first one creates it).
   std::unique_ptr<SqliteStore> Open() const {
     auto s = SqliteStore::Open(path_.string());
