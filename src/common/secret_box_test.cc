@@ -13,7 +13,9 @@ TEST(SecretBox, RoundTrip) {
     auto sealed = Seal(kKey, value, "db");
     ASSERT_TRUE(sealed.ok()) << sealed.status().message();
     EXPECT_EQ(sealed->size(), value.size() + 28);
-    if (!value.empty()) EXPECT_EQ(sealed->find(value), std::string::npos);
+    if (!value.empty()) {
+      EXPECT_EQ(sealed->find(value), std::string::npos);
+    }
     auto opened = Open(kKey, *sealed, "db");
     ASSERT_TRUE(opened.ok()) << opened.status().message();
     EXPECT_EQ(*opened, value);

@@ -135,14 +135,16 @@ class Kiln:
         return self.cli_ok("key", "create", name, *flags).strip().splitlines()[-1].strip()
 
     def deploy_handler(self, tmp_dir, code, *flags, name=None, methods=("POST",),
-                       auth="none", files=None):
+                       auth="none", files=None, errors="detailed"):
         """Deploys handler.py from `code` under a unique name, routed at /<name> for each
-        method (no key unless auth="key"). Returns a Fn to call it."""
+        method (no key unless auth="key"). Returns a Fn to call it. The routes say
+        `errors: detailed`, so tests read the handler's error (a public route's default,
+        generic, hides it: test_public_errors.py)."""
         name = name or unique("fn")
         bundle = write_bundle(Path(tmp_dir) / name, code, files)
         self.cli_ok("deploy", bundle, "--name", name, *flags)
         for method in methods:
-            self.cli_ok("route", "add", method, f"/{name}", name, "--auth", auth)
+            self.cli_ok("route", "add", method, f"/{name}", name, "--auth", auth, "--errors", errors)
         return Fn(self, name, f"/{name}")
 
 

@@ -4,7 +4,6 @@ accepted in requestContext.authorizer instead; the async queue, which stores the
 event, holds no key either."""
 import json
 import sqlite3
-import time
 
 from helpers import unique, wait_for, write_bundle
 

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from helpers import raw_http
+from conftest import Fn
+from helpers import raw_http, unique, write_bundle
 
 # The handler returns the "http" dict its request body describes.
 ECHO_RESULT = """
@@ -19,7 +20,11 @@ def handler(event, context):
 
 @pytest.fixture(scope="module")
 def shaper(kiln, tmp_path_factory):
-    return kiln.deploy_handler(tmp_path_factory.mktemp("shaper"), ECHO_RESULT)
+    # errors: detailed, so the caller sees the reason (a public route's default hides it).
+    name = unique("shaper")
+    kiln.cli_ok("deploy", write_bundle(tmp_path_factory.mktemp("shaper") / name, ECHO_RESULT), "--name", name)
+    kiln.cli_ok("route", "add", "POST", f"/{name}", name, "--auth", "none", "--errors", "detailed")
+    return Fn(kiln, name, f"/{name}")
 
 
 def assert_invalid(fn, result, reason):
