@@ -50,6 +50,12 @@ std::variant<UserGateway::Target, Response> UserGateway::Resolve(const RequestHe
   return Target{route.method + " " + route.path, *fv, route.mode == RouteMode::kAsync};
 }
 
+std::optional<Response> UserGateway::Admit(const RequestHeader& header) {
+  auto resolved = Resolve(header);
+  if (auto* refusal = std::get_if<Response>(&resolved)) return std::move(*refusal);
+  return std::nullopt;
+}
+
 Response UserGateway::TooLarge(const RequestHeader& header) {
   auto resolved = Resolve(header);
   if (auto* refusal = std::get_if<Response>(&resolved)) return std::move(*refusal);
