@@ -43,7 +43,44 @@ int main(int argc, char** argv) {
   serve->add_option("--retention-days", config.retention_days,
                     "Days run, container and pipeline records are kept (default 7)")
       ->check(CLI::PositiveNumber);
+  // The front door's limits (SPEC §2).
+  int64_t max_request_line_kb = 8, max_header_kb = 32, header_timeout_s = 10, body_timeout_s = 10,
+          keepalive_s = 75, write_timeout_s = 30;
+  auto& http = config.http;
+  serve->add_option("--max-request-line-kb", max_request_line_kb, "Request line cap, 414 over it (default 8)")
+      ->check(CLI::PositiveNumber);
+  serve->add_option("--max-header-kb", max_header_kb, "Header fields cap, 431 over it (default 32)")
+      ->check(CLI::PositiveNumber);
+  serve->add_option("--max-header-count", http.max_header_count, "Header field count cap, 431 over it (default 100)")
+      ->check(CLI::PositiveNumber);
+  serve->add_option("--header-timeout-s", header_timeout_s, "Seconds to send a request's header, 408 after (default 10)")
+      ->check(CLI::PositiveNumber);
+  serve->add_option("--body-timeout-s", body_timeout_s, "Seconds between two reads of a body, 408 after (default 10)")
+      ->check(CLI::PositiveNumber);
+  serve->add_option("--keepalive-s", keepalive_s, "Idle seconds before a keep-alive connection is closed (default 75)")
+      ->check(CLI::PositiveNumber);
+  serve->add_option("--write-timeout-s", write_timeout_s, "Seconds to write one response, then closed (default 30)")
+      ->check(CLI::PositiveNumber);
+  serve->add_option("--max-requests-per-conn", http.max_requests_per_connection,
+                    "Requests per connection before Connection: close (default 1000)")
+      ->check(CLI::PositiveNumber);
+  auto* max_connections = serve->add_option("--max-connections", http.max_connections,
+                                            "Open connections per node (default 10000, or the fd limit minus 128)")
+                              ->check(CLI::PositiveNumber);
+  serve->add_option("--max-connections-per-ip", http.max_connections_per_address,
+                    "Open connections per source address (default 256)")
+      ->check(CLI::PositiveNumber);
+  serve->add_option("--max-uploads-per-key", config.max_uploads_per_key,
+                    "Bundle and layer uploads at once per API key, 429 beyond (default 2)")
+      ->check(CLI::PositiveNumber);
   serve->callback([&] {
+    http.max_request_line = static_cast<size_t>(max_request_line_kb) << 10;
+    http.max_header_bytes = static_cast<size_t>(max_header_kb) << 10;
+    http.header_timeout = std::chrono::seconds(header_timeout_s);
+    http.body_timeout = std::chrono::seconds(body_timeout_s);
+    http.keepalive = std::chrono::seconds(keepalive_s);
+    http.write_timeout = std::chrono::seconds(write_timeout_s);
+    config.http_max_connections_set = max_connections->count() > 0;
     if (kiln::Status st = kiln::pool::Validate(config.pool, pool); !st.ok()) {
       g.status = st;
       return;

@@ -95,30 +95,36 @@ bool ReservedPath(const std::string& path) {
 
 }  // namespace
 
-asio::awaitable<Response> ControlApi::Handle(Request req, const gateway::RequestInfo&) {
+std::optional<Response> ControlApi::Admit(const gateway::RequestHeader& header, const gateway::RequestInfo&) {
+  Segments seg = SplitPath(Sv(header.target()));
+  if (seg.size() == 2 && seg[1] == "openapi.json" && header.method() == http::verb::get) return std::nullopt;
+  const ApiKeyRecord* key = d_.catalog->Authenticate(gateway::PresentedKey(header));
+  if (key == nullptr) {
+    return gateway::ErrorResponse(Status(Code::kUnauthenticated, "an admin key is required"), header.version(), true);
+  }
+  if (!key->admin) {
+    return gateway::ErrorResponse(Status(Code::kPermissionDenied, "key " + key->id + " is not an admin key"),
+                                  header.version(), true);
+  }
+  return std::nullopt;
+}
+
+asio::awaitable<Response> ControlApi::Handle(Request req, const gateway::RequestInfo& info) {
   Segments seg = SplitPath(Sv(req.target()));
   if (seg.size() == 2 && seg[1] == "openapi.json" && req.method() == http::verb::get) {
     co_return gateway::JsonResponse(200, kOpenApiDocument, req.version(), true);
   }
-  const ApiKeyRecord* key = d_.catalog->Authenticate(gateway::PresentedKey(req.base()));
-  if (key == nullptr) {
-    co_return gateway::ErrorResponse(Status(Code::kUnauthenticated, "an admin key is required"),
-                                     req.version(), true);
-  }
-  if (!key->admin) {
-    co_return gateway::ErrorResponse(
-        Status(Code::kPermissionDenied, "key " + key->id + " is not an admin key"), req.version(), true);
-  }
-  co_return co_await Route(req, seg);
+  if (auto refusal = Admit(req.base(), info)) co_return std::move(*refusal);
+  co_return co_await Route(req, info, seg);
 }
 
-asio::awaitable<Response> ControlApi::Route(Request& req, const Segments& seg) {
+asio::awaitable<Response> ControlApi::Route(Request& req, const gateway::RequestInfo& info, const Segments& seg) {
   const http::verb m = req.method();
   const size_t n = seg.size();
   auto is = [&](size_t i, const char* s) { return n > i && seg[i] == s; };
   const std::string& body = req.body();
 
-  if (n == 2 && is(1, "blobs") && m == http::verb::post) co_return co_await PutBlob(req);
+  if (n == 2 && is(1, "blobs") && m == http::verb::post) co_return co_await PutBlob(info.body_file);
   if (is(1, "functions")) {
     if (n == 2 && m == http::verb::get) co_return FromResult(200, ListFunctions());
     if (n == 3 && m == http::verb::get) co_return FromResult(200, GetFunction(seg[2]));
@@ -164,7 +170,7 @@ asio::awaitable<Response> ControlApi::Route(Request& req, const Segments& seg) {
     if (n == 2 && m == http::verb::get) co_return FromResult(200, ListLayers(""));
     if (n == 3 && m == http::verb::get) co_return FromResult(200, ListLayers(seg[2]));
     if (n == 4 && is(3, "builds") && m == http::verb::post) co_return FromResult(202, StartLayerBuild(seg[2], body));
-    if (n == 4 && is(3, "archives") && m == http::verb::post) co_return co_await PushLayer(req, seg[2]);
+    if (n == 4 && is(3, "archives") && m == http::verb::post) co_return co_await PushLayer(info.body_file, seg[2]);
     if (n == 3 && m == http::verb::delete_) co_return RemoveLayer(seg[2], std::nullopt);
     if (n == 5 && is(3, "versions") && m == http::verb::delete_) {
       int64_t v = std::atoll(seg[4].c_str());
@@ -205,14 +211,15 @@ nlohmann::json ControlApi::Doctor() const {
   return {{"sandbox", pieces}};
 }
 
-asio::awaitable<Response> ControlApi::PutBlob(Request& req) {
+asio::awaitable<Response> ControlApi::PutBlob(const std::string& archive_path) {
   BlobStore* blobs = d_.blobs;
-  const std::string& bytes = req.body();
-  // Unpacking is filesystem-heavy: off the I/O thread, then back.
+  // Hashing and unpacking are filesystem-heavy: off the I/O thread, then back.
   // (optional<>: asio 1.74 wants a default-constructible result.)
   std::optional<Result<BlobInfo>> put = co_await asio::co_spawn(
       d_.blocking,
-      [blobs, &bytes]() -> asio::awaitable<std::optional<Result<BlobInfo>>> { co_return blobs->Put(bytes); },
+      [blobs, &archive_path]() -> asio::awaitable<std::optional<Result<BlobInfo>>> {
+        co_return blobs->PutFile(archive_path);
+      },
       asio::use_awaitable);
   const Result<BlobInfo>& info = *put;
   if (!info.ok()) co_return gateway::ErrorResponse(info.status(), 11, true);

@@ -52,12 +52,16 @@ class ControlApi {
  public:
   explicit ControlApi(ControlDeps deps) : d_(deps) {}
 
+  // The refusal of a request by its header alone (401, 403), or nothing; called before
+  // its body is read. Handle checks again.
+  std::optional<Response> Admit(const gateway::RequestHeader& header, const gateway::RequestInfo& info);
   asio::awaitable<Response> Handle(Request req, const gateway::RequestInfo& info);
 
  private:
   using Segments = std::vector<std::string>;
-  asio::awaitable<Response> Route(Request& req, const Segments& seg);
-  asio::awaitable<Response> PutBlob(Request& req);
+  asio::awaitable<Response> Route(Request& req, const gateway::RequestInfo& info, const Segments& seg);
+  // The archive arrives spooled to a file (RequestInfo::body_file).
+  asio::awaitable<Response> PutBlob(const std::string& archive_path);
   // function_endpoints.cc
   asio::awaitable<Response> CreateVersion(const std::string& name, const std::string& body);
   Result<FunctionVersion> ParseVersion(const std::string& name, const nlohmann::json& j);
@@ -73,7 +77,7 @@ class ControlApi {
   // layer_endpoints.cc
   Result<nlohmann::json> StartLayerBuild(const std::string& name, const std::string& body);
   Result<nlohmann::json> ListLayers(const std::string& name);
-  asio::awaitable<Response> PushLayer(Request& req, const std::string& name);
+  asio::awaitable<Response> PushLayer(const std::string& archive_path, const std::string& name);
   Response RemoveLayer(const std::string& name, std::optional<int64_t> version);
   // pipeline_endpoints.cc
   Result<nlohmann::json> PutPipeline(const std::string& name, const std::string& body, bool* created);

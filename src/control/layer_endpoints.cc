@@ -45,15 +45,14 @@ Result<json> ControlApi::ListLayers(const std::string& name) {
   return json{{"layers", versions}};
 }
 
-asio::awaitable<Response> ControlApi::PushLayer(Request& req, const std::string& name) {
+asio::awaitable<Response> ControlApi::PushLayer(const std::string& archive_path, const std::string& name) {
   if (Status st = CheckLayerName(name); !st.ok()) co_return gateway::ErrorResponse(st, 11, true);
   layers::LayerBuilder* builder = d_.layers;
-  const std::string& bytes = req.body();
   // (optional<>: asio 1.74 wants a default-constructible result.)
   std::optional<Result<layers::StagedLayer>> staged = co_await asio::co_spawn(
       d_.blocking,
-      [builder, &name, &bytes]() -> asio::awaitable<std::optional<Result<layers::StagedLayer>>> {
-        co_return builder->StagePush(name, bytes);
+      [builder, &name, &archive_path]() -> asio::awaitable<std::optional<Result<layers::StagedLayer>>> {
+        co_return builder->StagePush(name, archive_path);
       },
       asio::use_awaitable);
   if (!staged->ok()) co_return gateway::ErrorResponse(staged->status(), 11, true);

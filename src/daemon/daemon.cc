@@ -17,6 +17,7 @@
 #include "daemon/data_dir.h"
 #include "daemon/front_door.h"
 #include "dispatch/dispatcher.h"
+#include "gateway/fd_limit.h"
 #include "gateway/user_gateway.h"
 #include "layers/layer_builder.h"
 #include "pool/pool.h"
@@ -256,9 +257,20 @@ int Serve(const DaemonConfig& config) {
                                &pipelines, &pool, sandbox.get(), &secrets, blocking.get_executor(),
                                {config.max_function_mb << 20}});
   gateway::UserGateway user(&catalog, &dispatcher, &async, config.max_body_bytes);
-  FrontDoor front(&control, &user, static_cast<size_t>(config.bundle_limits.max_bytes),
-                  static_cast<size_t>(config.max_layer_mb) << 20);
-  gateway::HttpServer server(io, &front);
+  const std::string spool = config.data_dir + "/uploads";
+  if (Status st = PrepareSpool(spool); !st.ok()) return Fatal(st);
+  FrontDoor front(&control, &user,
+                  {static_cast<size_t>(config.bundle_limits.max_bytes), static_cast<size_t>(config.max_layer_mb) << 20,
+                   spool, config.max_uploads_per_key});
+  gateway::HttpLimits http = config.http;
+  auto fds = gateway::RaiseOpenFileLimit();
+  if (!fds.ok()) return Fatal(fds.status());
+  if (!config.http_max_connections_set) http.max_connections = gateway::ConnectionCap(http.max_connections, *fds);
+  if (http.max_connections + gateway::kFdReserve > *fds) {
+    spdlog::warn("--max-connections {} leaves fewer than {} of the {} file descriptors for the rest",
+                 http.max_connections, gateway::kFdReserve, *fds);
+  }
+  gateway::HttpServer server(io, &front, http);
   if (Status st = server.Listen(listen->first, listen->second); !st.ok()) return Fatal(st);
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -272,8 +284,9 @@ int Serve(const DaemonConfig& config) {
     pipelines.Stop();
     pool.Shutdown();
   });
-  spdlog::info("kiln serving on http://{} (data {}, worker {}, memory budget {} MB)", config.listen,
-               config.data_dir, pool_config.worker_path, pool_config.memory_budget_mb);
+  spdlog::info("kiln serving on http://{} (data {}, worker {}, memory budget {} MB, {} connections, {} fds)",
+               config.listen, config.data_dir, pool_config.worker_path, pool_config.memory_budget_mb,
+               http.max_connections, *fds);
   // Every function's current version gets its min_warm containers, now and from here on.
   pool.SetAspired(catalog.AspiredVersions());
   pool.StartReconciling();

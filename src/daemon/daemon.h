@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 
+#include "gateway/http_limits.h"
 #include "pool/pool_settings.h"
 #include "registry/bundle_extractor.h"
 
@@ -31,6 +32,11 @@ struct DaemonConfig {
   int64_t max_function_mb = 4096;  // bundle + layers, unpacked
   int64_t zygote_memory_mb = 512;  // each layer zygote's limit, counted in the budget
   double retention_days = 7;       // run, container and pipeline records are deleted after
+  // The front door (SPEC §2). max_connections is lowered to what the fd limit allows
+  // unless set explicitly (http_max_connections_set).
+  gateway::HttpLimits http;
+  bool http_max_connections_set = false;
+  size_t max_uploads_per_key = 2;  // bundle and layer uploads at once, per API key
 };
 
 // Runs until a stop signal; returns the process exit code.

@@ -1,5 +1,10 @@
 #include "daemon/front_door.h"
 
+#include <filesystem>
+
+#include "auth/api_key.h"
+#include "gateway/credentials.h"
+
 namespace kiln::daemon {
 namespace {
 
@@ -7,25 +12,67 @@ constexpr size_t kControlBodyLimit = 8u << 20;
 
 enum class Area { kHealth, kControl, kUser };
 
-Area AreaOf(std::string_view target) {
-  std::string_view path = target.substr(0, target.find('?'));
+std::string_view PathOf(const gateway::RequestHeader& header) {
+  std::string_view target(header.target().data(), header.target().size());
+  return target.substr(0, target.find('?'));
+}
+
+Area AreaOf(std::string_view path) {
   if (path == "/healthz") return Area::kHealth;
   if (path == "/v1" || path.rfind("/v1/", 0) == 0) return Area::kControl;
   return Area::kUser;
 }
 
+bool IsBundleUpload(std::string_view path) { return path.rfind("/v1/blobs", 0) == 0; }
+bool IsLayerUpload(std::string_view path) { return path.rfind("/v1/layers/", 0) == 0 && path.ends_with("/archives"); }
+
 }  // namespace
 
+Status PrepareSpool(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Internal("mkdir " + dir + ": " + ec.message());
+  std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
+  return OkStatus();
+}
+
+gateway::Admission FrontDoor::Admit(const gateway::RequestHeader& header, const gateway::RequestInfo& info) {
+  gateway::Admission admission;
+  const std::string_view path = PathOf(header);
+  switch (AreaOf(path)) {
+    case Area::kHealth: return admission;
+    case Area::kUser: admission.refusal = user_->Admit(header); return admission;
+    case Area::kControl: break;
+  }
+  admission.refusal = control_->Admit(header, info);
+  if (admission.refusal || header.method() != gateway::http::verb::post ||
+      !(IsBundleUpload(path) || IsLayerUpload(path))) {
+    return admission;
+  }
+  auto key = auth::ParseKey(gateway::PresentedKey(header));
+  admission.hold = upload_slots_.TryAcquire(key ? key->id : "");
+  if (!admission.hold) {
+    gateway::Response res = gateway::ErrorResponse(
+        Status(Code::kResourceExhausted, "this key has " + std::to_string(upload_slots_.cap()) +
+                                             " uploads in progress already (kiln serve --max-uploads-per-key)"),
+        header.version(), true);
+    res.set(gateway::http::field::retry_after, "1");
+    admission.refusal = std::move(res);
+    return admission;
+  }
+  admission.spool_dir = uploads_.spool_dir;
+  return admission;
+}
+
 size_t FrontDoor::BodyLimit(const gateway::RequestHeader& header) {
-  std::string_view target(header.target().data(), header.target().size());
-  switch (AreaOf(target)) {
+  const std::string_view path = PathOf(header);
+  switch (AreaOf(path)) {
     case Area::kHealth: return 0;
-    case Area::kControl: {
-      std::string_view path = target.substr(0, target.find('?'));
-      if (path.rfind("/v1/blobs", 0) == 0) return max_upload_;
-      if (path.rfind("/v1/layers/", 0) == 0 && path.ends_with("/archives")) return max_layer_upload_;
+    case Area::kControl:
+      if (IsBundleUpload(path)) return uploads_.max_bundle_bytes;
+      if (IsLayerUpload(path)) return uploads_.max_layer_bytes;
       return kControlBodyLimit;
-    }
     case Area::kUser: return user_->max_body();
   }
   return 0;
@@ -33,12 +80,11 @@ size_t FrontDoor::BodyLimit(const gateway::RequestHeader& header) {
 
 boost::asio::awaitable<gateway::Response> FrontDoor::TooLarge(const gateway::RequestHeader& header,
                                                                const gateway::RequestInfo&) {
-  std::string_view target(header.target().data(), header.target().size());
-  if (AreaOf(target) == Area::kUser) co_return user_->TooLarge(header);
-  std::string_view path = target.substr(0, target.find('?'));
-  std::string flag = path.rfind("/v1/blobs", 0) == 0 ? " (kiln serve --max-bundle-mb)"
-                     : path.ends_with("/archives")   ? " (kiln serve --max-layer-mb)"
-                                                     : "";
+  const std::string_view path = PathOf(header);
+  if (AreaOf(path) == Area::kUser) co_return user_->TooLarge(header);
+  std::string flag = IsBundleUpload(path)  ? " (kiln serve --max-bundle-mb)"
+                     : IsLayerUpload(path) ? " (kiln serve --max-layer-mb)"
+                                           : "";
   co_return gateway::ErrorResponse(
       Status(Code::kPayloadTooLarge, "the body is over the limit of " + std::to_string(BodyLimit(header)) +
                                          " bytes" + flag),
@@ -47,7 +93,7 @@ boost::asio::awaitable<gateway::Response> FrontDoor::TooLarge(const gateway::Req
 
 boost::asio::awaitable<gateway::Response> FrontDoor::Handle(gateway::Request req,
                                                             const gateway::RequestInfo& info) {
-  switch (AreaOf(std::string_view(req.target().data(), req.target().size()))) {
+  switch (AreaOf(PathOf(req.base()))) {
     case Area::kHealth:
       co_return gateway::JsonResponse(200, R"({"status":"ok"})", req.version(), true);
     case Area::kControl:

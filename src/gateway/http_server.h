@@ -1,20 +1,33 @@
-// DESIGN: the daemon's HTTP/1.1 front door, on Boost.Beast. One coroutine per
-// connection on the I/O thread: read the header, ask the handler how large a body
-// this request may have (so an oversized body is refused before it is read, and
-// before any container is touched), read the body, hand the request over, write the
-// answer, loop while keep-alive. Malformed HTTP gets 400 and the connection closes.
-// It knows nothing of Kiln: routing and policy belong to the HttpHandler.
+// DESIGN: the daemon's HTTP/1.1 front door, on Boost.Beast. One acceptor; one
+// coroutine per connection (HttpConnection), all on the I/O thread. Each request
+// goes through two phases:
+//   header: read under a header timeout and size limits (414/431), checked for
+//     unambiguous framing (CheckFraming: 400/501/505), then the handler's Admit
+//     decides route, key and scope from the header alone (404/405/401/403/429) and
+//     BodyLimit the size (413). A refusal is answered at once; a body left unread
+//     closes the connection (lingering, bounded), so it is never read into memory.
+//   body: read under a timeout between reads (408) into memory, or, when Admit asks,
+//     into a file under a spool folder; then Handle, and the answer is written under
+//     a write timeout. Keep-alive loops, idle-bounded, up to a request count.
+// Connections are capped per node and per source address (over the cap: closed at
+// once); accept backs off when the process runs out of file descriptors, and says so
+// in the log at most once a second. It knows nothing of Kiln: routing and policy
+// belong to the HttpHandler.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http.hpp>
+#include <chrono>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
 #include "common/status.h"
+#include "gateway/http_limits.h"
+#include "gateway/keyed_limiter.h"
 
 namespace kiln::gateway {
 
@@ -26,11 +39,23 @@ using RequestHeader = http::request_header<>;
 
 struct RequestInfo {
   std::string remote_ip;
+  // When Admit spooled the body: its file (the request's body() is then empty). The
+  // server removes the file once the answer is written.
+  std::string body_file;
+};
+
+// What the header phase decided for one request.
+struct Admission {
+  std::optional<Response> refusal;  // answered at once; the body is never read
+  std::string spool_dir;            // non-empty: the body goes to a file there, not to memory
+  std::optional<KeyedLimiter::Lease> hold;  // kept until the answer is written (an upload slot)
 };
 
 class HttpHandler {
  public:
   virtual ~HttpHandler() = default;
+  // Decides from the header alone, before any body byte is read.
+  virtual Admission Admit(const RequestHeader& header, const RequestInfo& info) = 0;
   // The most body bytes this request may carry.
   virtual size_t BodyLimit(const RequestHeader& header) = 0;
   // The answer to a request whose body is over its limit.
@@ -40,7 +65,7 @@ class HttpHandler {
 
 class HttpServer {
  public:
-  HttpServer(asio::io_context& io, HttpHandler* handler) : io_(io), handler_(handler), acceptor_(io) {}
+  HttpServer(asio::io_context& io, HttpHandler* handler, HttpLimits limits);
 
   Status Listen(const std::string& host, uint16_t port);
   // Stops accepting and closes every connection, so the I/O loop can run dry.
@@ -48,14 +73,28 @@ class HttpServer {
 
  private:
   asio::awaitable<void> AcceptLoop();
-  asio::awaitable<void> Serve(asio::ip::tcp::socket socket);
-  static asio::awaitable<void> LingeringClose(boost::beast::tcp_stream& stream);
+  asio::awaitable<void> Serve(asio::ip::tcp::socket socket, KeyedLimiter::Lease address);
+  // One log line a second at most, with the count of those left out.
+  void WarnThrottled(const std::string& what);
 
   asio::io_context& io_;
   HttpHandler* handler_;
+  HttpLimits limits_;
   asio::ip::tcp::acceptor acceptor_;
   std::set<asio::ip::tcp::socket*> connections_;  // open sessions, closed by Stop()
+  KeyedLimiter per_address_;
+  std::chrono::steady_clock::time_point last_warning_{};
+  size_t suppressed_warnings_ = 0;
 };
+
+// A request the server refuses by itself (framing, sizes, timeouts): the HTTP status
+// (400, 408, 413, 414, 431, 500, 501, 505) and a message for the client.
+struct HttpRefusal {
+  unsigned status;
+  std::string message;
+};
+// Its answer, {"error":{"code","message"}} like every other error.
+Response RefusalResponse(const HttpRefusal& refusal);
 
 // A JSON response, the shape of every control-API answer.
 Response JsonResponse(unsigned status, const std::string& body, unsigned version, bool keep_alive);

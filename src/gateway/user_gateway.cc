@@ -53,6 +53,12 @@ std::variant<UserGateway::Target, Response> UserGateway::Resolve(const RequestHe
                 route.errors};
 }
 
+std::optional<Response> UserGateway::Admit(const RequestHeader& header) {
+  auto resolved = Resolve(header);
+  if (auto* refusal = std::get_if<Response>(&resolved)) return std::move(*refusal);
+  return std::nullopt;
+}
+
 Response UserGateway::TooLarge(const RequestHeader& header) {
   auto resolved = Resolve(header);
   if (auto* refusal = std::get_if<Response>(&resolved)) return std::move(*refusal);

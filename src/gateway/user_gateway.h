@@ -7,6 +7,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <optional>
 #include <variant>
 
 #include "dispatch/dispatcher.h"
@@ -23,6 +24,8 @@ class UserGateway {
       : catalog_(catalog), dispatcher_(dispatcher), async_(async), max_body_(max_body) {}
 
   size_t max_body() const { return max_body_; }
+  // The refusal of a request by its header alone (404, 405, 401, 403), or nothing.
+  std::optional<Response> Admit(const RequestHeader& header);
   asio::awaitable<Response> Handle(Request req, const RequestInfo& info);
   Response TooLarge(const RequestHeader& header);
 

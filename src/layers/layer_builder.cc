@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/crypto.h"
+#include "common/file_hash.h"
 #include "layers/preload_check.h"
 #include "common/unique_fd.h"
 #include "registry/bundle_extractor.h"
@@ -311,13 +312,14 @@ void LayerBuilder::Run(std::shared_ptr<Build> build, std::string wheelhouse) {
   });
 }
 
-Result<StagedLayer> LayerBuilder::StagePush(const std::string& name, std::string_view archive) const {
+Result<StagedLayer> LayerBuilder::StagePush(const std::string& name, const std::string& archive_path) const {
   StagedLayer staged{root_ + "/.push-" + RandomAlnum(10), {}};
   staged.layer.name = name;
   staged.layer.source = "push";
-  staged.layer.digest = "sha256:" + Sha256Hex(archive);
+  KILN_ASSIGN_OR_RETURN(std::string hex, Sha256FileHex(archive_path));
+  staged.layer.digest = "sha256:" + hex;
   std::error_code ec;
-  auto extracted = ExtractBundle(archive, staged.staging, {max_layer_bytes_, 200000});
+  auto extracted = ExtractBundleFile(archive_path, staged.staging, {max_layer_bytes_, 200000});
   Status st = OkStatus();
   if (!extracted.ok()) {
     const std::string& why = extracted.status().message();

@@ -59,7 +59,7 @@ class LayerBuilder {
 
   // A pushed archive: unpack and describe (blocking; any thread), then publish (I/O
   // thread). Publish returns the existing version when the digest is known.
-  Result<StagedLayer> StagePush(const std::string& name, std::string_view archive) const;
+  Result<StagedLayer> StagePush(const std::string& name, const std::string& archive_path) const;
   Result<Published> Publish(StagedLayer staged);
 
   // Deletes the version from the store, then the folders no version refers to.

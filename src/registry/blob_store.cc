@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "common/crypto.h"
+#include "common/file_hash.h"
 
 namespace kiln {
 namespace fs = std::filesystem;
@@ -37,10 +38,13 @@ bool BlobStore::Has(const std::string& digest) const {
   return hex.size() == 64 && fs::is_directory(root_ + "/" + hex, ec);
 }
 
-Result<BlobInfo> BlobStore::Put(std::string_view archive) {
-  BlobInfo info{std::string(kPrefix) + Sha256Hex(archive), static_cast<int64_t>(archive.size()), 0};
-  std::string final_dir = PathOf(info.digest);
+Result<BlobInfo> BlobStore::PutFile(const std::string& archive_path) {
+  KILN_ASSIGN_OR_RETURN(std::string hex, Sha256FileHex(archive_path));
   std::error_code ec;
+  const auto size = fs::file_size(archive_path, ec);
+  if (ec) return Internal("stat " + archive_path + ": " + ec.message());
+  BlobInfo info{std::string(kPrefix) + hex, static_cast<int64_t>(size), 0};
+  std::string final_dir = PathOf(info.digest);
   if (fs::is_directory(final_dir, ec)) {
     for (auto it = fs::recursive_directory_iterator(final_dir, ec);
          it != fs::recursive_directory_iterator(); it.increment(ec)) {
@@ -49,7 +53,7 @@ Result<BlobInfo> BlobStore::Put(std::string_view archive) {
     return info;
   }
   std::string tmp = root_ + "/.tmp-" + RandomAlnum(12);
-  KILN_ASSIGN_OR_RETURN(ExtractStats stats, ExtractBundle(archive, tmp, limits_));
+  KILN_ASSIGN_OR_RETURN(ExtractStats stats, ExtractBundleFile(archive_path, tmp, limits_));
   info.files = stats.files;
   if (std::rename(tmp.c_str(), final_dir.c_str()) != 0) {
     int err = errno;

@@ -23,7 +23,8 @@ class BlobStore {
   BlobStore(std::string root, ExtractLimits limits) : root_(std::move(root)), limits_(limits) {}
 
   Status Init();
-  Result<BlobInfo> Put(std::string_view archive);
+  // Stores the archive file at `archive_path` (the caller keeps and removes it).
+  Result<BlobInfo> PutFile(const std::string& archive_path);
   bool Has(const std::string& digest) const;
   // The unpacked folder of a digest ("sha256:<hex>").
   std::string PathOf(const std::string& digest) const;

@@ -35,12 +35,15 @@ class Extraction {
  public:
   Extraction(const std::string& dest, const ExtractLimits& limits) : dest_(dest), limits_(limits) {}
 
-  Result<ExtractStats> Run(std::string_view bytes) {
+  // The archive is `bytes`, or the file at `path` when that is given (read in pieces).
+  Result<ExtractStats> Run(std::string_view bytes, const std::string* path) {
     std::unique_ptr<archive, ReadCloser> in(archive_read_new());
     archive_read_support_format_tar(in.get());
     archive_read_support_format_zip(in.get());
     archive_read_support_filter_gzip(in.get());
-    if (archive_read_open_memory(in.get(), bytes.data(), bytes.size()) != ARCHIVE_OK) {
+    const int opened = path != nullptr ? archive_read_open_filename(in.get(), path->c_str(), 64 << 10)
+                                       : archive_read_open_memory(in.get(), bytes.data(), bytes.size());
+    if (opened != ARCHIVE_OK) {
       return InvalidArgument(std::string("bundle is not a tar.gz or zip archive: ") +
                              archive_error_string(in.get()));
     }
@@ -157,16 +160,30 @@ bool SymlinkStaysInside(std::string_view entry, std::string_view target) {
   return true;
 }
 
-Result<ExtractStats> ExtractBundle(std::string_view archive, const std::string& dest,
-                                   const ExtractLimits& limits) {
+namespace {
+
+Result<ExtractStats> Extract(std::string_view bytes, const std::string* path, const std::string& dest,
+                             const ExtractLimits& limits) {
   std::error_code ec;
   if (!std::filesystem::create_directory(dest, ec)) {
     return Internal("mkdir " + dest + ": " + (ec ? ec.message() : "exists already"));
   }
   Extraction x(dest, limits);
-  auto r = x.Run(archive);
+  auto r = x.Run(bytes, path);
   if (!r.ok()) std::filesystem::remove_all(dest, ec);
   return r;
+}
+
+}  // namespace
+
+Result<ExtractStats> ExtractBundle(std::string_view archive, const std::string& dest,
+                                   const ExtractLimits& limits) {
+  return Extract(archive, nullptr, dest, limits);
+}
+
+Result<ExtractStats> ExtractBundleFile(const std::string& archive_path, const std::string& dest,
+                                       const ExtractLimits& limits) {
+  return Extract({}, &archive_path, dest, limits);
 }
 
 }  // namespace kiln

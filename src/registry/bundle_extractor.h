@@ -26,6 +26,9 @@ struct ExtractStats {
 // `dest` must not exist yet; it is created.
 Result<ExtractStats> ExtractBundle(std::string_view archive, const std::string& dest,
                                    const ExtractLimits& limits);
+// The same, from an archive file (read in pieces, never whole into memory).
+Result<ExtractStats> ExtractBundleFile(const std::string& archive_path, const std::string& dest,
+                                       const ExtractLimits& limits);
 
 // Lexical path checks: relative, no "..", not empty.
 bool IsSafeRelativePath(std::string_view path);
