@@ -112,6 +112,9 @@ class Kiln:
         headers = kw.pop("headers", {})
         if key:
             headers["Authorization"] = f"Bearer {key}"
+        # Each call is a connection of its own; a test that keeps hundreds of responses
+        # would otherwise keep their sockets open past the per-address cap (256).
+        headers.setdefault("Connection", "close")
         return requests.request(method, self.url + path, headers=headers,
                                 timeout=kw.pop("timeout", HTTP_TIMEOUT), **kw)
 
