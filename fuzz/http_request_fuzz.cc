@@ -8,7 +8,6 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <cstdlib>
-#include <cstring>
 #include <sstream>
 #include <limits>
 #include <string>
@@ -66,9 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         break;
       }
       std::string chunk = in.ConsumeBytesAsString(in.ConsumeIntegralInRange<size_t>(1, 512));
-      auto room = buffer.prepare(chunk.size());
-      std::memcpy(room.data(), chunk.data(), chunk.size());
-      buffer.commit(chunk.size());
+      buffer.commit(boost::asio::buffer_copy(buffer.prepare(chunk.size()), boost::asio::buffer(chunk)));
     }
     more = Put(parser, buffer, ec, !limited);
   }
