@@ -18,15 +18,7 @@ json Scalar(const YAML::Node& node) {
   return node.as<std::string>();
 }
 
-}  // namespace
-
-Result<json> ParsePipelineFile(const std::string& yaml_text) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    return InvalidArgument(std::string("pipeline file: ") + e.what());
-  }
+Result<json> ParseRoot(const YAML::Node& root) {
   if (!root.IsMap()) return InvalidArgument("pipeline file: the top level must be a mapping with steps");
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
@@ -56,6 +48,17 @@ Result<json> ParsePipelineFile(const std::string& yaml_text) {
     steps.push_back(std::move(step));
   }
   return json{{"steps", steps}};
+}
+
+}  // namespace
+
+Result<json> ParsePipelineFile(const std::string& yaml_text) {
+  // Inside the try: reading a key that is not a scalar (`? [a]: b`) throws too.
+  try {
+    return ParseRoot(YAML::Load(yaml_text));
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(std::string("pipeline file: ") + e.what());
+  }
 }
 
 }  // namespace kiln::cli

@@ -29,6 +29,17 @@ TEST(PipelineFile, PassesUnknownStepKeysOnForTheDaemonToRefuse) {
   EXPECT_EQ((*body)["steps"][0]["mapp"], true);
 }
 
+// Found by fuzz/pipeline_yaml_fuzz: a key that is a mapping or a list threw
+// YAML::TypedBadConversion out of the parser (kiln pipeline create aborted).
+TEST(PipelineFile, RefusesKeysThatAreNotNames) {
+  for (const char* text : {"? {a: b}\n: c\nsteps: []\n", "steps:\n  - ? [function]\n    : a\n"}) {
+    auto r = ParsePipelineFile(text);
+    ASSERT_FALSE(r.ok()) << text;
+    EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("pipeline file"), std::string::npos) << r.status().message();
+  }
+}
+
 TEST(PipelineFile, RefusesWhatIsNotAPipeline) {
   auto message = [](const std::string& text) {
     auto r = ParsePipelineFile(text);

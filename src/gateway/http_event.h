@@ -10,7 +10,7 @@
 
 #include "dispatch/dispatcher.h"
 #include "store/store.h"
-#include "gateway/http_server.h"
+#include "gateway/http_message.h"
 
 namespace kiln::gateway {
 

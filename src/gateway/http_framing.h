@@ -14,7 +14,7 @@
 #include <string_view>
 
 #include "gateway/http_limits.h"
-#include "gateway/http_server.h"
+#include "gateway/http_message.h"
 
 namespace kiln::gateway {
 

@@ -18,7 +18,6 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/http.hpp>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -27,15 +26,12 @@
 
 #include "common/status.h"
 #include "gateway/http_limits.h"
+#include "gateway/http_message.h"
 #include "gateway/keyed_limiter.h"
 
 namespace kiln::gateway {
 
 namespace asio = boost::asio;
-namespace http = boost::beast::http;
-using Request = http::request<http::string_body>;
-using Response = http::response<http::string_body>;
-using RequestHeader = http::request_header<>;
 
 struct RequestInfo {
   std::string remote_ip;
@@ -86,18 +82,5 @@ class HttpServer {
   std::chrono::steady_clock::time_point last_warning_{};
   size_t suppressed_warnings_ = 0;
 };
-
-// A request the server refuses by itself (framing, sizes, timeouts): the HTTP status
-// (400, 408, 413, 414, 431, 500, 501, 505) and a message for the client.
-struct HttpRefusal {
-  unsigned status;
-  std::string message;
-};
-// Its answer, {"error":{"code","message"}} like every other error.
-Response RefusalResponse(const HttpRefusal& refusal);
-
-// A JSON response, the shape of every control-API answer.
-Response JsonResponse(unsigned status, const std::string& body, unsigned version, bool keep_alive);
-Response ErrorResponse(const Status& st, unsigned version, bool keep_alive);
 
 }  // namespace kiln::gateway

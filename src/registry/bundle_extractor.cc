@@ -24,6 +24,12 @@ std::vector<std::string_view> Split(std::string_view path) {
   return parts;
 }
 
+// libarchive's message for the last error of `a`: it has none for some failures.
+std::string ErrorText(archive* a) {
+  const char* text = archive_error_string(a);
+  return text ? text : "unknown libarchive error";
+}
+
 struct ReadCloser {
   void operator()(archive* a) const { archive_read_free(a); }
 };
@@ -44,8 +50,7 @@ class Extraction {
     const int opened = path != nullptr ? archive_read_open_filename(in.get(), path->c_str(), 64 << 10)
                                        : archive_read_open_memory(in.get(), bytes.data(), bytes.size());
     if (opened != ARCHIVE_OK) {
-      return InvalidArgument(std::string("bundle is not a tar.gz or zip archive: ") +
-                             archive_error_string(in.get()));
+      return InvalidArgument("bundle is not a tar.gz or zip archive: " + ErrorText(in.get()));
     }
     std::unique_ptr<archive, WriteCloser> out(archive_write_disk_new());
     // libarchive's own guards as a second line behind the checks below. (Not
@@ -57,8 +62,7 @@ class Extraction {
       int rc = archive_read_next_header(in.get(), &entry);
       if (rc == ARCHIVE_EOF) break;
       if (rc < ARCHIVE_WARN) {
-        return InvalidArgument(std::string("bundle archive is corrupt: ") +
-                               archive_error_string(in.get()));
+        return InvalidArgument("bundle archive is corrupt: " + ErrorText(in.get()));
       }
       KILN_RETURN_IF_ERROR(ExtractEntry(in.get(), out.get(), entry));
     }
@@ -102,10 +106,10 @@ class Extraction {
     mode_t perm = archive_entry_perm(entry);
     archive_entry_set_perm(entry, type == AE_IFDIR ? 0755 : ((perm & 0111) ? 0755 : 0644));
     if (archive_write_header(out, entry) != ARCHIVE_OK) {
-      return Refuse(path, archive_error_string(out));
+      return Refuse(path, ErrorText(out));
     }
     if (type == AE_IFREG) KILN_RETURN_IF_ERROR(CopyData(in, out, path));
-    if (archive_write_finish_entry(out) != ARCHIVE_OK) return Refuse(path, archive_error_string(out));
+    if (archive_write_finish_entry(out) != ARCHIVE_OK) return Refuse(path, ErrorText(out));
     return OkStatus();
   }
 
@@ -116,12 +120,12 @@ class Extraction {
       la_int64_t offset;
       int rc = archive_read_data_block(in, &buf, &size, &offset);
       if (rc == ARCHIVE_EOF) return OkStatus();
-      if (rc < ARCHIVE_WARN) return Refuse(path, archive_error_string(in));
+      if (rc < ARCHIVE_WARN) return Refuse(path, ErrorText(in));
       // Count what is really unpacked: a header's size field can lie.
       stats_.bytes += static_cast<int64_t>(size);
       if (stats_.bytes > limits_.max_bytes) return SizeCap();
       if (archive_write_data_block(out, buf, size, offset) < ARCHIVE_WARN) {
-        return Refuse(path, archive_error_string(out));
+        return Refuse(path, ErrorText(out));
       }
     }
   }
@@ -153,7 +157,12 @@ bool SymlinkStaysInside(std::string_view entry, std::string_view target) {
   auto parts = Split(entry);
   if (!parts.empty()) parts.pop_back();  // the link's own name
   int depth = static_cast<int>(parts.size());
+  bool descended = false;
   for (auto p : Split(target)) {
+    // A ".." after a name climbs out of whatever that name is: another link ("s" ->
+    // ".") may not be a level down, so "s/.." could leave the bundle.
+    if (p == ".." && descended) return false;
+    descended = descended || p != "..";
     depth += (p == "..") ? -1 : 1;
     if (depth < 0) return false;
   }

@@ -32,7 +32,8 @@ Result<ExtractStats> ExtractBundleFile(const std::string& archive_path, const st
 
 // Lexical path checks: relative, no "..", not empty.
 bool IsSafeRelativePath(std::string_view path);
-// Does a symlink at `entry` pointing to `target` stay inside the bundle?
+// Does a symlink at `entry` pointing to `target` stay inside the bundle? Its ".."s
+// must come first (the entry's folders are real ones), as no other link is trusted.
 bool SymlinkStaysInside(std::string_view entry, std::string_view target);
 
 }  // namespace kiln

@@ -95,6 +95,28 @@ TEST_F(BundleExtractorTest, RefusesSymlinksLeavingTheBundle) {
   ExpectRefused({{"d/a", AE_IFLNK, "", "../../x"}}, "symlink");
 }
 
+// Found by fuzz/bundle_extract_fuzz: "s" -> "." is one level up from where a
+// lexical count puts it, so "t" -> "s/.." pointed at the bundle's parent.
+TEST_F(BundleExtractorTest, RefusesSymlinksClimbingThroughAnotherLink) {
+  ExpectRefused({{"s", AE_IFLNK, "", "."}, {"t", AE_IFLNK, "", "s/.."}}, "symlink");
+  ExpectRefused({{"d", AE_IFDIR}, {"d/s", AE_IFLNK, "", "."}, {"d/t", AE_IFLNK, "", "s/../.."}}, "symlink");
+  EXPECT_FALSE(SymlinkStaysInside("t", "s/.."));
+  EXPECT_TRUE(SymlinkStaysInside("a/b/link", "../../c/d"));
+}
+
+// Found by fuzz/bundle_extract_fuzz: a zip entry of an unknown compression method
+// fails with no libarchive message, and building the error from its null crashed.
+TEST_F(BundleExtractorTest, RefusesAZipLibarchiveHasNoMessageFor) {
+  const std::string zip(
+      "\x50\x4b\x03\x04\x14\x00\x5d\xb4\x25\xc2\xd6\xee\x13\x6c\x1b"
+      "\x8a\xff\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00", 30);
+  auto r = Extract(zip);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("corrupt"), std::string::npos) << r.status().message();
+  EXPECT_FALSE(fs::exists(root_ / "bundle"));
+}
+
 TEST_F(BundleExtractorTest, RefusesHardLinksAndDevices) {
   ExpectRefused({{"f", AE_IFREG, "x"}, {"g", AE_IFREG, "", "f", true}}, "hard link");
   ExpectRefused({{"dev", AE_IFCHR}}, "only files");
