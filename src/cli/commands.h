@@ -21,6 +21,7 @@ void AddDeploy(CLI::App& app, Globals& g);
 void AddInvoke(CLI::App& app, Globals& g);
 void AddRoute(CLI::App& app, Globals& g);
 void AddKey(CLI::App& app, Globals& g);
+void AddAudit(CLI::App& app, Globals& g);
 void AddRuns(CLI::App& app, Globals& g);
 void AddLayer(CLI::App& app, Globals& g);
 void AddPs(CLI::App& app, Globals& g);

@@ -43,6 +43,15 @@ int main(int argc, char** argv) {
   serve->add_option("--retention-days", config.retention_days,
                     "Days run, container and pipeline records are kept (default 7)")
       ->check(CLI::PositiveNumber);
+  serve->add_option("--audit-retention-days", config.audit_retention_days,
+                    "Days audit-log entries are kept (default 90)")
+      ->check(CLI::PositiveNumber);
+  serve->add_option("--auth-failures-per-s", config.auth_failures.per_second,
+                    "Failed authentications a source address may make per second; over it, 429 (default 10)")
+      ->check(CLI::PositiveNumber);
+  serve->add_option("--auth-failure-burst", config.auth_failures.burst,
+                    "Failed authentications a source address may make in a burst (default 20)")
+      ->check(CLI::Range(1.0, 1e6));
   serve->callback([&] {
     if (kiln::Status st = kiln::pool::Validate(config.pool, pool); !st.ok()) {
       g.status = st;
@@ -58,6 +67,7 @@ int main(int argc, char** argv) {
   kiln::cli::AddDeploy(app, g);
   kiln::cli::AddInvoke(app, g);
   kiln::cli::AddRoute(app, g);
+  kiln::cli::AddAudit(app, g);
   kiln::cli::AddKey(app, g);
   kiln::cli::AddRuns(app, g);
   kiln::cli::AddLayer(app, g);

@@ -1,5 +1,9 @@
-// DESIGN: the control API under /v1/ (docs/API.md). Every endpoint needs the admin
-// key. Handlers run on the I/O thread and use the I/O thread's store connection
+// DESIGN: the control API under /v1/ (docs/API.md). Admit decides from the header
+// alone who may call what: failed-authentication limit (429), key (401), then the
+// role table of access_table.h (403). Every request that is not a GET and comes with
+// a valid key is written to the audit log after it is answered, whatever the
+// endpoint, so endpoints added later are audited with no code of their own; bodies
+// never are. Handlers run on the I/O thread and use the I/O thread's store connection
 // through the catalog; slow filesystem work (unpacking a bundle) runs on the blocking
 // executor and resumes here. Errors leave as {"error":{"code","message"}} with the
 // status of their code.
@@ -7,9 +11,11 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "auth/failure_limiter.h"
 #include "dispatch/dispatcher.h"
 #include "runs/async_runner.h"
 #include "runs/pipeline_runner.h"
@@ -20,6 +26,7 @@
 #include "registry/blob_store.h"
 #include "registry/catalog.h"
 #include "runs/run_recorder.h"
+#include "store/audit_log.h"
 
 namespace kiln::control {
 
@@ -42,6 +49,8 @@ struct ControlDeps {
   runs::PipelineRunner* pipelines;
   pool::Pool* pool;
   const sandbox::Sandbox* sandbox;
+  AuditLog* audit;                  // the I/O thread's connection
+  auth::FailureLimiter* failures;   // shared with the user gateway
   asio::any_io_executor blocking;  // for filesystem-heavy work
   ControlLimits limits;
 };
@@ -50,10 +59,20 @@ class ControlApi {
  public:
   explicit ControlApi(ControlDeps deps) : d_(deps) {}
 
+  // The refusal of a request, decided from its header (before its body is read), or
+  // nullopt when it may go on.
+  std::optional<Response> Admit(const gateway::RequestHeader& header, const gateway::RequestInfo& info);
   asio::awaitable<Response> Handle(Request req, const gateway::RequestInfo& info);
 
  private:
   using Segments = std::vector<std::string>;
+  struct Access {
+    const ApiKeyRecord* key = nullptr;  // the valid key presented, if any
+    std::optional<Response> refusal;
+  };
+  Access Check(const gateway::RequestHeader& header, const gateway::RequestInfo& info);
+  void Audit(const Request& req, const gateway::RequestInfo& info, const ApiKeyRecord& key, const Segments& seg,
+             const Response& res);
   asio::awaitable<Response> Route(Request& req, const Segments& seg);
   asio::awaitable<Response> PutBlob(Request& req);
   // function_endpoints.cc
@@ -66,8 +85,11 @@ class ControlApi {
   Result<nlohmann::json> GetFunction(const std::string& name);
   Result<nlohmann::json> ListFunctions();
   Result<nlohmann::json> CreateRoute(const std::string& body);
-  Result<nlohmann::json> CreateKey(const std::string& body);
   Result<nlohmann::json> ListRuns(const Request& req);
+  // key_endpoints.cc
+  Result<nlohmann::json> CreateKey(const std::string& body);
+  Result<nlohmann::json> RotateKey(const std::string& id, const std::string& body);
+  Result<nlohmann::json> ListAudit(const Request& req);
   // layer_endpoints.cc
   Result<nlohmann::json> StartLayerBuild(const std::string& name, const std::string& body);
   Result<nlohmann::json> ListLayers(const std::string& name);

@@ -7,6 +7,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <filesystem>
 #include <fstream>
@@ -53,10 +54,11 @@ Status EnsureAdminKey(Catalog& catalog, const std::string& data_dir) {
   std::string path = data_dir + "/admin.key";
   std::ifstream in(path);
   std::string existing;
-  if (in && std::getline(in, existing) && catalog.Authenticate(existing) != nullptr) {
-    return OkStatus();
+  if (in && std::getline(in, existing)) {
+    const ApiKeyRecord* key = catalog.Authenticate(existing, NowEpochMs());
+    if (key != nullptr && key->role == ControlRole::kAdmin) return OkStatus();
   }
-  KILN_ASSIGN_OR_RETURN(auth::NewKey k, catalog.CreateKey("admin", {}, {}, true));
+  KILN_ASSIGN_OR_RETURN(auth::NewKey k, catalog.CreateKey("admin", {.role = ControlRole::kAdmin}));
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return ErrnoStatus("open(" + path + ", 0600)");
   std::string line = k.plaintext + "\n";
@@ -67,6 +69,8 @@ Status EnsureAdminKey(Catalog& catalog, const std::string& data_dir) {
   spdlog::info("admin key written to {}", path);
   return OkStatus();
 }
+
+constexpr std::chrono::seconds kKeyUseFlushEvery{10};
 
 constexpr const char* kBasePath = "/usr/local/bin:/usr/bin:/bin";
 
@@ -208,7 +212,11 @@ int Serve(const DaemonConfig& config) {
   if (!retention_store.ok()) return Fatal(retention_store.status());
   runs::RetentionConfig retention_config;
   retention_config.keep = std::chrono::milliseconds(static_cast<int64_t>(config.retention_days * 86400000.0));
-  runs::Retention retention(std::move(retention_store).value(), retention_config, NowEpochMs);
+  auto audit_retention_store = SqliteStore::Open(db_path);
+  if (!audit_retention_store.ok()) return Fatal(audit_retention_store.status());
+  retention_config.audit_keep = std::chrono::milliseconds(static_cast<int64_t>(config.audit_retention_days * 86400000.0));
+  runs::Retention retention(std::move(retention_store).value(), std::move(audit_retention_store).value(),
+                            retention_config, NowEpochMs);
   retention.Start();
 
   Catalog catalog(store->get());
@@ -239,14 +247,26 @@ int Serve(const DaemonConfig& config) {
   pipeline_config.max_event_bytes = config.max_body_bytes;
   runs::PipelineRunner pipelines(io.get_executor(), store->get(), &catalog, &async, pipeline_config);
   async.SetStepEndHook([&pipelines](const std::string& pipeline_run) { pipelines.Advance(pipeline_run); });
+  auth::FailureLimiter failures(config.auth_failures, [] { return std::chrono::steady_clock::now(); });
   control::ControlApi control({&catalog, store->get(), &blobs, &builder, &recorder, &dispatcher, &async,
-                               &pipelines, &pool, sandbox.get(), blocking.get_executor(),
+                               &pipelines, &pool, sandbox.get(), store->get(), &failures, blocking.get_executor(),
                                {config.max_function_mb << 20}});
-  gateway::UserGateway user(&catalog, &dispatcher, &async, config.max_body_bytes);
+  gateway::UserGateway user(&catalog, &failures, &dispatcher, &async, config.max_body_bytes);
   FrontDoor front(&control, &user, static_cast<size_t>(config.bundle_limits.max_bytes),
                   static_cast<size_t>(config.max_layer_mb) << 20);
   gateway::HttpServer server(io, &front);
   if (Status st = server.Listen(listen->first, listen->second); !st.ok()) return Fatal(st);
+
+  // Keys' last uses go to the store every few seconds, never on the request (Catalog).
+  asio::steady_timer key_use_timer(io);
+  std::function<void()> flush_key_use = [&] {
+    key_use_timer.expires_after(kKeyUseFlushEvery);
+    key_use_timer.async_wait([&](boost::system::error_code ec) {
+      if (Status st = catalog.FlushKeyUse(); !st.ok()) spdlog::warn("key last use: {}", st.message());
+      if (!ec) flush_key_use();
+    });
+  };
+  flush_key_use();
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code, int sig) {
@@ -255,6 +275,7 @@ int Serve(const DaemonConfig& config) {
     // order, with no coroutine left holding a component.
     spdlog::info("signal {}: stopping", sig);
     server.Stop();
+    key_use_timer.cancel();
     async.Stop();
     pipelines.Stop();
     pool.Shutdown();
@@ -268,6 +289,7 @@ int Serve(const DaemonConfig& config) {
   pipelines.Start();
   io.run();
   blocking.join();
+  if (Status st = catalog.FlushKeyUse(); !st.ok()) spdlog::warn("key last use: {}", st.message());
   spdlog::info("stopped");
   return 0;
 }

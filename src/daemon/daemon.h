@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <string>
 
+#include "auth/failure_limiter.h"
 #include "pool/pool_settings.h"
 #include "registry/bundle_extractor.h"
 
@@ -31,6 +32,8 @@ struct DaemonConfig {
   int64_t max_function_mb = 4096;  // bundle + layers, unpacked
   int64_t zygote_memory_mb = 512;  // each layer zygote's limit, counted in the budget
   double retention_days = 7;       // run, container and pipeline records are deleted after
+  double audit_retention_days = 90;  // audit entries are deleted after
+  auth::FailureLimit auth_failures;  // failed authentications per source address
 };
 
 // Runs until a stop signal; returns the process exit code.

@@ -32,9 +32,9 @@ size_t FrontDoor::BodyLimit(const gateway::RequestHeader& header) {
 }
 
 boost::asio::awaitable<gateway::Response> FrontDoor::TooLarge(const gateway::RequestHeader& header,
-                                                               const gateway::RequestInfo&) {
+                                                               const gateway::RequestInfo& info) {
   std::string_view target(header.target().data(), header.target().size());
-  if (AreaOf(target) == Area::kUser) co_return user_->TooLarge(header);
+  if (AreaOf(target) == Area::kUser) co_return user_->TooLarge(header, info);
   std::string_view path = target.substr(0, target.find('?'));
   std::string flag = path.rfind("/v1/blobs", 0) == 0 ? " (kiln serve --max-bundle-mb)"
                      : path.ends_with("/archives")   ? " (kiln serve --max-layer-mb)"

@@ -14,7 +14,7 @@ Response Refuse(Code code, std::string message, unsigned version) {
 
 }  // namespace
 
-std::variant<UserGateway::Target, Response> UserGateway::Resolve(const RequestHeader& h) {
+std::variant<UserGateway::Target, Response> UserGateway::Resolve(const RequestHeader& h, const RequestInfo& info) {
   std::string target(h.target());
   std::string path = target.substr(0, target.find('?'));
   std::string method(h.method_string());
@@ -35,11 +35,14 @@ std::variant<UserGateway::Target, Response> UserGateway::Resolve(const RequestHe
       res.set(http::field::www_authenticate, "Bearer");
       return res;
     }
-    const ApiKeyRecord* key = catalog_->Authenticate(presented);
-    if (key == nullptr) return Refuse(Code::kUnauthenticated, "the API key is not valid", h.version());
+    if (auto wait = failures_->RetryAfter(info.remote_ip)) return TooManyFailures(*wait, h.version());
+    const ApiKeyRecord* key = catalog_->Authenticate(presented, NowEpochMs());
+    if (key == nullptr) {
+      failures_->Failed(info.remote_ip);
+      return Refuse(Code::kUnauthenticated, "the API key is not valid", h.version());
+    }
     if (!auth::KeyAllowsRoute(*key, route.path, route.function)) {
-      return Refuse(Code::kPermissionDenied, "key " + key->id + " is not scoped to " + route.path,
-                    h.version());
+      return Refuse(Code::kPermissionDenied, "this key is not allowed on " + route.path, h.version());
     }
   }
   const FunctionVersion* fv = catalog_->Find(route.function, route.version);
@@ -50,8 +53,8 @@ std::variant<UserGateway::Target, Response> UserGateway::Resolve(const RequestHe
   return Target{route.method + " " + route.path, *fv, route.mode == RouteMode::kAsync};
 }
 
-Response UserGateway::TooLarge(const RequestHeader& header) {
-  auto resolved = Resolve(header);
+Response UserGateway::TooLarge(const RequestHeader& header, const RequestInfo& info) {
+  auto resolved = Resolve(header, info);
   if (auto* refusal = std::get_if<Response>(&resolved)) return std::move(*refusal);
   auto& t = std::get<Target>(resolved);
   std::string why = "the request body is over the limit of " + std::to_string(max_body_) + " bytes";
@@ -67,7 +70,7 @@ Response UserGateway::TooLarge(const RequestHeader& header) {
 }
 
 asio::awaitable<Response> UserGateway::Handle(Request req, const RequestInfo& info) {
-  auto resolved = Resolve(req.base());
+  auto resolved = Resolve(req.base(), info);
   if (auto* refusal = std::get_if<Response>(&resolved)) co_return std::move(*refusal);
   auto& t = std::get<Target>(resolved);
   EventContext ctx{t.route_key, info.remote_ip, RandomUuid(), NowEpochMs()};

@@ -9,6 +9,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <variant>
 
+#include "auth/failure_limiter.h"
 #include "dispatch/dispatcher.h"
 #include "gateway/http_server.h"
 #include "registry/catalog.h"
@@ -18,12 +19,13 @@ namespace kiln::gateway {
 
 class UserGateway {
  public:
-  UserGateway(Catalog* catalog, dispatch::Dispatcher* dispatcher, runs::AsyncRunner* async, size_t max_body)
-      : catalog_(catalog), dispatcher_(dispatcher), async_(async), max_body_(max_body) {}
+  UserGateway(Catalog* catalog, auth::FailureLimiter* failures, dispatch::Dispatcher* dispatcher,
+              runs::AsyncRunner* async, size_t max_body)
+      : catalog_(catalog), failures_(failures), dispatcher_(dispatcher), async_(async), max_body_(max_body) {}
 
   size_t max_body() const { return max_body_; }
   asio::awaitable<Response> Handle(Request req, const RequestInfo& info);
-  Response TooLarge(const RequestHeader& header);
+  Response TooLarge(const RequestHeader& header, const RequestInfo& info);
 
  private:
   struct Target {
@@ -32,9 +34,10 @@ class UserGateway {
     bool async = false;     // the route's mode
   };
   // The route's target, or the refusal to send.
-  std::variant<Target, Response> Resolve(const RequestHeader& header);
+  std::variant<Target, Response> Resolve(const RequestHeader& header, const RequestInfo& info);
 
   Catalog* catalog_;
+  auth::FailureLimiter* failures_;
   dispatch::Dispatcher* dispatcher_;
   runs::AsyncRunner* async_;
   size_t max_body_;
