@@ -1,7 +1,8 @@
-"""Warm path, two kiln builds side by side (issue #14, defect 10: the cost of ending
-leftover processes after every run).
+"""Warm path, two kiln builds side by side (issue #14: what its checks cost on the warm
+path: framing checks, the key's checksum and equal-work comparison, the failed-auth
+limiter, the result checks, ending leftover processes after every run).
 
-    bench/.venv/bin/python bench/warm_ab.py --a /work/main/build/kiln --b build/kiln
+    bench/.venv/bin/python bench/warm_ab.py --a OLD/build/kiln --b build/kiln [--auth key]
 
 Starts one daemon per build (own data dir, own port), deploys the same echo handler to
 each, warms it, then runs wrk against A and B in alternating rounds (A B A B ...) so
@@ -40,15 +41,26 @@ def start(binary: str, root: Path, tag: str) -> tuple[Proc, str, str]:
     return proc, url, (data / "admin.key").read_text().strip()
 
 
-def deploy(binary: str, url: str, key: str, root: Path) -> None:
+def deploy(binary: str, url: str, key: str, root: Path, auth: str) -> dict[str, str]:
+    """Deploys the echo handler at POST /echo; returns the headers a call needs."""
     bundle = root / "echo"
     bundle.mkdir(exist_ok=True)
     (bundle / "handler.py").write_text(ECHO)
     env = {**os.environ, "KILN_URL": url, "KILN_ADMIN_KEY": key}
-    for cmd in (["deploy", str(bundle), "--name", "echo"], ["route", "add", "POST", "/echo", "echo", "--auth", "none"]):
-        subprocess.run([binary, *cmd], env=env, check=True, capture_output=True, timeout=120)
+
+    def kiln(*cmd: str) -> str:
+        return subprocess.run([binary, *cmd], env=env, check=True, capture_output=True, text=True,
+                              timeout=120).stdout
+
+    kiln("deploy", str(bundle), "--name", "echo")
+    kiln("route", "add", "POST", "/echo", "echo", "--auth", auth)
+    headers = {}
+    if auth == "key":  # a key scoped to the route, as a caller would hold
+        headers["Authorization"] = "Bearer " + kiln("key", "create", "bench", "--route", "/echo").split()[-1]
     for _ in range(200):  # warm: the container, the daemon's caches
-        http("POST", url + "/echo", body=b"{}")
+        status, _, _ = http("POST", url + "/echo", body=b"{}", headers=headers)
+        assert status == 200, status
+    return headers
 
 
 def main() -> int:
@@ -58,6 +70,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--connections", type=int, default=1, help="1: one request at a time (per-request cost)")
+    ap.add_argument("--auth", choices=["none", "key"], default="none", help="the route's auth")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="kiln-warm-ab-"))
@@ -66,13 +79,12 @@ def main() -> int:
         servers = {}
         for tag, binary in (("a", args.a), ("b", args.b)):
             proc, url, key = start(binary, root, tag)
-            deploy(binary, url, key, root)
-            servers[tag] = (proc, url)
+            servers[tag] = (proc, url, deploy(binary, url, key, root, args.auth))
         for i in range(args.rounds):
             for tag in ("a", "b"):
-                proc, url = servers[tag]
+                proc, url, headers = servers[tag]
                 host, port = url.removeprefix("http://").split(":")
-                r = run_wrk(addrs=[(host, int(port))], path="/echo", body="{}", headers={},
+                r = run_wrk(addrs=[(host, int(port))], path="/echo", body="{}", headers=headers,
                             connections=args.connections, threads=1, duration_s=args.seconds,
                             server_pids=[proc.pid])
                 row = {"rps": r["rps"], "p50_us": dict(r["cdf"])[50], "p99_us": dict(r["cdf"])[99],
@@ -87,7 +99,7 @@ def main() -> int:
     med = {tag: {k: statistics.median(row[k] for row in rows if row[k] is not None) for k in rows[0]}
            for tag, rows in rounds.items()}
     ratios = {k: round(med["b"][k] / med["a"][k], 3) for k in med["a"] if med["a"][k]}
-    summary = {"a": args.a, "b": args.b, "connections": args.connections, "median": med, "b_over_a": ratios,
+    summary = {"a": args.a, "b": args.b, "connections": args.connections, "auth": args.auth, "median": med, "b_over_a": ratios,
                "rounds": rounds, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     print(json.dumps({"median": med, "b_over_a": ratios}, indent=2))
     if args.out:

@@ -8,6 +8,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/beast/ssl.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -17,13 +19,51 @@ namespace kiln::cli {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 
-Client::Client(std::string base_url, std::string key) : key_(std::move(key)) {
-  std::string rest = base_url.substr(base_url.find("://") == std::string::npos ? 0 : base_url.find("://") + 3);
+Client::Client(std::string base_url, std::string key, std::string ca_file)
+    : key_(std::move(key)), ca_file_(std::move(ca_file)) {
+  const size_t scheme_end = base_url.find("://");
+  tls_ = scheme_end != std::string::npos && base_url.compare(0, scheme_end, "https") == 0;
+  std::string rest = base_url.substr(scheme_end == std::string::npos ? 0 : scheme_end + 3);
   rest = rest.substr(0, rest.find('/'));
   size_t colon = rest.rfind(':');
   host_ = colon == std::string::npos ? rest : rest.substr(0, colon);
-  port_ = colon == std::string::npos ? "80" : rest.substr(colon + 1);
+  port_ = colon == std::string::npos ? (tls_ ? "443" : "80") : rest.substr(colon + 1);
+}
+
+template <class Stream>
+Result<Reply> Client::Exchange(Stream& stream, const std::string& method, const std::string& path,
+                               const std::string& body, const std::string& content_type,
+                               const std::map<std::string, std::string>& headers) {
+  http::request<http::string_body> req{http::string_to_verb(method), path, 11};
+  req.set(http::field::host, host_);
+  req.set(http::field::user_agent, "kiln-cli");
+  if (!key_.empty()) req.set(http::field::authorization, "Bearer " + key_);
+  if (!content_type.empty()) req.set(http::field::content_type, content_type);
+  for (const auto& [k, v] : headers) req.set(k, v);
+  req.body() = body;
+  req.prepare_payload();
+  // The daemon may refuse an upload before it has all of it (413): its answer is
+  // still there to read after our write failed, and says more than the failure.
+  beast::error_code write_error;
+  http::write(stream, req, write_error);
+  beast::flat_buffer buf;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+  beast::error_code read_error;
+  http::read(stream, buf, parser, read_error);
+  if (read_error) throw beast::system_error(write_error ? write_error : read_error);
+  auto& res = parser.get();
+  Reply r;
+  r.status = static_cast<int>(res.result_int());
+  for (const auto& f : res) {
+    std::string name(f.name_string());
+    std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+    r.headers[name] = std::string(f.value());
+  }
+  r.body = std::move(res.body());
+  return r;
 }
 
 Result<Reply> Client::Send(const std::string& method, const std::string& path,
@@ -32,41 +72,32 @@ Result<Reply> Client::Send(const std::string& method, const std::string& path,
   try {
     asio::io_context io;
     asio::ip::tcp::resolver resolver(io);
-    beast::tcp_stream stream(io);
-    stream.connect(resolver.resolve(host_, port_));
-    http::request<http::string_body> req{http::string_to_verb(method), path, 11};
-    req.set(http::field::host, host_);
-    req.set(http::field::user_agent, "kiln-cli");
-    if (!key_.empty()) req.set(http::field::authorization, "Bearer " + key_);
-    if (!content_type.empty()) req.set(http::field::content_type, content_type);
-    for (const auto& [k, v] : headers) req.set(k, v);
-    req.body() = body;
-    req.prepare_payload();
-    // The daemon may refuse an upload before it has all of it (413): its answer is
-    // still there to read after our write failed, and says more than the failure.
-    beast::error_code write_error;
-    http::write(stream, req, write_error);
-    beast::flat_buffer buf;
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
-    beast::error_code read_error;
-    http::read(stream, buf, parser, read_error);
-    if (read_error) throw beast::system_error(write_error ? write_error : read_error);
-    auto& res = parser.get();
-    Reply r;
-    r.status = static_cast<int>(res.result_int());
-    for (const auto& f : res) {
-      std::string name(f.name_string());
-      std::transform(name.begin(), name.end(), name.begin(), ::tolower);
-      r.headers[name] = std::string(f.value());
-    }
-    r.body = std::move(res.body());
+    beast::tcp_stream tcp(io);
+    tcp.connect(resolver.resolve(host_, port_));
     beast::error_code ec;
-    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+    if (!tls_) {
+      Result<Reply> r = Exchange(tcp, method, path, body, content_type, headers);
+      tcp.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+      return r;
+    }
+    ssl::context ctx(ssl::context::tls_client);
+    SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+    if (ca_file_.empty()) {
+      ctx.set_default_verify_paths();
+    } else {
+      ctx.load_verify_file(ca_file_);
+    }
+    ctx.set_verify_mode(ssl::verify_peer);
+    beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp), ctx);
+    SSL_set_tlsext_host_name(stream.native_handle(), host_.c_str());  // SNI
+    stream.set_verify_callback(ssl::host_name_verification(host_));
+    stream.handshake(ssl::stream_base::client);
+    Result<Reply> r = Exchange(stream, method, path, body, content_type, headers);
+    stream.shutdown(ec);  // close_notify; the daemon may close first, which is fine
     return r;
   } catch (const std::exception& e) {
-    return Status(Code::kUnavailable,
-                  "cannot reach kiln at " + host_ + ":" + port_ + " (" + e.what() + "); is `kiln serve` running?");
+    return Status(Code::kUnavailable, "cannot reach kiln at " + std::string(tls_ ? "https://" : "") + host_ + ":" +
+                                          port_ + " (" + e.what() + "); is `kiln serve` running?");
   }
 }
 
@@ -141,7 +172,8 @@ Result<Client> ClientFromEnvironment(const std::string& data_dir) {
                              data_dir + "/admin.key not readable)");
     }
   }
-  return Client(url && *url ? url : "http://127.0.0.1:8080", key);
+  const char* ca = std::getenv("KILN_CA_CERT");
+  return Client(url && *url ? url : "http://127.0.0.1:8080", key, ca ? ca : "");
 }
 
 }  // namespace kiln::cli

@@ -1,5 +1,7 @@
 // DESIGN: the CLI's side of the control API: one synchronous HTTP/1.1 request per
-// call over Boost.Beast, the admin key attached. Non-2xx answers become a Status
+// call over Boost.Beast, the admin key attached. KILN_URL=https://… speaks TLS 1.2+,
+// verifying the daemon's certificate and name against the system's CAs, or against
+// KILN_CA_CERT (a PEM file) when set. Non-2xx answers become a Status
 // carrying the server's {"error":{"message"}} text, so every command can print one
 // line and exit non-zero; an error's "logs", when it has some, go to stderr first.
 #pragma once
@@ -21,7 +23,8 @@ struct Reply {
 
 class Client {
  public:
-  Client(std::string base_url, std::string key);
+  // `ca_file`: the CAs an https daemon's certificate must chain to ("": the system's).
+  Client(std::string base_url, std::string key, std::string ca_file = "");
 
   // Any answer, whatever its status (only transport errors fail).
   Result<Reply> Send(const std::string& method, const std::string& path, const std::string& body,
@@ -33,9 +36,15 @@ class Client {
                               const nlohmann::json& body = nullptr);
 
  private:
+  template <class Stream>
+  Result<Reply> Exchange(Stream& stream, const std::string& method, const std::string& path, const std::string& body,
+                         const std::string& content_type, const std::map<std::string, std::string>& headers);
+
+  bool tls_ = false;
   std::string host_;
   std::string port_;
   std::string key_;
+  std::string ca_file_;
 };
 
 // The server's error message from an error reply, or a description of the reply.

@@ -22,6 +22,7 @@ void AddInvoke(CLI::App& app, Globals& g);
 void AddRoute(CLI::App& app, Globals& g);
 void AddKey(CLI::App& app, Globals& g);
 void AddSecret(CLI::App& app, Globals& g);
+void AddAudit(CLI::App& app, Globals& g);
 void AddRuns(CLI::App& app, Globals& g);
 void AddLayer(CLI::App& app, Globals& g);
 void AddPs(CLI::App& app, Globals& g);

@@ -73,6 +73,22 @@ int main(int argc, char** argv) {
   serve->add_option("--max-uploads-per-key", config.max_uploads_per_key,
                     "Bundle and layer uploads at once per API key, 429 beyond (default 2)")
       ->check(CLI::PositiveNumber);
+  auto* tls_cert = serve->add_option("--tls-cert", config.tls_cert,
+                                     "PEM certificate chain: serve HTTPS only (with --tls-key; reloaded on SIGHUP)")
+                       ->check(CLI::ExistingFile);
+  serve->add_option("--tls-key", config.tls_key, "PEM private key of --tls-cert")
+      ->check(CLI::ExistingFile)
+      ->needs(tls_cert);
+  tls_cert->needs("--tls-key");
+  serve->add_option("--audit-retention-days", config.audit_retention_days,
+                    "Days audit-log entries are kept (default 90)")
+      ->check(CLI::PositiveNumber);
+  serve->add_option("--auth-failures-per-s", config.auth_failures.per_second,
+                    "Failed authentications a source address may make per second; over it, 429 (default 10)")
+      ->check(CLI::PositiveNumber);
+  serve->add_option("--auth-failure-burst", config.auth_failures.burst,
+                    "Failed authentications a source address may make in a burst (default 20)")
+      ->check(CLI::Range(1.0, 1e6));
   serve->callback([&] {
     http.max_request_line = static_cast<size_t>(max_request_line_kb) << 10;
     http.max_header_bytes = static_cast<size_t>(max_header_kb) << 10;
@@ -95,6 +111,7 @@ int main(int argc, char** argv) {
   kiln::cli::AddDeploy(app, g);
   kiln::cli::AddInvoke(app, g);
   kiln::cli::AddRoute(app, g);
+  kiln::cli::AddAudit(app, g);
   kiln::cli::AddKey(app, g);
   kiln::cli::AddSecret(app, g);
   kiln::cli::AddRuns(app, g);

@@ -51,6 +51,10 @@ int64_t ParseDurationMs(const std::string& text) {
     ms = value;
   } else if (unit == "m") {
     ms = value * 60000;
+  } else if (unit == "h") {
+    ms = value * 3600000;
+  } else if (unit == "d") {
+    ms = value * 86400000;
   } else {
     return -1;
   }

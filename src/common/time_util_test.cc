@@ -9,6 +9,8 @@ TEST(TimeUtil, ParsesDurations) {
   EXPECT_EQ(ParseDurationMs("5s"), 5000);
   EXPECT_EQ(ParseDurationMs("250ms"), 250);
   EXPECT_EQ(ParseDurationMs("2m"), 120000);
+  EXPECT_EQ(ParseDurationMs("1h"), 3600000);
+  EXPECT_EQ(ParseDurationMs("30d"), 30ll * 86400000);
   EXPECT_EQ(ParseDurationMs("3"), 3000);
   EXPECT_EQ(ParseDurationMs("1.5s"), 1500);
 }
@@ -16,7 +18,7 @@ TEST(TimeUtil, ParsesDurations) {
 TEST(TimeUtil, RejectsMalformedDurations) {
   EXPECT_EQ(ParseDurationMs(""), -1);
   EXPECT_EQ(ParseDurationMs("fast"), -1);
-  EXPECT_EQ(ParseDurationMs("5h"), -1);
+  EXPECT_EQ(ParseDurationMs("5w"), -1);
   EXPECT_EQ(ParseDurationMs("-1s"), -1);
 }
 

@@ -3,9 +3,11 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "common/crypto.h"
 #include "common/time_util.h"
+#include "control/access_table.h"
 #include "control/openapi.h"  // generated: kOpenApiDocument
 #include "gateway/credentials.h"
 #include "gateway/http_event.h"
@@ -18,18 +20,7 @@ namespace http = boost::beast::http;
 
 std::string_view Sv(boost::beast::string_view s) { return {s.data(), s.size()}; }
 
-std::vector<std::string> SplitPath(std::string_view target) {
-  std::string_view path = target.substr(0, target.find('?'));
-  std::vector<std::string> out;
-  size_t start = 1;
-  while (start <= path.size()) {
-    size_t end = path.find('/', start);
-    if (end == std::string_view::npos) end = path.size();
-    if (end > start) out.emplace_back(path.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
-}
+bool IsRead(http::verb m) { return m == http::verb::get || m == http::verb::head; }
 
 }  // namespace
 
@@ -95,27 +86,93 @@ bool ReservedPath(const std::string& path) {
 
 }  // namespace
 
-std::optional<Response> ControlApi::Admit(const gateway::RequestHeader& header, const gateway::RequestInfo&) {
-  Segments seg = SplitPath(Sv(header.target()));
-  if (seg.size() == 2 && seg[1] == "openapi.json" && header.method() == http::verb::get) return std::nullopt;
-  const ApiKeyRecord* key = d_.catalog->Authenticate(gateway::PresentedKey(header));
-  if (key == nullptr) {
-    return gateway::ErrorResponse(Status(Code::kUnauthenticated, "an admin key is required"), header.version(), true);
+ControlApi::Access ControlApi::Check(const gateway::RequestHeader& h, const gateway::RequestInfo& info) {
+  Access a;
+  const ControlRole least = LeastRole(h.method(), PathSegments(Sv(h.target())));
+  if (least == ControlRole::kNone) return a;
+  auto refuse = [&](Status st) {
+    a.refusal = gateway::ErrorResponse(st, h.version(), true);
+    return a;
+  };
+  std::string_view presented = gateway::PresentedKey(h);
+  if (presented.empty()) return refuse(Status(Code::kUnauthenticated, "this endpoint needs an API key"));
+  if (auto wait = d_.failures->RetryAfter(info.remote_ip)) {
+    a.refusal = gateway::TooManyFailures(*wait, h.version());
+    return a;
   }
-  if (!key->admin) {
-    return gateway::ErrorResponse(Status(Code::kPermissionDenied, "key " + key->id + " is not an admin key"),
-                                  header.version(), true);
+  a.key = d_.catalog->Authenticate(presented, NowEpochMs());
+  if (a.key == nullptr) {
+    d_.failures->Failed(info.remote_ip);
+    return refuse(Status(Code::kUnauthenticated, "the API key is not valid"));
   }
+  if (a.key->role == ControlRole::kNone) {
+    return refuse(Status(Code::kPermissionDenied, "this key has no control role"));
+  }
+  if (!auth::RoleAtLeast(a.key->role, least)) {
+    return refuse(Status(Code::kPermissionDenied, std::string("the ") + ControlRoleName(a.key->role) +
+                                                      " role may not " + std::string(h.method_string()) + " " +
+                                                      std::string(Sv(h.target()).substr(0, Sv(h.target()).find('?'))) +
+                                                      " (it needs " + ControlRoleName(least) + ")"));
+  }
+  return a;
+}
+
+std::optional<Response> ControlApi::Admit(const gateway::RequestHeader& header, const gateway::RequestInfo& info,
+                                          std::any* admitted) {
+  Access access = Check(header, info);
+  if (access.refusal) {
+    // A known key refused for its role is an attempted change: audited like one.
+    if (access.key != nullptr && !IsRead(header.method())) {
+      Audit(header, info, *access.key, PathSegments(Sv(header.target())), *access.refusal);
+    }
+    return std::move(access.refusal);
+  }
+  // A copy: the key may be revoked while the body is read; this request was let in.
+  *admitted = Caller{access.key != nullptr ? std::optional<ApiKeyRecord>(*access.key) : std::nullopt};
   return std::nullopt;
 }
 
 asio::awaitable<Response> ControlApi::Handle(Request req, const gateway::RequestInfo& info) {
-  Segments seg = SplitPath(Sv(req.target()));
+  // Admit decided the key and its role on the header; they are not checked twice.
+  const Caller* caller = std::any_cast<Caller>(&info.admitted);
+  KILN_CHECK(caller != nullptr);
+  Segments seg = PathSegments(Sv(req.target()));
+  Response res;
   if (seg.size() == 2 && seg[1] == "openapi.json" && req.method() == http::verb::get) {
-    co_return gateway::JsonResponse(200, kOpenApiDocument, req.version(), true);
+    res = gateway::JsonResponse(200, kOpenApiDocument, req.version(), true);
+  } else {
+    res = co_await Route(req, info, seg);
   }
-  if (auto refusal = Admit(req.base(), info)) co_return std::move(*refusal);
-  co_return co_await Route(req, info, seg);
+  if (caller->key && !IsRead(req.method())) Audit(req.base(), info, *caller->key, seg, res);
+  co_return res;
+}
+
+void ControlApi::Audit(const gateway::RequestHeader& req, const gateway::RequestInfo& info, const ApiKeyRecord& key,
+                       const Segments& seg, const Response& res) {
+  AuditEntry e{.at = NowEpochMs(),
+               .key_id = key.id,
+               .role = key.role,
+               .source = info.remote_ip,
+               .method = std::string(req.method_string()),
+               .path = std::string(Sv(req.target()).substr(0, Sv(req.target()).find('?'))),
+               .status = static_cast<int>(res.result_int())};
+  // The target: the path's name or id, else (a create) the name or id the answer gives.
+  // Only those fields are read: a new key's answer carries its secret.
+  if (seg.size() >= 3) {
+    e.target = seg[2];
+  } else if (res.result_int() / 100 == 2) {
+    json j = json::parse(res.body(), nullptr, false);
+    for (const char* field : {"id", "name", "digest"}) {
+      if (j.is_object() && j.contains(field) && (j[field].is_string() || j[field].is_number())) {
+        e.target = j[field].is_string() ? j[field].get<std::string>() : j[field].dump();
+        break;
+      }
+    }
+  }
+  e.target = e.target.substr(0, 200);
+  if (Status st = d_.audit->AppendAudit(e); !st.ok()) {
+    spdlog::error("audit log: {} {} by key {}: {}", e.method, e.path, e.key_id, st.message());
+  }
 }
 
 asio::awaitable<Response> ControlApi::Route(Request& req, const gateway::RequestInfo& info, const Segments& seg) {
@@ -157,7 +214,9 @@ asio::awaitable<Response> ControlApi::Route(Request& req, const gateway::Request
       Status st = d_.catalog->RemoveKey(seg[2]);
       co_return st.ok() ? NoContent() : gateway::ErrorResponse(st, 11, true);
     }
+    if (n == 4 && is(3, "rotate") && m == http::verb::post) co_return FromResult(200, RotateKey(seg[2], body));
   }
+  if (n == 2 && is(1, "audit") && m == http::verb::get) co_return FromResult(200, ListAudit(req));
   if (is(1, "runs") && m == http::verb::get) {
     if (n == 2) co_return FromResult(200, ListRuns(req));
     if (n == 3) {
@@ -313,22 +372,6 @@ Result<json> ControlApi::CreateRoute(const std::string& body) {
   KILN_ASSIGN_OR_RETURN(kiln::Route stored, d_.catalog->AddRoute(std::move(r)));
   d_.pool->SetAspired(d_.catalog->AspiredVersions());  // a pinned version stays warm
   return json(stored);
-}
-
-Result<json> ControlApi::CreateKey(const std::string& body) {
-  KILN_ASSIGN_OR_RETURN(json j, ParseObject(body));
-  std::string name = j.value("name", "");
-  if (name.empty()) return InvalidArgument("a key needs a name");
-  KILN_ASSIGN_OR_RETURN(auto routes, StringList(j, "routes"));
-  KILN_ASSIGN_OR_RETURN(auto functions, StringList(j, "functions"));
-  bool admin = j.value("admin", false);
-  if (!admin && routes.empty() && functions.empty()) {
-    return InvalidArgument("a key needs a scope: routes, functions, or admin");
-  }
-  KILN_ASSIGN_OR_RETURN(auth::NewKey k, d_.catalog->CreateKey(name, routes, functions, admin));
-  json out = k.record;
-  out["key"] = k.plaintext;
-  return out;
 }
 
 Result<json> ControlApi::ListRuns(const Request& req) {

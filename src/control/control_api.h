@@ -1,15 +1,22 @@
-// DESIGN: the control API under /v1/ (docs/API.md). Every endpoint needs the admin
-// key. Handlers run on the I/O thread and use the I/O thread's store connection
+// DESIGN: the control API under /v1/ (docs/API.md). Admit decides from the header
+// alone who may call what: failed-authentication limit (429), key (401), then the
+// role table of access_table.h (403). Every request that is not a GET and comes with
+// a valid key is written to the audit log after it is answered, whatever the
+// endpoint, so endpoints added later are audited with no code of their own; bodies
+// never are. Handlers run on the I/O thread and use the I/O thread's store connection
 // through the catalog; slow filesystem work (unpacking a bundle) runs on the blocking
 // executor and resumes here. Errors leave as {"error":{"code","message"}} with the
 // status of their code.
 #pragma once
 
+#include <any>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "auth/failure_limiter.h"
 #include "dispatch/dispatcher.h"
 #include "runs/async_runner.h"
 #include "runs/pipeline_runner.h"
@@ -21,6 +28,7 @@
 #include "registry/catalog.h"
 #include "runs/run_recorder.h"
 #include "secrets/secrets.h"
+#include "store/audit_log.h"
 
 namespace kiln::control {
 
@@ -44,6 +52,8 @@ struct ControlDeps {
   pool::Pool* pool;
   const sandbox::Sandbox* sandbox;
   secrets::Secrets* secrets;
+  AuditLog* audit;                  // the I/O thread's connection
+  auth::FailureLimiter* failures;   // shared with the user gateway
   asio::any_io_executor blocking;  // for filesystem-heavy work
   ControlLimits limits;
 };
@@ -52,13 +62,26 @@ class ControlApi {
  public:
   explicit ControlApi(ControlDeps deps) : d_(deps) {}
 
-  // The refusal of a request by its header alone (401, 403), or nothing; called before
-  // its body is read. Handle checks again.
-  std::optional<Response> Admit(const gateway::RequestHeader& header, const gateway::RequestInfo& info);
+  // The refusal of a request, decided from its header alone (401, 403, 429) before its
+  // body is read, or nothing; then `admitted` holds the caller (a Caller), which Handle
+  // expects in RequestInfo::admitted.
+  std::optional<Response> Admit(const gateway::RequestHeader& header, const gateway::RequestInfo& info,
+                                std::any* admitted);
   asio::awaitable<Response> Handle(Request req, const gateway::RequestInfo& info);
 
  private:
   using Segments = std::vector<std::string>;
+  // Who Admit let in: the valid key presented, if the operation needed one.
+  struct Caller {
+    std::optional<ApiKeyRecord> key;
+  };
+  struct Access {
+    const ApiKeyRecord* key = nullptr;  // the valid key presented, if any
+    std::optional<Response> refusal;
+  };
+  Access Check(const gateway::RequestHeader& header, const gateway::RequestInfo& info);
+  void Audit(const gateway::RequestHeader& req, const gateway::RequestInfo& info, const ApiKeyRecord& key, const Segments& seg,
+             const Response& res);
   asio::awaitable<Response> Route(Request& req, const gateway::RequestInfo& info, const Segments& seg);
   // The archive arrives spooled to a file (RequestInfo::body_file).
   asio::awaitable<Response> PutBlob(const std::string& archive_path);
@@ -72,8 +95,11 @@ class ControlApi {
   Result<nlohmann::json> GetFunction(const std::string& name);
   Result<nlohmann::json> ListFunctions();
   Result<nlohmann::json> CreateRoute(const std::string& body);
-  Result<nlohmann::json> CreateKey(const std::string& body);
   Result<nlohmann::json> ListRuns(const Request& req);
+  // key_endpoints.cc
+  Result<nlohmann::json> CreateKey(const std::string& body);
+  Result<nlohmann::json> RotateKey(const std::string& id, const std::string& body);
+  Result<nlohmann::json> ListAudit(const Request& req);
   // layer_endpoints.cc
   Result<nlohmann::json> StartLayerBuild(const std::string& name, const std::string& body);
   Result<nlohmann::json> ListLayers(const std::string& name);

@@ -7,6 +7,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +19,7 @@
 #include "daemon/front_door.h"
 #include "dispatch/dispatcher.h"
 #include "gateway/fd_limit.h"
+#include "gateway/tls_context.h"
 #include "gateway/user_gateway.h"
 #include "layers/layer_builder.h"
 #include "pool/pool.h"
@@ -57,10 +59,11 @@ Status EnsureAdminKey(Catalog& catalog, const std::string& data_dir) {
   std::string path = data_dir + "/admin.key";
   std::ifstream in(path);
   std::string existing;
-  if (in && std::getline(in, existing) && catalog.Authenticate(existing) != nullptr) {
-    return OkStatus();
+  if (in && std::getline(in, existing)) {
+    const ApiKeyRecord* key = catalog.Authenticate(existing, NowEpochMs());
+    if (key != nullptr && key->role == ControlRole::kAdmin) return OkStatus();
   }
-  KILN_ASSIGN_OR_RETURN(auth::NewKey k, catalog.CreateKey("admin", {}, {}, true));
+  KILN_ASSIGN_OR_RETURN(auth::NewKey k, catalog.CreateKey("admin", {.role = ControlRole::kAdmin}));
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return ErrnoStatus("open(" + path + ", 0600)");
   std::string line = k.plaintext + "\n";
@@ -71,6 +74,8 @@ Status EnsureAdminKey(Catalog& catalog, const std::string& data_dir) {
   spdlog::info("admin key written to {}", path);
   return OkStatus();
 }
+
+constexpr std::chrono::seconds kKeyUseFlushEvery{10};
 
 constexpr const char* kBasePath = "/usr/local/bin:/usr/bin:/bin";
 
@@ -199,6 +204,12 @@ int Serve(const DaemonConfig& config) {
   signal(SIGPIPE, SIG_IGN);  // a worker that dies mid-write must not take the daemon along
   auto listen = SplitListen(config.listen);
   if (!listen.ok()) return Fatal(listen.status());
+  std::unique_ptr<gateway::TlsContext> tls;  // before anything starts: a bad pair stops here
+  if (!config.tls_cert.empty()) {
+    auto loaded = gateway::TlsContext::Load(config.tls_cert, config.tls_key);
+    if (!loaded.ok()) return Fatal(loaded.status());
+    tls = std::move(loaded).value();
+  }
   auto data_lock = TakeDataDir(config.data_dir);  // held until Serve returns
   if (!data_lock.ok()) return Fatal(data_lock.status());
   const std::string db_path = config.data_dir + "/kiln.db";
@@ -214,7 +225,11 @@ int Serve(const DaemonConfig& config) {
   if (!retention_store.ok()) return Fatal(retention_store.status());
   runs::RetentionConfig retention_config;
   retention_config.keep = std::chrono::milliseconds(static_cast<int64_t>(config.retention_days * 86400000.0));
-  runs::Retention retention(std::move(retention_store).value(), retention_config, NowEpochMs);
+  auto audit_retention_store = SqliteStore::Open(db_path);
+  if (!audit_retention_store.ok()) return Fatal(audit_retention_store.status());
+  retention_config.audit_keep = std::chrono::milliseconds(static_cast<int64_t>(config.audit_retention_days * 86400000.0));
+  runs::Retention retention(std::move(retention_store).value(), std::move(audit_retention_store).value(),
+                            retention_config, NowEpochMs);
   retention.Start();
 
   auto node_key = LoadOrCreateNodeKey(config.data_dir);
@@ -253,10 +268,11 @@ int Serve(const DaemonConfig& config) {
   pipeline_config.max_event_bytes = config.max_body_bytes;
   runs::PipelineRunner pipelines(io.get_executor(), store->get(), &catalog, &async, pipeline_config);
   async.SetStepEndHook([&pipelines](const std::string& pipeline_run) { pipelines.Advance(pipeline_run); });
+  auth::FailureLimiter failures(config.auth_failures, [] { return std::chrono::steady_clock::now(); });
   control::ControlApi control({&catalog, store->get(), &blobs, &builder, &recorder, &dispatcher, &async,
-                               &pipelines, &pool, sandbox.get(), &secrets, blocking.get_executor(),
+                               &pipelines, &pool, sandbox.get(), &secrets, store->get(), &failures, blocking.get_executor(),
                                {config.max_function_mb << 20}});
-  gateway::UserGateway user(&catalog, &dispatcher, &async, config.max_body_bytes);
+  gateway::UserGateway user(&catalog, &failures, &dispatcher, &async, config.max_body_bytes);
   const std::string spool = config.data_dir + "/uploads";
   if (Status st = PrepareSpool(spool); !st.ok()) return Fatal(st);
   FrontDoor front(&control, &user,
@@ -270,9 +286,37 @@ int Serve(const DaemonConfig& config) {
     spdlog::warn("--max-connections {} leaves fewer than {} of the {} file descriptors for the rest",
                  http.max_connections, gateway::kFdReserve, *fds);
   }
-  gateway::HttpServer server(io, &front, http);
+  gateway::HttpServer server(io, &front, http, tls.get());
   if (Status st = server.Listen(listen->first, listen->second); !st.ok()) return Fatal(st);
 
+  // Keys' last uses go to the store every few seconds, never on the request (Catalog).
+  asio::steady_timer key_use_timer(io);
+  std::function<void()> flush_key_use = [&] {
+    key_use_timer.expires_after(kKeyUseFlushEvery);
+    key_use_timer.async_wait([&](boost::system::error_code ec) {
+      if (Status st = catalog.FlushKeyUse(); !st.ok()) spdlog::warn("key last use: {}", st.message());
+      if (!ec) flush_key_use();
+    });
+  };
+  flush_key_use();
+
+  // SIGHUP: the certificate and key are read again (a renewed certificate), for new
+  // connections; a pair that does not load leaves the current one serving.
+  asio::signal_set reload(io, SIGHUP);
+  std::function<void()> on_reload = [&] {
+    reload.async_wait([&](boost::system::error_code ec, int) {
+      if (ec) return;
+      if (!tls) {
+        spdlog::info("SIGHUP: nothing to reload (no --tls-cert)");
+      } else if (Status st = tls->Reload(); st.ok()) {
+        spdlog::info("SIGHUP: TLS certificate reloaded ({})", tls->subject());
+      } else {
+        spdlog::error("SIGHUP: TLS certificate not reloaded, the previous one still serves: {}", st.message());
+      }
+      on_reload();
+    });
+  };
+  on_reload();
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](boost::system::error_code, int sig) {
     // Graceful: no new connections, open ones closed, containers killed (a request
@@ -280,12 +324,14 @@ int Serve(const DaemonConfig& config) {
     // order, with no coroutine left holding a component.
     spdlog::info("signal {}: stopping", sig);
     server.Stop();
+    reload.cancel();
+    key_use_timer.cancel();
     async.Stop();
     pipelines.Stop();
     pool.Shutdown();
   });
-  spdlog::info("kiln serving on http://{} (data {}, worker {}, memory budget {} MB, {} connections, {} fds)",
-               config.listen, config.data_dir, pool_config.worker_path, pool_config.memory_budget_mb,
+  spdlog::info("kiln serving on {}://{} (data {}, worker {}, memory budget {} MB, {} connections, {} fds)",
+               tls ? "https" : "http", config.listen, config.data_dir, pool_config.worker_path, pool_config.memory_budget_mb,
                http.max_connections, *fds);
   // Every function's current version gets its min_warm containers, now and from here on.
   pool.SetAspired(catalog.AspiredVersions());
@@ -294,6 +340,7 @@ int Serve(const DaemonConfig& config) {
   pipelines.Start();
   io.run();
   blocking.join();
+  if (Status st = catalog.FlushKeyUse(); !st.ok()) spdlog::warn("key last use: {}", st.message());
   spdlog::info("stopped");
   return 0;
 }

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "gateway/http_limits.h"
+#include "auth/failure_limiter.h"
 #include "pool/pool_settings.h"
 #include "registry/bundle_extractor.h"
 
@@ -37,6 +38,11 @@ struct DaemonConfig {
   gateway::HttpLimits http;
   bool http_max_connections_set = false;
   size_t max_uploads_per_key = 2;  // bundle and layer uploads at once, per API key
+  // TLS on the listener (both set) or plain HTTP (neither).
+  std::string tls_cert;
+  std::string tls_key;
+  double audit_retention_days = 90;  // audit entries are deleted after
+  auth::FailureLimit auth_failures;  // failed authentications per source address
 };
 
 // Runs until a stop signal; returns the process exit code.

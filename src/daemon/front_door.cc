@@ -42,10 +42,10 @@ gateway::Admission FrontDoor::Admit(const gateway::RequestHeader& header, const 
   const std::string_view path = PathOf(header);
   switch (AreaOf(path)) {
     case Area::kHealth: return admission;
-    case Area::kUser: admission.refusal = user_->Admit(header); return admission;
+    case Area::kUser: admission.refusal = user_->Admit(header, info, &admission.admitted); return admission;
     case Area::kControl: break;
   }
-  admission.refusal = control_->Admit(header, info);
+  admission.refusal = control_->Admit(header, info, &admission.admitted);
   if (admission.refusal || header.method() != gateway::http::verb::post ||
       !(IsBundleUpload(path) || IsLayerUpload(path))) {
     return admission;
@@ -79,9 +79,9 @@ size_t FrontDoor::BodyLimit(const gateway::RequestHeader& header) {
 }
 
 boost::asio::awaitable<gateway::Response> FrontDoor::TooLarge(const gateway::RequestHeader& header,
-                                                               const gateway::RequestInfo&) {
+                                                               const gateway::RequestInfo& info) {
   const std::string_view path = PathOf(header);
-  if (AreaOf(path) == Area::kUser) co_return user_->TooLarge(header);
+  if (AreaOf(path) == Area::kUser) co_return user_->TooLarge(header, info);
   std::string flag = IsBundleUpload(path)  ? " (kiln serve --max-bundle-mb)"
                      : IsLayerUpload(path) ? " (kiln serve --max-layer-mb)"
                                            : "";

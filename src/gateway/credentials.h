@@ -1,6 +1,8 @@
-// The API key a request presents: `Authorization: Bearer <key>` or `X-Api-Key: <key>`.
+// The API key a request presents: `Authorization: Bearer <key>` or `X-Api-Key: <key>`,
+// and the answer to a source that failed too often.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include "gateway/http_server.h"
@@ -15,6 +17,15 @@ inline std::string_view PresentedKey(const RequestHeader& h) {
   }
   if (auto x = h.find("X-Api-Key"); x != h.end()) return {x->value().data(), x->value().size()};
   return {};
+}
+
+// The answer while a source is over its failed-authentication limit (auth::FailureLimiter).
+inline Response TooManyFailures(int64_t retry_after_s, unsigned version) {
+  Response res = ErrorResponse(
+      Status(Code::kResourceExhausted, "too many failed authentications from this address; retry later"), version,
+      true);
+  res.set(http::field::retry_after, std::to_string(retry_after_s));
+  return res;
 }
 
 }  // namespace kiln::gateway

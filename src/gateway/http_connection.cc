@@ -3,8 +3,10 @@
 #include <unistd.h>
 
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <limits>
+#include <type_traits>
 #include <spdlog/spdlog.h>
 
 #include "common/crypto.h"
@@ -13,6 +15,8 @@ namespace kiln::gateway {
 namespace {
 
 constexpr auto kLingerTimeout = std::chrono::seconds(5);
+// For the peer's close_notify, once Kiln has sent its own.
+constexpr auto kTlsShutdownTimeout = std::chrono::seconds(2);
 constexpr size_t kReadChunk = 16u << 10;
 // Errors of this category mean the bytes were not HTTP; the others are the socket's.
 const boost::system::error_category& kHttpErrors = http::make_error_code(http::error::end_of_stream).category();
@@ -36,18 +40,20 @@ struct SpoolFile {
 
 }  // namespace
 
-HttpConnection::HttpConnection(asio::ip::tcp::socket socket, KeyedLimiter::Lease address, HttpHandler* handler,
-                               const HttpLimits& limits)
-    : socket_(std::move(socket)), address_(std::move(address)), handler_(handler), limits_(limits),
-      deadline_(socket_) {
+template <class Stream>
+HttpConnection<Stream>::HttpConnection(Stream stream, KeyedLimiter::Lease address, HttpHandler* handler,
+                                       const HttpLimits& limits)
+    : stream_(std::move(stream)), address_(std::move(address)), handler_(handler), limits_(limits),
+      deadline_(socket()) {
   boost::system::error_code ec;
-  auto remote = socket_.remote_endpoint(ec);
+  auto remote = socket().remote_endpoint(ec);
   if (!ec) info_.remote_ip = remote.address().to_string();
 }
 
 // Beast parses a header only once all of it is in the buffer, and consumes nothing
 // before; so until it does, the buffer holds exactly the header bytes so far.
-asio::awaitable<HttpConnection::HeaderRead> HttpConnection::ReadHeader(Parser& parser, bool first) {
+template <class Stream>
+asio::awaitable<typename HttpConnection<Stream>::HeaderRead> HttpConnection<Stream>::ReadHeader(Parser& parser, bool first) {
   bool started = buffer_.size() > 0;
   // Idle until the request's first byte: the keep-alive time between requests.
   deadline_.Arm(started || first ? limits_.header_timeout : limits_.keepalive);
@@ -71,7 +77,7 @@ asio::awaitable<HttpConnection::HeaderRead> HttpConnection::ReadHeader(Parser& p
       }
     }
     boost::system::error_code ec;
-    const size_t n = co_await socket_.async_read_some(buffer_.prepare(kReadChunk), Redirect(ec));
+    const size_t n = co_await stream_.async_read_some(buffer_.prepare(kReadChunk), Redirect(ec));
     buffer_.commit(n);
     if (ec) {
       const bool timed_out = deadline_.expired();
@@ -91,12 +97,13 @@ asio::awaitable<HttpConnection::HeaderRead> HttpConnection::ReadHeader(Parser& p
   }
 }
 
+template <class Stream>
 template <class BodyParser>
-asio::awaitable<HttpConnection::BodyRead> HttpConnection::ReadBody(BodyParser& parser) {
+asio::awaitable<typename HttpConnection<Stream>::BodyRead> HttpConnection<Stream>::ReadBody(BodyParser& parser) {
   boost::system::error_code ec;
   while (!ec && !parser.is_done()) {
     deadline_.Arm(limits_.body_timeout);
-    co_await http::async_read_some(socket_, buffer_, parser, Redirect(ec));
+    co_await http::async_read_some(stream_, buffer_, parser, Redirect(ec));
   }
   const bool timed_out = deadline_.expired();
   deadline_.Disarm();
@@ -109,8 +116,9 @@ asio::awaitable<HttpConnection::BodyRead> HttpConnection::ReadBody(BodyParser& p
   co_return BodyRead::kGone;
 }
 
-asio::awaitable<HttpConnection::BodyRead> HttpConnection::SpoolBody(Parser& parser, const std::string& dir,
-                                                                    std::string* path, Request* req) {
+template <class Stream>
+asio::awaitable<typename HttpConnection<Stream>::BodyRead> HttpConnection<Stream>::SpoolBody(
+    Parser& parser, const std::string& dir, std::string* path, Request* req) {
   http::request_parser<http::file_body> spool(std::move(parser));
   *path = dir + "/upload-" + RandomAlnum(16);
   boost::system::error_code ec;
@@ -128,12 +136,13 @@ asio::awaitable<HttpConnection::BodyRead> HttpConnection::SpoolBody(Parser& pars
   co_return read;
 }
 
-asio::awaitable<bool> HttpConnection::Write(Response& res) {
+template <class Stream>
+asio::awaitable<bool> HttpConnection<Stream>::Write(Response& res) {
   boost::system::error_code ec;
   res.set(http::field::server, "kiln");
   if (res.version() > 11) res.version(11);  // an HTTP/1.2 request is served as 1.1
   deadline_.Arm(limits_.write_timeout);
-  co_await http::async_write(socket_, res, Redirect(ec));
+  co_await http::async_write(stream_, res, Redirect(ec));
   deadline_.Disarm();
   co_return !ec;
 }
@@ -141,23 +150,39 @@ asio::awaitable<bool> HttpConnection::Write(Response& res) {
 // Closing a socket with unread bytes sends a reset, and the reset can destroy our
 // answer in the client's buffers before the client reads it (it is still busy
 // sending the body we refused). So: stop sending, then read and drop what comes,
-// for a bounded time, until the client closes too.
-asio::awaitable<void> HttpConnection::LingeringClose() {
+// for a bounded time, until the client closes too. Over TLS the dropped bytes are
+// read below TLS, undecrypted, and no close_notify is sent: the answer is delimited
+// and says Connection: close, so the client has all of it.
+template <class Stream>
+asio::awaitable<void> HttpConnection<Stream>::LingeringClose() {
   boost::system::error_code ec;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
   deadline_.Arm(kLingerTimeout);
   std::vector<char> sink(kReadChunk);
-  while (!ec) co_await socket_.async_read_some(asio::buffer(sink), Redirect(ec));
+  while (!ec) co_await socket().async_read_some(asio::buffer(sink), Redirect(ec));
   deadline_.Disarm();
 }
 
-asio::awaitable<void> HttpConnection::Close(Response& res) {
+template <class Stream>
+asio::awaitable<void> HttpConnection<Stream>::Shutdown() {
+  boost::system::error_code ec;
+  if constexpr (!std::is_same_v<Stream, asio::ip::tcp::socket>) {
+    deadline_.Arm(kTlsShutdownTimeout);
+    co_await stream_.async_shutdown(Redirect(ec));
+    deadline_.Disarm();
+  }
+  socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+}
+
+template <class Stream>
+asio::awaitable<void> HttpConnection<Stream>::Close(Response& res) {
   res.keep_alive(false);
   const bool written = co_await Write(res);
   if (written) co_await LingeringClose();
 }
 
-asio::awaitable<void> HttpConnection::Run() {
+template <class Stream>
+asio::awaitable<void> HttpConnection<Stream>::Run() {
   for (size_t served = 0; served < limits_.max_requests_per_connection; ++served) {
     Parser parser;
     parser.header_limit(static_cast<uint32_t>(limits_.max_request_line + limits_.max_header_bytes + 64));
@@ -185,6 +210,7 @@ asio::awaitable<void> HttpConnection::Run() {
       if (!co_await Write(res) || !res.keep_alive()) break;
       continue;
     }
+    info_.admitted = std::move(admission.admitted);
     const size_t limit = handler_->BodyLimit(head);
     if (auto length = parser.content_length(); length && *length > limit) {
       Response res = co_await handler_->TooLarge(head, info_);
@@ -227,11 +253,14 @@ asio::awaitable<void> HttpConnection::Run() {
       res = ErrorResponse(Internal(std::string("internal error: ") + e.what()), 11, false);
     }
     info_.body_file.clear();
+    info_.admitted.reset();
     res.keep_alive(keep_alive && res.keep_alive());
     if (!co_await Write(res) || !res.keep_alive()) break;
   }
-  boost::system::error_code ec;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+  co_await Shutdown();
 }
+
+template class HttpConnection<asio::ip::tcp::socket>;
+template class HttpConnection<asio::ssl::stream<asio::ip::tcp::socket>>;
 
 }  // namespace kiln::gateway

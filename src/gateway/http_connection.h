@@ -4,11 +4,14 @@
 // be checked (obs-fold, sizes) before Beast's reading of them is trusted. A spooled
 // body is a file that lives exactly as long as its request. Every deadline cancels
 // the pending operation rather than closing the socket, so 408 can still be sent.
+// The same loop serves plain TCP and TLS: Stream is a tcp::socket, or an ssl::stream
+// over one whose handshake HttpServer has done (instantiated for both in the .cc).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/http.hpp>
 
 #include "gateway/http_framing.h"
@@ -17,12 +20,12 @@
 
 namespace kiln::gateway {
 
+template <class Stream>
 class HttpConnection {
  public:
-  HttpConnection(asio::ip::tcp::socket socket, KeyedLimiter::Lease address, HttpHandler* handler,
-                 const HttpLimits& limits);
+  HttpConnection(Stream stream, KeyedLimiter::Lease address, HttpHandler* handler, const HttpLimits& limits);
 
-  asio::ip::tcp::socket& socket() { return socket_; }
+  asio::ip::tcp::socket& socket() { return boost::beast::get_lowest_layer(stream_); }
   // Serves requests until the peer leaves, a limit ends the connection or it fails.
   asio::awaitable<void> Run();
 
@@ -44,8 +47,10 @@ class HttpConnection {
   // Answers, then ends the connection without reading what the peer still sends.
   asio::awaitable<void> Close(Response& res);
   asio::awaitable<void> LingeringClose();
+  // Ends the connection: TLS's close_notify first (bounded), then TCP's FIN.
+  asio::awaitable<void> Shutdown();
 
-  asio::ip::tcp::socket socket_;
+  Stream stream_;
   KeyedLimiter::Lease address_;  // this connection's place under the per-address cap
   HttpHandler* handler_;
   const HttpLimits& limits_;

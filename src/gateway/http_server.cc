@@ -3,11 +3,13 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 #include "gateway/http_connection.h"
+#include "gateway/socket_deadline.h"
 
 namespace kiln::gateway {
 namespace {
@@ -24,8 +26,13 @@ bool OutOfResources(const boost::system::error_code& ec) {
 
 }  // namespace
 
-HttpServer::HttpServer(asio::io_context& io, HttpHandler* handler, HttpLimits limits)
-    : io_(io), handler_(handler), limits_(limits), acceptor_(io), per_address_(limits.max_connections_per_address) {}
+HttpServer::HttpServer(asio::io_context& io, HttpHandler* handler, HttpLimits limits, const TlsContext* tls)
+    : io_(io),
+      handler_(handler),
+      limits_(limits),
+      tls_(tls),
+      acceptor_(io),
+      per_address_(limits.max_connections_per_address) {}
 
 Status HttpServer::Listen(const std::string& host, uint16_t port) {
   boost::system::error_code ec;
@@ -97,12 +104,17 @@ asio::awaitable<void> HttpServer::AcceptLoop() {
       continue;
     }
     socket.set_option(asio::ip::tcp::no_delay(true), ec);
-    asio::co_spawn(io_, Serve(std::move(socket), std::move(*lease)), asio::detached);
+    if (tls_ != nullptr) {
+      asio::co_spawn(io_, ServeTls(std::move(socket), std::move(*lease)), asio::detached);
+    } else {
+      asio::co_spawn(io_, ServeConnection(std::move(socket), std::move(*lease)), asio::detached);
+    }
   }
 }
 
-asio::awaitable<void> HttpServer::Serve(asio::ip::tcp::socket socket, KeyedLimiter::Lease address) {
-  HttpConnection connection(std::move(socket), std::move(address), handler_, limits_);
+template <class Stream>
+asio::awaitable<void> HttpServer::ServeConnection(Stream stream, KeyedLimiter::Lease address) {
+  HttpConnection<Stream> connection(std::move(stream), std::move(address), handler_, limits_);
   connections_.insert(&connection.socket());
   struct Forget {
     std::set<asio::ip::tcp::socket*>& set;
@@ -110,6 +122,26 @@ asio::awaitable<void> HttpServer::Serve(asio::ip::tcp::socket socket, KeyedLimit
     ~Forget() { set.erase(socket); }
   } forget{connections_, &connection.socket()};
   co_await connection.Run();
+}
+
+asio::awaitable<void> HttpServer::ServeTls(asio::ip::tcp::socket socket, KeyedLimiter::Lease address) {
+  // The context of the moment, kept by this connection even if a reload swaps it.
+  std::shared_ptr<asio::ssl::context> context = tls_->current();
+  asio::ssl::stream<asio::ip::tcp::socket> stream(std::move(socket), *context);
+  boost::system::error_code ec;
+  {
+    connections_.insert(&stream.next_layer());
+    SocketDeadline deadline(stream.next_layer());
+    deadline.Arm(limits_.header_timeout);
+    co_await stream.async_handshake(asio::ssl::stream_base::server, asio::redirect_error(asio::use_awaitable, ec));
+    deadline.Disarm();
+    connections_.erase(&stream.next_layer());
+  }
+  if (ec) {
+    spdlog::debug("TLS handshake failed: {}", ec.message());
+    co_return;
+  }
+  co_await ServeConnection(std::move(stream), std::move(address));
 }
 
 }  // namespace kiln::gateway

@@ -11,13 +11,16 @@
 //     a write timeout. Keep-alive loops, idle-bounded, up to a request count.
 // Connections are capped per node and per source address (over the cap: closed at
 // once); accept backs off when the process runs out of file descriptors, and says so
-// in the log at most once a second. It knows nothing of Kiln: routing and policy
-// belong to the HttpHandler.
+// in the log at most once a second. With TLS (tls_context.h) the listener speaks
+// only TLS: a connection's handshake runs under the header timeout, and a client that
+// does not complete one (plain HTTP included) is closed without an answer. It knows
+// nothing of Kiln: routing and policy belong to the HttpHandler.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <any>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -27,6 +30,7 @@
 #include "common/status.h"
 #include "gateway/http_limits.h"
 #include "gateway/http_message.h"
+#include "gateway/tls_context.h"
 #include "gateway/keyed_limiter.h"
 
 namespace kiln::gateway {
@@ -38,6 +42,9 @@ struct RequestInfo {
   // When Admit spooled the body: its file (the request's body() is then empty). The
   // server removes the file once the answer is written.
   std::string body_file;
+  // What the handler's Admit learned from this request's header (of the handler's own
+  // type), so Handle does not decide it again.
+  std::any admitted;
 };
 
 // What the header phase decided for one request.
@@ -45,6 +52,7 @@ struct Admission {
   std::optional<Response> refusal;  // answered at once; the body is never read
   std::string spool_dir;            // non-empty: the body goes to a file there, not to memory
   std::optional<KeyedLimiter::Lease> hold;  // kept until the answer is written (an upload slot)
+  std::any admitted;                         // handed to Handle as RequestInfo::admitted
 };
 
 class HttpHandler {
@@ -61,7 +69,9 @@ class HttpHandler {
 
 class HttpServer {
  public:
-  HttpServer(asio::io_context& io, HttpHandler* handler, HttpLimits limits);
+  // With `tls`, every connection is TLS (its handshake under the header timeout) and
+  // plain HTTP is not spoken; `tls` must outlive the server.
+  HttpServer(asio::io_context& io, HttpHandler* handler, HttpLimits limits, const TlsContext* tls = nullptr);
 
   Status Listen(const std::string& host, uint16_t port);
   // Stops accepting and closes every connection, so the I/O loop can run dry.
@@ -69,13 +79,16 @@ class HttpServer {
 
  private:
   asio::awaitable<void> AcceptLoop();
-  asio::awaitable<void> Serve(asio::ip::tcp::socket socket, KeyedLimiter::Lease address);
+  asio::awaitable<void> ServeTls(asio::ip::tcp::socket socket, KeyedLimiter::Lease address);
+  template <class Stream>
+  asio::awaitable<void> ServeConnection(Stream stream, KeyedLimiter::Lease address);
   // One log line a second at most, with the count of those left out.
   void WarnThrottled(const std::string& what);
 
   asio::io_context& io_;
   HttpHandler* handler_;
   HttpLimits limits_;
+  const TlsContext* tls_;
   asio::ip::tcp::acceptor acceptor_;
   std::set<asio::ip::tcp::socket*> connections_;  // open sessions, closed by Stop()
   KeyedLimiter per_address_;

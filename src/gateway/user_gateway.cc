@@ -14,7 +14,7 @@ Response Refuse(Code code, std::string message, unsigned version) {
 
 }  // namespace
 
-std::variant<UserGateway::Target, Response> UserGateway::Resolve(const RequestHeader& h) {
+std::variant<UserGateway::Target, Response> UserGateway::Resolve(const RequestHeader& h, const RequestInfo& info) {
   std::string target(h.target());
   std::string path = target.substr(0, target.find('?'));
   std::string method(h.method_string());
@@ -36,11 +36,14 @@ std::variant<UserGateway::Target, Response> UserGateway::Resolve(const RequestHe
       res.set(http::field::www_authenticate, "Bearer");
       return res;
     }
-    const ApiKeyRecord* key = catalog_->Authenticate(presented);
-    if (key == nullptr) return Refuse(Code::kUnauthenticated, "the API key is not valid", h.version());
+    if (auto wait = failures_->RetryAfter(info.remote_ip)) return TooManyFailures(*wait, h.version());
+    const ApiKeyRecord* key = catalog_->Authenticate(presented, NowEpochMs());
+    if (key == nullptr) {
+      failures_->Failed(info.remote_ip);
+      return Refuse(Code::kUnauthenticated, "the API key is not valid", h.version());
+    }
     if (!auth::KeyAllowsRoute(*key, route.path, route.function)) {
-      return Refuse(Code::kPermissionDenied, "key " + key->id + " is not scoped to " + route.path,
-                    h.version());
+      return Refuse(Code::kPermissionDenied, "this key is not allowed on " + route.path, h.version());
     }
     authorizer = Authorizer{key->id, key->name};
   }
@@ -53,16 +56,18 @@ std::variant<UserGateway::Target, Response> UserGateway::Resolve(const RequestHe
                 route.errors};
 }
 
-std::optional<Response> UserGateway::Admit(const RequestHeader& header) {
-  auto resolved = Resolve(header);
+std::optional<Response> UserGateway::Admit(const RequestHeader& header, const RequestInfo& info,
+                                           std::any* admitted) {
+  auto resolved = Resolve(header, info);
   if (auto* refusal = std::get_if<Response>(&resolved)) return std::move(*refusal);
+  *admitted = std::move(std::get<Target>(resolved));
   return std::nullopt;
 }
 
-Response UserGateway::TooLarge(const RequestHeader& header) {
-  auto resolved = Resolve(header);
-  if (auto* refusal = std::get_if<Response>(&resolved)) return std::move(*refusal);
-  auto& t = std::get<Target>(resolved);
+Response UserGateway::TooLarge(const RequestHeader& header, const RequestInfo& info) {
+  const Target* admitted = std::any_cast<Target>(&info.admitted);
+  KILN_CHECK(admitted != nullptr);
+  const Target& t = *admitted;
   std::string why = "the request body is over the limit of " + std::to_string(max_body_) + " bytes";
   int64_t length = 0;
   if (auto cl = header.find(http::field::content_length); cl != header.end()) {
@@ -76,9 +81,10 @@ Response UserGateway::TooLarge(const RequestHeader& header) {
 }
 
 asio::awaitable<Response> UserGateway::Handle(Request req, const RequestInfo& info) {
-  auto resolved = Resolve(req.base());
-  if (auto* refusal = std::get_if<Response>(&resolved)) co_return std::move(*refusal);
-  auto& t = std::get<Target>(resolved);
+  // Admit decided route, key and scope on the header; they are not checked twice.
+  const Target* admitted = std::any_cast<Target>(&info.admitted);
+  KILN_CHECK(admitted != nullptr);
+  Target t = *admitted;
   EventContext ctx{t.route_key, info.remote_ip, RandomUuid(), NowEpochMs(), std::move(t.authorizer)};
   if (t.async || AsksForAsync(req.base())) {
     std::string key;

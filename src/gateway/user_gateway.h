@@ -7,9 +7,11 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <any>
 #include <optional>
 #include <variant>
 
+#include "auth/failure_limiter.h"
 #include "dispatch/dispatcher.h"
 #include "gateway/http_event.h"
 #include "gateway/http_server.h"
@@ -20,14 +22,17 @@ namespace kiln::gateway {
 
 class UserGateway {
  public:
-  UserGateway(Catalog* catalog, dispatch::Dispatcher* dispatcher, runs::AsyncRunner* async, size_t max_body)
-      : catalog_(catalog), dispatcher_(dispatcher), async_(async), max_body_(max_body) {}
+  UserGateway(Catalog* catalog, auth::FailureLimiter* failures, dispatch::Dispatcher* dispatcher,
+              runs::AsyncRunner* async, size_t max_body)
+      : catalog_(catalog), failures_(failures), dispatcher_(dispatcher), async_(async), max_body_(max_body) {}
 
   size_t max_body() const { return max_body_; }
-  // The refusal of a request by its header alone (404, 405, 401, 403), or nothing.
-  std::optional<Response> Admit(const RequestHeader& header);
+  // The refusal of a request by its header alone (404, 405, 401, 403, 429), or nothing;
+  // then `admitted` holds the route's target, which TooLarge and Handle expect in
+  // RequestInfo::admitted.
+  std::optional<Response> Admit(const RequestHeader& header, const RequestInfo& info, std::any* admitted);
   asio::awaitable<Response> Handle(Request req, const RequestInfo& info);
-  Response TooLarge(const RequestHeader& header);
+  Response TooLarge(const RequestHeader& header, const RequestInfo& info);
 
  private:
   struct Target {
@@ -38,9 +43,10 @@ class UserGateway {
     RouteErrors errors = RouteErrors::kDetailed;
   };
   // The route's target, or the refusal to send.
-  std::variant<Target, Response> Resolve(const RequestHeader& header);
+  std::variant<Target, Response> Resolve(const RequestHeader& header, const RequestInfo& info);
 
   Catalog* catalog_;
+  auth::FailureLimiter* failures_;
   dispatch::Dispatcher* dispatcher_;
   runs::AsyncRunner* async_;
   size_t max_body_;

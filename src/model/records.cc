@@ -52,6 +52,23 @@ bool ValidEnvKey(const std::string& key) {
   return std::all_of(key.begin(), key.end(), [](unsigned char c) { return std::isalnum(c) || c == '_'; });
 }
 
+const char* ControlRoleName(ControlRole r) {
+  switch (r) {
+    case ControlRole::kNone: return "";
+    case ControlRole::kReader: return "reader";
+    case ControlRole::kDeployer: return "deployer";
+    case ControlRole::kAdmin: return "admin";
+  }
+  return "";
+}
+
+std::optional<ControlRole> ParseControlRole(const std::string& s) {
+  for (ControlRole r : {ControlRole::kReader, ControlRole::kDeployer, ControlRole::kAdmin}) {
+    if (s == ControlRoleName(r)) return r;
+  }
+  return std::nullopt;
+}
+
 const char* RouteAuthName(RouteAuth a) { return a == RouteAuth::kKey ? "key" : "none"; }
 const char* RouteModeName(RouteMode m) { return m == RouteMode::kSync ? "sync" : "async"; }
 const char* RouteErrorsName(RouteErrors e) { return e == RouteErrors::kGeneric ? "generic" : "detailed"; }
@@ -178,8 +195,21 @@ void to_json(nlohmann::json& j, const Route& v) {
 }
 
 void to_json(nlohmann::json& j, const ApiKeyRecord& v) {
-  j = {{"id", v.id},           {"name", v.name},   {"routes", v.routes},
-       {"functions", v.functions}, {"admin", v.admin}, {"created_at", FormatRfc3339(v.created_at)}};
+  auto time_or_null = [](const std::optional<int64_t>& t) {
+    return t ? nlohmann::json(FormatRfc3339(*t)) : nlohmann::json(nullptr);
+  };
+  j = {{"id", v.id},
+       {"name", v.name},
+       {"routes", v.routes},
+       {"functions", v.functions},
+       {"role", v.role == ControlRole::kNone ? nlohmann::json(nullptr) : nlohmann::json(ControlRoleName(v.role))},
+       {"admin", v.role == ControlRole::kAdmin},
+       {"created_at", FormatRfc3339(v.created_at)},
+       {"expires_at", time_or_null(v.expires_at)},
+       {"last_used_at", time_or_null(v.last_used_at)},
+       {"previous_valid_until",
+        v.previous_sha256.empty() ? nlohmann::json(nullptr) : nlohmann::json(FormatRfc3339(v.previous_valid_until))},
+       {"legacy", v.legacy}};
 }
 
 void to_json(nlohmann::json& j, const LayerDistribution& v) {

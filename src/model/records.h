@@ -94,6 +94,11 @@ struct Route {
   int64_t created_at = 0;
 };
 
+// What a key may do on the control API, each role including the ones before it:
+// reader (GETs), deployer (functions, routes, layers, pipelines), admin (everything,
+// keys and secrets too). docs/API.md has the table.
+enum class ControlRole { kNone, kReader, kDeployer, kAdmin };
+
 // An API key as stored: the secret only as its SHA-256.
 struct ApiKeyRecord {
   std::string id;  // the 8 characters after "kiln_"
@@ -101,8 +106,14 @@ struct ApiKeyRecord {
   std::string secret_sha256;
   std::vector<std::string> routes;
   std::vector<std::string> functions;
-  bool admin = false;
+  ControlRole role = ControlRole::kNone;
   int64_t created_at = 0;
+  std::optional<int64_t> expires_at;  // epoch ms; unset: never
+  // After a rotation, the previous secret's hash, accepted until previous_valid_until.
+  std::string previous_sha256;
+  int64_t previous_valid_until = 0;
+  std::optional<int64_t> last_used_at;  // epoch ms of the last accepted use
+  bool legacy = false;  // its secret was issued in the old format, without a checksum
 };
 
 // One installed distribution of a layer, as its metadata says.
@@ -222,5 +233,8 @@ constexpr size_t kMaxRoutePathBytes = 1024;
 // A route path: '/' then RFC 3986 path characters only (unreserved, %XX, sub-delims,
 // ':', '@', '/'), at most kMaxRoutePathBytes; InvalidArgument saying why otherwise.
 Status CheckRoutePath(const std::string& path);
+// "admin", "deployer", "reader"; "" for kNone.
+const char* ControlRoleName(ControlRole r);
+std::optional<ControlRole> ParseControlRole(const std::string& s);
 
 }  // namespace kiln

@@ -132,10 +132,8 @@ RouteMatch Catalog::Match(const std::string& method, const std::string& path) co
   return m;
 }
 
-Result<auth::NewKey> Catalog::CreateKey(std::string name, std::vector<std::string> routes,
-                                        std::vector<std::string> functions, bool admin) {
-  auth::NewKey k = auth::GenerateKey(std::move(name), std::move(routes), std::move(functions),
-                                     admin, NowEpochMs());
+Result<auth::NewKey> Catalog::CreateKey(std::string name, auth::KeyScope scope) {
+  auth::NewKey k = auth::GenerateKey(std::move(name), std::move(scope), NowEpochMs());
   KILN_RETURN_IF_ERROR(store_->CreateKey(k.record));
   keys_[k.record.id] = k.record;
   return k;
@@ -147,18 +145,43 @@ Status Catalog::RemoveKey(const std::string& id) {
   return OkStatus();
 }
 
+Result<auth::NewKey> Catalog::RotateKey(const std::string& id, int64_t grace_ms) {
+  auto k = keys_.find(id);
+  if (k == keys_.end()) return NotFound("no key with id " + id);
+  ApiKeyRecord rotated = k->second;
+  auth::IssuedSecret fresh = auth::IssueSecret(id);
+  rotated.previous_sha256 = grace_ms > 0 ? rotated.secret_sha256 : "";
+  rotated.previous_valid_until = grace_ms > 0 ? NowEpochMs() + grace_ms : 0;
+  rotated.secret_sha256 = fresh.sha256;
+  rotated.legacy = false;
+  KILN_RETURN_IF_ERROR(store_->RotateKey(id, rotated.secret_sha256, rotated.previous_sha256,
+                                         rotated.previous_valid_until));
+  k->second = rotated;
+  return auth::NewKey{std::move(rotated), std::move(fresh.plaintext)};
+}
+
 std::vector<ApiKeyRecord> Catalog::Keys() const {
   std::vector<ApiKeyRecord> out;
   for (const auto& [id, k] : keys_) out.push_back(k);
   return out;
 }
 
-const ApiKeyRecord* Catalog::Authenticate(std::string_view token) const {
-  auto parts = auth::ParseKey(token);
+const ApiKeyRecord* Catalog::Authenticate(std::string_view token, int64_t now_ms) {
+  auto parts = auth::ParseKey(token);  // the checksum, before any lookup
   if (!parts) return nullptr;
   auto k = keys_.find(parts->id);
-  if (k == keys_.end() || !auth::SecretMatches(k->second, parts->secret)) return nullptr;
-  return &k->second;
+  ApiKeyRecord* record = k == keys_.end() ? nullptr : &k->second;
+  if (!auth::KeyOpens(record, parts->secret, now_ms)) return nullptr;
+  record->last_used_at = now_ms;
+  unflushed_uses_[record->id] = now_ms;
+  return record;
+}
+
+Status Catalog::FlushKeyUse() {
+  if (unflushed_uses_.empty()) return OkStatus();
+  KILN_RETURN_IF_ERROR(store_->RecordKeyUse({unflushed_uses_.begin(), unflushed_uses_.end()}));
+  unflushed_uses_.clear();
+  return OkStatus();
 }
 
 }  // namespace kiln

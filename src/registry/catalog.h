@@ -1,7 +1,10 @@
 // DESIGN: the registry's in-memory view of functions, routes and keys, over the
 // store. Loaded once at start; every mutation goes to the store first and then to
 // memory, so the view never shows what is not durable. Owned by the daemon's I/O
-// thread: the request hot path reads it without a lock and without a query.
+// thread: the request hot path reads it without a lock and without a query. The one
+// exception is a key's last use: noted in memory by Authenticate and written by
+// FlushKeyUse (the daemon calls it every few seconds and at shutdown), so no request
+// waits on a write.
 #pragma once
 
 #include <map>
@@ -49,18 +52,25 @@ class Catalog {
   RouteMatch Match(const std::string& method, const std::string& path) const;
 
   // Keys.
-  Result<auth::NewKey> CreateKey(std::string name, std::vector<std::string> routes,
-                                 std::vector<std::string> functions, bool admin);
+  Result<auth::NewKey> CreateKey(std::string name, auth::KeyScope scope);
   Status RemoveKey(const std::string& id);
+  // A new secret for the same id (kiln_<id>_...); the old one opens the key for
+  // `grace_ms` more (0: not at all). Returns the new plaintext key and record.
+  Result<auth::NewKey> RotateKey(const std::string& id, int64_t grace_ms);
   std::vector<ApiKeyRecord> Keys() const;
-  // The key record behind a presented token, when the secret matches.
-  const ApiKeyRecord* Authenticate(std::string_view token) const;
+  // The key record behind a presented token at `now_ms`, when the token is well formed
+  // (checksum first), the secret matches and the key has not expired. The same work
+  // for every refusal (auth::KeyOpens). Notes the use in memory.
+  const ApiKeyRecord* Authenticate(std::string_view token, int64_t now_ms);
+  // Writes the last uses noted since the previous flush, in one transaction.
+  Status FlushKeyUse();
 
  private:
   Store* store_;
   std::map<std::string, std::map<int64_t, FunctionVersion>> functions_;
   std::map<std::string, std::map<std::string, Route>> routes_;  // path -> method -> route
   std::map<std::string, ApiKeyRecord> keys_;                     // by id
+  std::map<std::string, int64_t> unflushed_uses_;                // id -> epoch ms, since FlushKeyUse
 };
 
 }  // namespace kiln

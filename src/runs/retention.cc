@@ -5,8 +5,9 @@
 
 namespace kiln::runs {
 
-Retention::Retention(std::unique_ptr<Store> store, RetentionConfig config, std::function<int64_t()> now)
-    : store_(std::move(store)), config_(config), now_(std::move(now)) {}
+Retention::Retention(std::unique_ptr<Store> store, std::unique_ptr<AuditLog> audit, RetentionConfig config,
+                     std::function<int64_t()> now)
+    : store_(std::move(store)), audit_(std::move(audit)), config_(config), now_(std::move(now)) {}
 
 Retention::~Retention() {
   {
@@ -30,6 +31,15 @@ int64_t Retention::SweepOnce() {
     auto deleted = store_->PurgeOldRecords(before, keys_before, config_.batch);
     if (!deleted.ok()) {
       spdlog::warn("retention: {}", deleted.status().message());
+      break;
+    }
+    total += *deleted;
+    if (*deleted == 0) break;
+  }
+  for (;;) {
+    auto deleted = audit_->PurgeAudit(now - config_.audit_keep.count(), config_.batch);
+    if (!deleted.ok()) {
+      spdlog::warn("retention: audit log: {}", deleted.status().message());
       break;
     }
     total += *deleted;

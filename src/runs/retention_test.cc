@@ -17,7 +17,7 @@ class RetentionTest : public ::testing::Test {
   std::unique_ptr<Retention> Make(int batch = 5000) {
     RetentionConfig config;
     config.batch = batch;
-    return std::make_unique<Retention>(db_.Open(), config, [] { return kNow; });
+    return std::make_unique<Retention>(db_.Open(), db_.Open(), config, [] { return kNow; });
   }
   static RunRecord Run(const std::string& id, int64_t started_at, RunStatus status = RunStatus::kOk) {
     RunRecord r;
@@ -83,10 +83,20 @@ TEST_F(RetentionTest, DeletesInBatchesUntilNothingIsLeft) {
   EXPECT_TRUE(store_->ListRuns({.limit = 100})->empty());
 }
 
+TEST_F(RetentionTest, AuditEntriesAreKeptLongerThanRecords) {
+  auto entry = [](int64_t at) { return AuditEntry{.at = at, .key_id = "k", .method = "POST", .path = "/v1/keys"}; };
+  ASSERT_TRUE(store_->AppendAudit(entry(kNow - 91 * kDay)).ok());
+  ASSERT_TRUE(store_->AppendAudit(entry(kNow - 30 * kDay)).ok());  // past the records' 7 days, within 90
+  EXPECT_EQ(Make()->SweepOnce(), 1);
+  auto left = store_->ListAudit(0, 10);
+  ASSERT_EQ(left->size(), 1u);
+  EXPECT_EQ(left->front().at, kNow - 30 * kDay);
+}
+
 TEST_F(RetentionTest, SweepsMoreOftenThanTheRetentionButAtMostHourly) {
   RetentionConfig short_keep;
   short_keep.keep = std::chrono::seconds(10);
-  EXPECT_EQ(Retention(db_.Open(), short_keep, [] { return kNow; }).interval(), std::chrono::seconds(1));
+  EXPECT_EQ(Retention(db_.Open(), db_.Open(), short_keep, [] { return kNow; }).interval(), std::chrono::seconds(1));
   EXPECT_EQ(Make()->interval(), std::chrono::hours(1));
 }
 

@@ -19,6 +19,10 @@ class FakeStore final : public Store {
   Status CreateKey(const ApiKeyRecord&) override { return Internal("unused"); }
   Result<std::vector<ApiKeyRecord>> ListKeys() override { return Internal("unused"); }
   Status DeleteKey(const std::string&) override { return Internal("unused"); }
+  Status RotateKey(const std::string&, const std::string&, const std::string&, int64_t) override {
+    return Internal("unused");
+  }
+  Status RecordKeyUse(const std::vector<std::pair<std::string, int64_t>>&) override { return Internal("unused"); }
   Result<LayerVersion> CreateLayerVersion(LayerVersion) override { return Internal("unused"); }
   Result<std::vector<LayerVersion>> ListLayerVersions(const std::string&) override { return Internal("unused"); }
   Status DeleteLayerVersion(const std::string&, int64_t) override { return Internal("unused"); }

@@ -95,6 +95,21 @@ CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
 ALTER TABLE routes ADD COLUMN errors TEXT NOT NULL DEFAULT 'detailed';
 UPDATE routes SET errors = 'generic' WHERE auth = 'none';
 )sql",
+    // Keys with roles, expiry, rotation and last use (keys made before: legacy, no
+    // checksum); the audit log of control-plane changes.
+    R"sql(
+ALTER TABLE api_keys ADD COLUMN role TEXT NOT NULL DEFAULT '';
+UPDATE api_keys SET role = 'admin' WHERE admin = 1;
+ALTER TABLE api_keys ADD COLUMN expires_at INTEGER;
+ALTER TABLE api_keys ADD COLUMN previous_sha256 TEXT NOT NULL DEFAULT '';
+ALTER TABLE api_keys ADD COLUMN previous_valid_until INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE api_keys ADD COLUMN last_used_at INTEGER;
+ALTER TABLE api_keys ADD COLUMN legacy INTEGER NOT NULL DEFAULT 1;
+CREATE TABLE audit_log (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, key_id TEXT NOT NULL, role TEXT NOT NULL,
+  source TEXT NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL, status INTEGER NOT NULL, target TEXT NOT NULL);
+CREATE INDEX audit_log_by_time ON audit_log (at);
+)sql",
 };
 
 std::string ToJsonText(const nlohmann::json& j) { return j.dump(); }
@@ -318,16 +333,21 @@ Status SqliteStore::DeleteRoute(int64_t id) {
 }
 
 Status SqliteStore::CreateKey(const ApiKeyRecord& k) {
-  SqliteStmt s(db_, "INSERT INTO api_keys VALUES (?,?,?,?,?,?,?)");
+  SqliteStmt s(db_,
+               "INSERT INTO api_keys (id, name, secret_sha256, routes, functions, admin, created_at, role, "
+               "expires_at, previous_sha256, previous_valid_until, last_used_at, legacy) "
+               "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
   s.Bind(1, k.id).Bind(2, k.name).Bind(3, k.secret_sha256).Bind(4, ToJsonText(k.routes));
-  s.Bind(5, ToJsonText(k.functions)).Bind(6, int64_t{k.admin}).Bind(7, k.created_at);
+  s.Bind(5, ToJsonText(k.functions)).Bind(6, int64_t{k.role == ControlRole::kAdmin}).Bind(7, k.created_at);
+  s.Bind(8, std::string(ControlRoleName(k.role))).Bind(9, k.expires_at).Bind(10, k.previous_sha256);
+  s.Bind(11, k.previous_valid_until).Bind(12, k.last_used_at).Bind(13, int64_t{k.legacy});
   return s.Run();
 }
 
 Result<std::vector<ApiKeyRecord>> SqliteStore::ListKeys() {
   SqliteStmt s(db_,
-               "SELECT id, name, secret_sha256, routes, functions, admin, created_at FROM "
-               "api_keys ORDER BY created_at, id");
+               "SELECT id, name, secret_sha256, routes, functions, role, created_at, expires_at, "
+               "previous_sha256, previous_valid_until, last_used_at, legacy FROM api_keys ORDER BY created_at, id");
   std::vector<ApiKeyRecord> out;
   for (;;) {
     KILN_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -338,11 +358,41 @@ Result<std::vector<ApiKeyRecord>> SqliteStore::ListKeys() {
     k.secret_sha256 = s.Text(2);
     k.routes = FromJsonText<std::vector<std::string>>(s.Text(3));
     k.functions = FromJsonText<std::vector<std::string>>(s.Text(4));
-    k.admin = s.Int(5) != 0;
+    k.role = ParseControlRole(s.Text(5)).value_or(ControlRole::kNone);
     k.created_at = s.Int(6);
+    if (!s.IsNull(7)) k.expires_at = s.Int(7);
+    k.previous_sha256 = s.Text(8);
+    k.previous_valid_until = s.Int(9);
+    if (!s.IsNull(10)) k.last_used_at = s.Int(10);
+    k.legacy = s.Int(11) != 0;
     out.push_back(std::move(k));
   }
   return out;
+}
+
+Status SqliteStore::RotateKey(const std::string& id, const std::string& secret_sha256,
+                              const std::string& previous_sha256, int64_t previous_valid_until) {
+  SqliteStmt s(db_,
+               "UPDATE api_keys SET secret_sha256 = ?, previous_sha256 = ?, previous_valid_until = ?, legacy = 0 "
+               "WHERE id = ?");
+  s.Bind(1, secret_sha256).Bind(2, previous_sha256).Bind(3, previous_valid_until).Bind(4, id);
+  KILN_RETURN_IF_ERROR(s.Run());
+  if (sqlite3_changes(db_) == 0) return NotFound("no key with id " + id);
+  return OkStatus();
+}
+
+Status SqliteStore::RecordKeyUse(const std::vector<std::pair<std::string, int64_t>>& last_used) {
+  if (last_used.empty()) return OkStatus();
+  return InTransaction([&]() -> Status {
+    SqliteStmt s(db_, "UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, 0), ?) WHERE id = ?");
+    KILN_RETURN_IF_ERROR(s.prepared());
+    for (const auto& [id, at] : last_used) {
+      s.Bind(1, at).Bind(2, id);
+      KILN_RETURN_IF_ERROR(s.Run());  // a key removed meanwhile changes nothing
+      s.Reset();
+    }
+    return OkStatus();
+  });
 }
 
 Status SqliteStore::DeleteKey(const std::string& id) {

@@ -1,4 +1,5 @@
-// The embedded store: one SQLite database in WAL mode under the data folder.
+// The embedded store: one SQLite database in WAL mode under the data folder. It is
+// also the audit log (AuditLog, sqlite_audit.cc).
 // Schema changes are numbered migrations applied at open (PRAGMA user_version).
 #pragma once
 
@@ -6,13 +7,14 @@
 #include <memory>
 #include <string>
 
+#include "store/audit_log.h"
 #include "store/store.h"
 
 struct sqlite3;
 
 namespace kiln {
 
-class SqliteStore final : public Store {
+class SqliteStore final : public Store, public AuditLog {
  public:
   static Result<std::unique_ptr<SqliteStore>> Open(const std::string& path);
   ~SqliteStore() override;
@@ -26,6 +28,9 @@ class SqliteStore final : public Store {
   Status CreateKey(const ApiKeyRecord& k) override;
   Result<std::vector<ApiKeyRecord>> ListKeys() override;
   Status DeleteKey(const std::string& id) override;
+  Status RotateKey(const std::string& id, const std::string& secret_sha256, const std::string& previous_sha256,
+                   int64_t previous_valid_until) override;
+  Status RecordKeyUse(const std::vector<std::pair<std::string, int64_t>>& last_used) override;
   Result<LayerVersion> CreateLayerVersion(LayerVersion l) override;
   Result<std::vector<LayerVersion>> ListLayerVersions(const std::string& name) override;
   Status DeleteLayerVersion(const std::string& name, int64_t version) override;
@@ -65,6 +70,10 @@ class SqliteStore final : public Store {
   Result<std::vector<PipelineTask>> ListPipelineTasks(const std::string& id, std::optional<int64_t> step) override;
   Result<int64_t> CountPendingTasks(const std::string& id, int64_t step) override;
   Result<int64_t> PurgeOldRecords(int64_t before, int64_t keys_before, int limit) override;
+  // sqlite_audit.cc
+  Status AppendAudit(const AuditEntry& e) override;
+  Result<std::vector<AuditEntry>> ListAudit(int64_t since, int limit) override;
+  Result<int64_t> PurgeAudit(int64_t before, int limit) override;
 
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}

@@ -72,8 +72,50 @@ TEST_F(SqliteStoreTest, RunsFilterAndOrderNewestFirst) {
   EXPECT_EQ(store_->GetRun("nope").status().code(), Code::kNotFound);
 }
 
+TEST_F(SqliteStoreTest, KeysKeepRoleExpiryRotationAndLastUse) {
+  ApiKeyRecord k{.id = "abcdefgh", .name = "k", .secret_sha256 = "s1", .routes = {"/p"},
+                 .role = ControlRole::kDeployer, .created_at = 5, .expires_at = 99};
+  ASSERT_TRUE(store_->CreateKey(k).ok());
+  ASSERT_TRUE(store_->RotateKey("abcdefgh", "s2", "s1", 50).ok());
+  EXPECT_EQ(store_->RotateKey("nosuchid", "a", "b", 1).code(), Code::kNotFound);
+  ASSERT_TRUE(store_->RecordKeyUse({{"abcdefgh", 70}, {"gone", 1}}).ok());
+  ASSERT_TRUE(store_->RecordKeyUse({{"abcdefgh", 60}}).ok());  // never moves back
+  auto keys = store_->ListKeys();
+  ASSERT_TRUE(keys.ok());
+  ASSERT_EQ(keys->size(), 1u);
+  const ApiKeyRecord& got = keys->front();
+  EXPECT_EQ(got.role, ControlRole::kDeployer);
+  EXPECT_EQ(got.expires_at, 99);
+  EXPECT_EQ(got.secret_sha256, "s2");
+  EXPECT_EQ(got.previous_sha256, "s1");
+  EXPECT_EQ(got.previous_valid_until, 50);
+  EXPECT_EQ(got.last_used_at, 70);
+  EXPECT_FALSE(got.legacy);
+  EXPECT_EQ(got.routes, std::vector<std::string>{"/p"});
+}
+
+TEST_F(SqliteStoreTest, AuditLogListsTheNewestSinceOldestFirst) {
+  for (int i = 1; i <= 5; ++i) {
+    ASSERT_TRUE(store_->AppendAudit({.at = i * 10, .key_id = "k" + std::to_string(i), .role = ControlRole::kAdmin,
+                                     .source = "127.0.0.1", .method = "POST", .path = "/v1/routes", .status = 201,
+                                     .target = "t"}).ok());
+  }
+  auto all = store_->ListAudit(0, 100);
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 5u);
+  EXPECT_EQ(all->front().key_id, "k1");
+  EXPECT_EQ(all->front().role, ControlRole::kAdmin);
+  EXPECT_EQ(all->front().status, 201);
+  auto newest = store_->ListAudit(20, 2);
+  ASSERT_EQ(newest->size(), 2u);
+  EXPECT_EQ((*newest)[0].key_id, "k4");
+  EXPECT_EQ((*newest)[1].key_id, "k5");
+  EXPECT_EQ(*store_->PurgeAudit(31, 100), 3);
+  EXPECT_EQ(store_->ListAudit(0, 100)->size(), 2u);
+}
+
 TEST_F(SqliteStoreTest, StateSurvivesReopen) {
-  ASSERT_TRUE(store_->CreateKey({.id = "abcdefgh", .name = "k", .secret_sha256 = "00", .admin = true}).ok());
+  ASSERT_TRUE(store_->CreateKey({.id = "abcdefgh", .name = "k", .secret_sha256 = "00", .role = ControlRole::kAdmin}).ok());
   ASSERT_TRUE(store_->CreateLayerVersion({.name = "ml", .digest = "sha256:1"}).ok());
   store_.reset();
   auto reopened = db_.Open();

@@ -72,7 +72,12 @@ class Store {
 
   virtual Status CreateKey(const ApiKeyRecord& k) = 0;
   virtual Result<std::vector<ApiKeyRecord>> ListKeys() = 0;
-  virtual Status DeleteKey(const std::string& id) = 0;
+  virtual Status DeleteKey(const std::string& id) = 0;  // kNotFound
+  // A new secret for the key; the previous one stays valid until previous_valid_until.
+  virtual Status RotateKey(const std::string& id, const std::string& secret_sha256,
+                           const std::string& previous_sha256, int64_t previous_valid_until) = 0;
+  // Last uses (key id, epoch ms), in one transaction; a time never moves back.
+  virtual Status RecordKeyUse(const std::vector<std::pair<std::string, int64_t>>& last_used) = 0;
 
   // Assigns the next version number of l.name.
   virtual Result<LayerVersion> CreateLayerVersion(LayerVersion l) = 0;

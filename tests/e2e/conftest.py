@@ -42,16 +42,20 @@ def free_port():
 class Kiln:
     """One running daemon and the ways tests talk to it."""
 
-    def __init__(self, data_dir, extra_args=()):
+    def __init__(self, data_dir, extra_args=(), ca=None):
+        """`ca`: the daemon serves HTTPS (its flags name --tls-cert/--tls-key) with a
+        certificate that chains to this PEM file, which clients then trust."""
         self.data = Path(data_dir)
         self.extra_args = list(extra_args)
+        self.ca = str(ca) if ca else None
+        self.verify = self.ca or True
         self.proc = None
         self.log_path = self.data.parent / f"{self.data.name}-serve.log"
 
     # -- lifecycle --
     def start(self):
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if self.ca else 'http'}://127.0.0.1:{self.port}"
         cmd = [str(KILN_BIN), "serve", "--data", str(self.data),
                "--listen", f"127.0.0.1:{self.port}", *self.extra_args]
         log = open(self.log_path, "ab")
@@ -63,7 +67,7 @@ class Kiln:
             if self.proc.poll() is not None:
                 pytest.fail(f"kiln serve exited with {self.proc.returncode}:\n{self.log_tail()}")
             with contextlib.suppress(requests.RequestException):
-                if requests.get(self.url + "/healthz", timeout=1).status_code == 200:
+                if requests.get(self.url + "/healthz", timeout=1, verify=self.verify).status_code == 200:
                     break
             time.sleep(0.1)
         else:
@@ -93,7 +97,7 @@ class Kiln:
     # -- control API --
     def api(self, method, path, key=None, **kw):
         headers = {"Authorization": f"Bearer {key or self.admin_key}", **kw.pop("headers", {})}
-        return requests.request(method, self.url + path, headers=headers,
+        return requests.request(method, self.url + path, headers=headers, verify=self.verify,
                                 timeout=kw.pop("timeout", HTTP_TIMEOUT), **kw)
 
     def api_json(self, method, path, expect=200, **kw):
@@ -115,12 +119,14 @@ class Kiln:
         # Each call is a connection of its own; a test that keeps hundreds of responses
         # would otherwise keep their sockets open past the per-address cap (256).
         headers.setdefault("Connection", "close")
-        return requests.request(method, self.url + path, headers=headers,
+        return requests.request(method, self.url + path, headers=headers, verify=self.verify,
                                 timeout=kw.pop("timeout", HTTP_TIMEOUT), **kw)
 
     # -- CLI --
     def cli(self, *args, timeout=CLI_TIMEOUT, input=None, url=None):
         env = {**os.environ, "KILN_URL": url or self.url, "KILN_ADMIN_KEY": self.admin_key}
+        if self.ca:
+            env["KILN_CA_CERT"] = self.ca
         return subprocess.run([str(KILN_BIN), *map(str, args)], env=env, input=input,
                               capture_output=True, text=True, timeout=timeout,
                               cwd=self.data.parent)
@@ -194,11 +200,12 @@ def kiln(request, tmp_path_factory):
 
 @pytest.fixture
 def start_kiln(request, tmp_path):
-    """start_kiln(*flags, data=None) -> a started Kiln; all are stopped after the test."""
+    """start_kiln(*flags, data=None, ca=None) -> a started Kiln; all are stopped after
+    the test."""
     started = request.node.kiln_daemons = []
 
-    def start(*flags, data=None):
-        k = Kiln(data or tmp_path / f"data{len(started)}", flags).start()
+    def start(*flags, data=None, ca=None):
+        k = Kiln(data or tmp_path / f"data{len(started)}", flags, ca=ca).start()
         started.append(k)
         return k
 
