@@ -1,6 +1,7 @@
 #include "common/time_util.h"
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 
@@ -34,6 +35,10 @@ std::string FormatClf(int64_t epoch_ms) {
   return buf;
 }
 
+namespace {
+constexpr double kMaxDurationMs = 100.0 * 365 * 86400000;  // 100 years
+}  // namespace
+
 int64_t ParseDurationMs(const std::string& text) {
   size_t pos = 0;
   double value = 0;
@@ -58,6 +63,8 @@ int64_t ParseDurationMs(const std::string& text) {
   } else {
     return -1;
   }
+  // "nan", "inf" and 1e300s parse as doubles; none of them fits an int64 of ms.
+  if (!std::isfinite(ms) || ms > kMaxDurationMs) return -1;
   return static_cast<int64_t>(ms + 0.5);
 }
 

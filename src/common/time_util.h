@@ -12,7 +12,8 @@ int64_t NowEpochMs();
 std::string FormatRfc3339(int64_t epoch_ms);
 // The API Gateway `requestContext.time` shape: 28/Nov/2026:11:43:39 +0000
 std::string FormatClf(int64_t epoch_ms);
-// "5s", "250ms", "2m", "12h", "30d", or a bare number of seconds. Returns -1 when malformed.
+// "5s", "250ms", "2m", "12h", "30d", or a bare number of seconds. Returns -1 when
+// malformed, not finite, or longer than 100 years.
 int64_t ParseDurationMs(const std::string& text);
 
 }  // namespace kiln
