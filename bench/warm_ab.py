@@ -5,10 +5,13 @@ limiter, the result checks, ending leftover processes after every run).
     bench/.venv/bin/python bench/warm_ab.py --a OLD/build/kiln --b build/kiln [--auth key]
 
 Starts one daemon per build (own data dir, own port), deploys the same echo handler to
-each, warms it, then runs wrk against A and B in alternating rounds (A B A B ...) so
-both see the same machine load. Per build and round: requests/s, p50/p99 latency and
-the server CPU per request (daemon and containers). Prints the medians over rounds and
-the ratios B/A; --out writes every round as JSON. Nothing here depends on which build
+each, warms it, then runs wrk against A and B in paired rounds, the order swapped every other round
+(A B, B A, A B, ...) so both see the same machine load and neither always goes first.
+Per build and round: requests/s, p50/p99 latency and the server CPU per request (daemon
+and containers). Prints the medians over rounds, the ratios B/A of the medians, and
+for requests/s and daemon CPU the spread of the per-round ratios (min, median, max:
+each round's B over the same round's A, which cancels the machine's drift between
+rounds); --out writes every round as JSON. Nothing here depends on which build
 kills leftovers: the difference between A and B is whatever B changed on the warm path.
 """
 from __future__ import annotations
@@ -81,7 +84,7 @@ def main() -> int:
             proc, url, key = start(binary, root, tag)
             servers[tag] = (proc, url, deploy(binary, url, key, root, args.auth))
         for i in range(args.rounds):
-            for tag in ("a", "b"):
+            for tag in (("a", "b") if i % 2 == 0 else ("b", "a")):
                 proc, url, headers = servers[tag]
                 host, port = url.removeprefix("http://").split(":")
                 r = run_wrk(addrs=[(host, int(port))], path="/echo", body="{}", headers=headers,
@@ -99,9 +102,16 @@ def main() -> int:
     med = {tag: {k: statistics.median(row[k] for row in rows if row[k] is not None) for k in rows[0]}
            for tag, rows in rounds.items()}
     ratios = {k: round(med["b"][k] / med["a"][k], 3) for k in med["a"] if med["a"][k]}
-    summary = {"a": args.a, "b": args.b, "connections": args.connections, "auth": args.auth, "median": med, "b_over_a": ratios,
-               "rounds": rounds, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    print(json.dumps({"median": med, "b_over_a": ratios}, indent=2))
+    paired = {}
+    for k in ("rps", "daemon_cpu_us_per_req"):
+        per_round = sorted(b[k] / a[k] for a, b in zip(rounds["a"], rounds["b"]) if a[k] and b[k])
+        if per_round:
+            paired[k] = {"min": round(per_round[0], 3), "median": round(statistics.median(per_round), 3),
+                         "max": round(per_round[-1], 3)}
+    summary = {"a": args.a, "b": args.b, "connections": args.connections, "auth": args.auth, "median": med,
+               "b_over_a": ratios, "paired_b_over_a": paired, "rounds": rounds,
+               "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    print(json.dumps({"median": med, "b_over_a": ratios, "paired_b_over_a": paired}, indent=2))
     if args.out:
         args.out.write_text(json.dumps(summary, indent=2))
     return 0
