@@ -5,8 +5,9 @@ limiter, the result checks, ending leftover processes after every run).
     bench/.venv/bin/python bench/warm_ab.py --a OLD/build/kiln --b build/kiln [--auth key]
 
 Starts one daemon per build (own data dir, own port), deploys the same echo handler to
-each, warms it, then runs wrk against A and B in paired rounds, the order swapped every other round
-(A B, B A, A B, ...) so both see the same machine load and neither always goes first.
+each, warms it, then runs wrk against A and B in paired rounds, the order swapped every
+other round (A B, B A, A B, ...), so both see the same machine load and neither always
+goes first.
 Per build and round: requests/s, p50/p99 latency and the server CPU per request (daemon
 and containers). Prints the medians over rounds, the ratios B/A of the medians, and
 for requests/s and daemon CPU the spread of the per-round ratios (min, median, max:
