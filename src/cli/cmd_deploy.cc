@@ -1,4 +1,5 @@
 // kiln deploy DIR|bundle.zip|bundle.tar.gz
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -22,7 +23,7 @@ struct DeployFlags {
   std::optional<int64_t> memory;
   std::vector<std::string> env, layers;
   PoolOverrides pool;
-  bool no_wait = false;
+  bool no_wait = false, force = false, env_clear = false;
   bool json = false;
   bool no_zygote = false, snapshot = false;
   std::vector<std::string> preload;
@@ -63,28 +64,38 @@ Result<std::pair<std::string, DeployConfig>> Load(const DeployFlags& f, std::str
   return std::make_pair(ss.str(), DeployConfig{});
 }
 
+// kiln.yaml's routes: made when missing; one that exists with another target is
+// repointed at this function (it then follows its serving version), unless it is
+// pinned to a version, which is left alone. `notes` says what happened to each.
 Status EnsureRoutes(Client& client, const std::string& function, const std::vector<RouteSpec>& specs,
-                    json* out) {
+                    json* out, std::vector<std::string>* notes) {
   if (specs.empty()) return OkStatus();
   KILN_ASSIGN_OR_RETURN(json existing, client.Call("GET", "/v1/routes"));
   for (const auto& spec : specs) {
     std::string method = spec.method;
     std::transform(method.begin(), method.end(), method.begin(), ::toupper);
-    bool found = false;
-    for (const auto& r : existing["routes"]) {
-      if (r["method"] != method || r["path"] != spec.path) continue;
-      if (r["function"] != function) {
-        return Conflict("route " + method + " " + spec.path + " belongs to function " +
-                        r["function"].get<std::string>());
-      }
-      out->push_back(r);
-      found = true;
+    const std::string label = "route " + method + " " + spec.path;
+    auto same = [&](const json& r) { return r["method"] == method && r["path"] == spec.path; };
+    auto it = std::find_if(existing["routes"].begin(), existing["routes"].end(), same);
+    if (it == existing["routes"].end()) {
+      json body = {{"method", method}, {"path", spec.path}, {"function", function}, {"auth", spec.auth}};
+      if (!spec.errors.empty()) body["errors"] = spec.errors;
+      KILN_ASSIGN_OR_RETURN(json created, client.Call("POST", "/v1/routes", body));
+      out->push_back(created);
+      continue;
     }
-    if (found) continue;
-    json body = {{"method", method}, {"path", spec.path}, {"function", function}, {"auth", spec.auth}};
-    if (!spec.errors.empty()) body["errors"] = spec.errors;
-    KILN_ASSIGN_OR_RETURN(json created, client.Call("POST", "/v1/routes", body));
-    out->push_back(created);
+    const json& r = *it;
+    const std::string target = r["function"].get<std::string>() + (r["version"].is_null() ? "" : ":" + Cell(r["version"]));
+    if (!r["version"].is_null()) {
+      notes->push_back(label + " is pinned to " + target + " and stays so (kiln route set to change it)");
+      out->push_back(r);
+    } else if (r["function"] != function) {
+      KILN_ASSIGN_OR_RETURN(json moved, client.Call("PUT", "/v1/routes/" + Cell(r["id"]), {{"function", function}}));
+      notes->push_back(label + " served " + target + "; it now serves " + function);
+      out->push_back(moved);
+    } else {
+      out->push_back(r);
+    }
   }
   return OkStatus();
 }
@@ -140,9 +151,12 @@ Status Deploy(const Globals& g, const DeployFlags& f) {
   if (!f.handler.empty()) cfg.handler = f.handler;
   if (budgets.memory_mb) cfg.memory_mb = budgets.memory_mb;
   if (budgets.timeout_ms) cfg.timeout_ms = budgets.timeout_ms;
+  if (f.env_clear && !f.env.empty()) return InvalidArgument("--env-clear and --env exclude each other");
+  if (f.env_clear) cfg.env.emplace();
   for (const auto& kv : f.env) {
     KILN_ASSIGN_OR_RETURN(auto pair, ParseEnvAssignment(kv));
-    cfg.env[pair.first] = pair.second;
+    if (!cfg.env) cfg.env.emplace();
+    (*cfg.env)[pair.first] = pair.second;
   }
   if (!f.layers.empty()) cfg.layers = f.layers;
   OverlayPool(f.pool, &cfg.pool);
@@ -162,7 +176,7 @@ Status Deploy(const Globals& g, const DeployFlags& f) {
   if (cfg.handler) body["handler"] = *cfg.handler;
   if (cfg.memory_mb) body["memory_mb"] = *cfg.memory_mb;
   if (cfg.timeout_ms) body["timeout_ms"] = *cfg.timeout_ms;
-  body["env"] = cfg.env;
+  if (cfg.env) body["env"] = *cfg.env;  // else the previous version's env is kept
   body["layers"] = cfg.layers;
   if (json pool = cfg.pool; !pool.empty()) body["pool"] = pool;
   if (cfg.zygote) body["zygote"] = *cfg.zygote;
@@ -176,14 +190,22 @@ Status Deploy(const Globals& g, const DeployFlags& f) {
   if (cfg.max_queued) async["max_queued"] = *cfg.max_queued;
   if (!async.empty()) body["async"] = async;
   if (f.no_wait) body["wait"] = false;
+  if (f.force) body["force"] = true;
   KILN_ASSIGN_OR_RETURN(json version, client.Call("POST", "/v1/functions/" + name + "/versions", body));
   PrintWarnings(version);
   json routes = json::array();
-  KILN_RETURN_IF_ERROR(EnsureRoutes(client, name, cfg.routes, &routes));
+  std::vector<std::string> notes;
+  KILN_RETURN_IF_ERROR(EnsureRoutes(client, name, cfg.routes, &routes, &notes));
+  for (const std::string& note : notes) std::fprintf(stderr, "%s\n", note.c_str());
 
   if (f.json) {
     version["routes"] = routes;
     PrintJson(version);
+    return OkStatus();
+  }
+  if (version.value("unchanged", false)) {
+    std::printf("unchanged: %s:%lld (the same bundle, handler, layers and settings; --force makes a new version)\n",
+                name.c_str(), static_cast<long long>(version["version"].get<int64_t>()));
     return OkStatus();
   }
   std::string layers;
@@ -238,7 +260,10 @@ void AddDeploy(CLI::App& app, Globals& g) {
   cmd->add_option("--handler", f->handler, "module.function (default handler.handler)");
   cmd->add_option("--memory", f->memory, "Memory in MB (64-2048, default 256)");
   cmd->add_option("--timeout", f->timeout, "Timeout: 5s, 250ms, 2m (default 5s)");
-  cmd->add_option("--env", f->env, "KEY=VALUE (repeatable)");
+  cmd->add_option("--env", f->env,
+                  "KEY=VALUE (repeatable); the whole env of the new version (default: the previous version's)");
+  cmd->add_flag("--env-clear", f->env_clear, "Deploy with no env (default: keep the previous version's)");
+  cmd->add_flag("--force", f->force, "Make a new version even when nothing changed");
   cmd->add_option("--layer", f->layers, "Layer NAME or NAME:VERSION, in order (repeatable)");
   AddPoolOptions(cmd, f.get());
   cmd->add_flag("--json", f->json, "Print the new version as JSON");

@@ -1,4 +1,5 @@
-// kiln route add|ls|rm
+// kiln route add|set|ls|rm
+#include <algorithm>
 #include <cstdio>
 
 #include "cli/commands.h"
@@ -9,16 +10,30 @@ namespace {
 
 struct RouteFlags {
   std::string method, path, target, auth = "key", mode = "sync", errors, id;
+  std::vector<std::string> which;  // route set: ID, or METHOD PATH
   bool json = false;
 };
+
+// FUNCTION or FUNCTION:VERSION as the API's function and version fields.
+Result<nlohmann::json> Target(const std::string& target) {
+  nlohmann::json body;
+  size_t colon = target.find(':');
+  body["function"] = target.substr(0, colon);
+  if (colon == std::string::npos) return body;
+  const std::string version = target.substr(colon + 1);
+  if (version.empty() || version.find_first_not_of("0123456789") != std::string::npos) {
+    return InvalidArgument("'" + target + "' is not FUNCTION or FUNCTION:VERSION");
+  }
+  body["version"] = std::stoll(version);
+  return body;
+}
 
 Status Add(const Globals& g, const RouteFlags& f) {
   KILN_ASSIGN_OR_RETURN(Client client, g.MakeClient());
   nlohmann::json body = {{"method", f.method}, {"path", f.path}, {"auth", f.auth}, {"mode", f.mode}};
   if (!f.errors.empty()) body["errors"] = f.errors;
-  size_t colon = f.target.find(':');
-  body["function"] = f.target.substr(0, colon);
-  if (colon != std::string::npos) body["version"] = std::atoll(f.target.c_str() + colon + 1);
+  KILN_ASSIGN_OR_RETURN(nlohmann::json target, Target(f.target));
+  body.update(target);
   KILN_ASSIGN_OR_RETURN(auto r, client.Call("POST", "/v1/routes", body));
   if (f.json) {
     PrintJson(r);
@@ -47,6 +62,31 @@ Status List(const Globals& g, const RouteFlags& f) {
   return OkStatus();
 }
 
+// Repoints one route, named by its id or by METHOD PATH, in one write.
+Status Set(const Globals& g, const RouteFlags& f) {
+  KILN_ASSIGN_OR_RETURN(Client client, g.MakeClient());
+  KILN_ASSIGN_OR_RETURN(nlohmann::json body, Target(f.target));
+  std::string id = f.which.front();
+  if (f.which.size() == 2) {
+    std::string method = f.which[0];
+    std::transform(method.begin(), method.end(), method.begin(), ::toupper);
+    KILN_ASSIGN_OR_RETURN(auto routes, client.Call("GET", "/v1/routes"));
+    id.clear();
+    for (const auto& r : routes["routes"]) {
+      if (r["method"] == method && r["path"] == f.which[1]) id = Cell(r["id"]);
+    }
+    if (id.empty()) return NotFound("no route " + method + " " + f.which[1]);
+  }
+  KILN_ASSIGN_OR_RETURN(auto r, client.Call("PUT", "/v1/routes/" + id, body));
+  if (f.json) {
+    PrintJson(r);
+  } else {
+    std::printf("route %s: %s %s -> %s\n", id.c_str(), r["method"].get<std::string>().c_str(),
+                r["path"].get<std::string>().c_str(), f.target.c_str());
+  }
+  return OkStatus();
+}
+
 Status Remove(const Globals& g, const RouteFlags& f) {
   KILN_ASSIGN_OR_RETURN(Client client, g.MakeClient());
   KILN_ASSIGN_OR_RETURN(auto j, client.Call("DELETE", "/v1/routes/" + f.id));
@@ -70,6 +110,12 @@ void AddRoute(CLI::App& app, Globals& g) {
       ->check(CLI::IsMember({"generic", "detailed"}));
   add->add_flag("--json", f->json);
   add->callback([&g, f] { g.status = Add(g, *f); });
+  auto* set = route->add_subcommand("set", "Point a route (ID, or METHOD PATH) at FUNCTION[:VERSION] at once");
+  set->add_option("route", f->which, "ID, or METHOD PATH")->required()->expected(1, 2);
+  set->add_option("--function", f->target, "FUNCTION (follows its serving version) or FUNCTION:VERSION (pinned)")
+      ->required();
+  set->add_flag("--json", f->json);
+  set->callback([&g, f] { g.status = Set(g, *f); });
   auto* ls = route->add_subcommand("ls", "List routes");
   ls->add_flag("--json", f->json);
   ls->callback([&g, f] { g.status = List(g, *f); });

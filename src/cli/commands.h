@@ -18,6 +18,7 @@ struct Globals {
 };
 
 void AddDeploy(CLI::App& app, Globals& g);
+void AddFunctions(CLI::App& app, Globals& g);  // ls, describe, rm, rollback
 void AddInvoke(CLI::App& app, Globals& g);
 void AddRoute(CLI::App& app, Globals& g);
 void AddKey(CLI::App& app, Globals& g);

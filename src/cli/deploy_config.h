@@ -23,7 +23,8 @@ struct DeployConfig {
   std::optional<std::string> handler;
   std::optional<int64_t> memory_mb;
   std::optional<int64_t> timeout_ms;
-  std::map<std::string, std::string> env;
+  // Unset: the function's previous version's env is kept (the daemon's rule).
+  std::optional<std::map<std::string, std::string>> env;
   std::vector<std::string> layers;
   std::vector<RouteSpec> routes;
   PoolOverrides pool;  // sent as "pool", only the keys set

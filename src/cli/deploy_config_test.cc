@@ -22,7 +22,7 @@ routes:
   EXPECT_EQ(*c->timeout_ms, 5000);
   EXPECT_EQ(*c->memory_mb, 256);
   EXPECT_EQ(c->layers, std::vector<std::string>{"ml"});
-  EXPECT_EQ(c->env.at("ORT_THREADS"), "1");
+  EXPECT_EQ(c->env->at("ORT_THREADS"), "1");
   ASSERT_EQ(c->routes.size(), 1u);
   EXPECT_EQ(c->routes[0].path, "/predict");
   EXPECT_EQ(c->routes[0].auth, "key");

@@ -109,6 +109,7 @@ int main(int argc, char** argv) {
   });
 
   kiln::cli::AddDeploy(app, g);
+  kiln::cli::AddFunctions(app, g);
   kiln::cli::AddInvoke(app, g);
   kiln::cli::AddRoute(app, g);
   kiln::cli::AddAudit(app, g);
@@ -123,8 +124,14 @@ int main(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // Like every other error: one `kiln: ...` line, and 2 for a command line it cannot use.
+    std::fprintf(stderr, "kiln: %s (kiln --help lists the commands)\n", e.what());
+    return 2;
   } catch (const std::exception& e) {
     // An answer of a shape this CLI does not expect (another Kiln version, a bug):
     // one line and a failing exit, never an abort.

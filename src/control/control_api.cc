@@ -54,15 +54,11 @@ std::string QueryParam(std::string_view target, const std::string& key) {
   return "";
 }
 
-namespace {
-
 Response NoContent() {
   Response res{http::status::no_content, 11};
   res.keep_alive(true);
   return res;
 }
-
-}  // namespace
 
 Result<std::vector<std::string>> StringList(const json& j, const char* field) {
   std::vector<std::string> out;
@@ -188,6 +184,10 @@ asio::awaitable<Response> ControlApi::Route(Request& req, const gateway::Request
     if (n == 4 && is(3, "versions") && m == http::verb::post) co_return co_await CreateVersion(seg[2], body);
     if (n == 4 && is(3, "versions") && m == http::verb::get) co_return FromResult(200, GetFunction(seg[2]));
     if (n == 4 && is(3, "invocations") && m == http::verb::post) co_return co_await Invoke(req, seg[2]);
+    if (n == 4 && is(3, "stats") && m == http::verb::get) co_return FromResult(200, GetStats(seg[2], req));
+    if (n == 4 && is(3, "rollback") && m == http::verb::post) co_return co_await Rollback(seg[2], body);
+    if (n == 3 && m == http::verb::delete_) co_return RemoveFunction(seg[2], req);
+    if (n == 5 && is(3, "versions") && m == http::verb::delete_) co_return RemoveVersion(seg[2], seg[4]);
   }
   if (is(1, "routes")) {
     if (n == 2 && m == http::verb::post) co_return FromResult(201, CreateRoute(body));
@@ -195,9 +195,9 @@ asio::awaitable<Response> ControlApi::Route(Request& req, const gateway::Request
     if (n == 3 && m == http::verb::delete_) {
       int64_t id = std::atoll(seg[2].c_str());
       Status st = id > 0 ? d_.catalog->RemoveRoute(id) : NotFound("no route with id " + seg[2]);
-      if (st.ok()) d_.pool->SetAspired(d_.catalog->AspiredVersions());
       co_return st.ok() ? NoContent() : gateway::ErrorResponse(st, 11, true);
     }
+    if (n == 3 && m == http::verb::put) co_return FromResult(200, SetRoute(seg[2], body));
   }
   if (is(1, "secrets")) co_return SecretEndpoint(m, seg, body);
   if (n == 2 && is(1, "containers") && m == http::verb::get) co_return FromResult(200, ListContainers(req));
@@ -219,11 +219,7 @@ asio::awaitable<Response> ControlApi::Route(Request& req, const gateway::Request
   if (n == 2 && is(1, "audit") && m == http::verb::get) co_return FromResult(200, ListAudit(req));
   if (is(1, "runs") && m == http::verb::get) {
     if (n == 2) co_return FromResult(200, ListRuns(req));
-    if (n == 3) {
-      d_.recorder->Flush();
-      auto run = d_.store->GetRun(seg[2]);
-      co_return run.ok() ? Json(200, *run) : gateway::ErrorResponse(run.status(), 11, true);
-    }
+    if (n == 3) co_return FromResult(200, GetRun(seg[2]));
   }
   if (is(1, "layers")) {
     if (n == 2 && m == http::verb::get) co_return FromResult(200, ListLayers(""));
@@ -289,7 +285,10 @@ asio::awaitable<Response> ControlApi::Invoke(Request& req, const std::string& na
   std::optional<int64_t> version;
   if (auto h = req.find("X-Kiln-Version"); h != req.end()) version = std::atoll(std::string(h->value()).c_str());
   const FunctionVersion* fv = d_.catalog->Find(name, version);
-  if (fv == nullptr) co_return gateway::ErrorResponse(NotFound("no function " + name + (version ? ":" + std::to_string(*version) : "")), 11, true);
+  if (fv == nullptr) {
+    Status why = version ? NotFound("no function " + name + ":" + std::to_string(*version)) : d_.deployer->NotServing(name);
+    co_return gateway::ErrorResponse(why, 11, true);
+  }
   std::string event = req.body().empty() ? "null" : req.body();
   if (!json::accept(event)) co_return gateway::ErrorResponse(InvalidArgument("the event must be JSON"), 11, true);
   if (gateway::AsksForAsync(req.base())) {
@@ -303,33 +302,6 @@ asio::awaitable<Response> ControlApi::Invoke(Request& req, const std::string& na
                                  static_cast<int64_t>(req.body().size())};
   dispatch::Invocation inv = co_await d_.dispatcher->Invoke(std::move(ir));
   co_return gateway::RenderInvocation(inv, req.version());
-}
-
-Result<json> ControlApi::GetFunction(const std::string& name) {
-  auto versions = d_.catalog->Versions(name);
-  if (versions.empty()) return NotFound("no function " + name);
-  json list = json::array();
-  for (const auto* v : versions) {
-    list.push_back(*v);
-    list.back()["throttled"] = d_.dispatcher->throttles().Count(name, v->version);  // since the daemon started
-  }
-  const FunctionVersion* serving = d_.catalog->Find(name, std::nullopt);
-  return json{{"name", name},
-              {"latest_version", versions.back()->version},
-              {"serving_version", serving ? json(serving->version) : json(nullptr)},
-              {"versions", list}};
-}
-
-Result<json> ControlApi::ListFunctions() {
-  json list = json::array();
-  for (const auto& name : d_.catalog->FunctionNames()) {
-    const FunctionVersion* latest = d_.catalog->Versions(name).back();
-    const FunctionVersion* serving = d_.catalog->Find(name, std::nullopt);
-    list.push_back({{"name", name}, {"latest_version", latest->version},
-                    {"serving_version", serving ? json(serving->version) : json(nullptr)},
-                    {"updated_at", FormatRfc3339(latest->created_at)}});
-  }
-  return json{{"functions", list}};
 }
 
 Result<json> ControlApi::CreateRoute(const std::string& body) {
@@ -367,10 +339,10 @@ Result<json> ControlApi::CreateRoute(const std::string& body) {
   if (errors.empty()) errors = r.auth == RouteAuth::kNone ? "generic" : "detailed";
   r.errors = errors == "generic" ? RouteErrors::kGeneric : RouteErrors::kDetailed;
   if (d_.catalog->Find(r.function, r.version) == nullptr) {
-    return NotFound("no function " + r.function + (r.version ? ":" + std::to_string(*r.version) : ""));
+    if (r.version) return NotFound("no function " + r.function + ":" + std::to_string(*r.version));
+    return d_.deployer->NotServing(r.function);
   }
   KILN_ASSIGN_OR_RETURN(kiln::Route stored, d_.catalog->AddRoute(std::move(r)));
-  d_.pool->SetAspired(d_.catalog->AspiredVersions());  // a pinned version stays warm
   return json(stored);
 }
 
@@ -395,6 +367,21 @@ Result<json> ControlApi::ListRuns(const Request& req) {
     list.push_back(std::move(jr));
   }
   return json{{"runs", list}};
+}
+
+// A run by its id, or by a unique prefix of it (at least 4 characters).
+Result<json> ControlApi::GetRun(const std::string& id) {
+  d_.recorder->Flush();
+  Result<RunRecord> run = d_.store->GetRun(id);
+  if (run.ok() || run.status().code() != Code::kNotFound || id.size() < 4) {
+    if (!run.ok()) return run.status();
+    return json(*run);
+  }
+  KILN_ASSIGN_OR_RETURN(std::vector<std::string> ids, d_.store->FindRunIds(id, 2));
+  if (ids.empty()) return NotFound("no run " + id);
+  if (ids.size() > 1) return Conflict("run id prefix " + id + " is ambiguous (" + ids[0] + ", " + ids[1] + ", ...)");
+  KILN_ASSIGN_OR_RETURN(RunRecord found, d_.store->GetRun(ids.front()));
+  return json(found);
 }
 
 }  // namespace kiln::control

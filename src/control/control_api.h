@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "auth/failure_limiter.h"
+#include "control/deployer.h"
 #include "dispatch/dispatcher.h"
 #include "runs/async_runner.h"
 #include "runs/pipeline_runner.h"
@@ -27,6 +28,7 @@
 #include "registry/blob_store.h"
 #include "registry/catalog.h"
 #include "runs/run_recorder.h"
+#include "runs/run_stats.h"
 #include "secrets/secrets.h"
 #include "store/audit_log.h"
 
@@ -55,6 +57,7 @@ struct ControlDeps {
   AuditLog* audit;                  // the I/O thread's connection
   auth::FailureLimiter* failures;   // shared with the user gateway
   asio::any_io_executor blocking;  // for filesystem-heavy work
+  Deployer* deployer;
   ControlLimits limits;
 };
 
@@ -92,10 +95,19 @@ class ControlApi {
   nlohmann::json ListForkSources();
   nlohmann::json Doctor() const;
   asio::awaitable<Response> Invoke(Request& req, const std::string& name);
-  Result<nlohmann::json> GetFunction(const std::string& name);
-  Result<nlohmann::json> ListFunctions();
   Result<nlohmann::json> CreateRoute(const std::string& body);
   Result<nlohmann::json> ListRuns(const Request& req);
+  Result<nlohmann::json> GetRun(const std::string& id);
+  // function_views.cc: kiln ls, kiln describe, the stats API
+  Result<nlohmann::json> ListFunctions();
+  Result<nlohmann::json> GetFunction(const std::string& name);
+  Result<nlohmann::json> GetStats(const std::string& name, const Request& req);
+  Result<runs::FunctionStats> StatsOf(const std::string& name, int64_t window_ms, int64_t bucket_ms);
+  // lifecycle_endpoints.cc
+  Response RemoveFunction(const std::string& name, const Request& req);
+  Response RemoveVersion(const std::string& name, const std::string& version);
+  asio::awaitable<Response> Rollback(const std::string& name, const std::string& body);
+  Result<nlohmann::json> SetRoute(const std::string& id, const std::string& body);
   // key_endpoints.cc
   Result<nlohmann::json> CreateKey(const std::string& body);
   Result<nlohmann::json> RotateKey(const std::string& id, const std::string& body);
@@ -122,6 +134,9 @@ class ControlApi {
 Result<nlohmann::json> ParseObject(const std::string& body);
 Response Json(unsigned status, const nlohmann::json& body);
 Response FromResult(unsigned ok_status, const Result<nlohmann::json>& r);
+Response NoContent();
+// 422 init_failed: a deploy's or a rollback's pre-warm failed; names the run record.
+Response InitFailedResponse(const DeployFailed& failed);
 std::string QueryParam(std::string_view target, const std::string& key);
 // A string list field, or an error naming it.
 Result<std::vector<std::string>> StringList(const nlohmann::json& j, const char* field);

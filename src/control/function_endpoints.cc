@@ -1,6 +1,6 @@
-// The control API's function versions and containers: a deploy records the version,
-// pre-warms min_warm containers and only then lets routes follow it (a failed init
-// leaves routes on the previous version), and `kiln ps` reads the pool.
+// The control API's function versions and containers: a deploy's request is parsed and
+// checked here and carried out by the Deployer (record, pre-warm, publish); `kiln ps`
+// reads the pool.
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -192,7 +192,12 @@ Result<FunctionVersion> ControlApi::ParseVersion(const std::string& name, const 
     v.handler = j.value("handler", v.handler);
     v.memory_mb = j.value("memory_mb", v.memory_mb);
     v.timeout_ms = j.value("timeout_ms", v.timeout_ms);
-    v.env = j.value("env", v.env);
+    // Without "env" a version keeps the previous one's; {} clears it.
+    if (j.contains("env")) {
+      v.env = j["env"].get<std::map<std::string, std::string>>();
+    } else if (auto previous = d_.catalog->Versions(name); !previous.empty()) {
+      v.env = previous.back()->env;
+    }
     if (j.contains("pool") && !j["pool"].is_null()) {
       KILN_ASSIGN_OR_RETURN(v.pool, ParsePool(j["pool"]));
     }
@@ -236,50 +241,34 @@ asio::awaitable<Response> ControlApi::CreateVersion(const std::string& name, con
   auto fail = [](const Status& st) { return gateway::ErrorResponse(st, 11, true); };
   auto j = ParseObject(body);
   if (!j.ok()) co_return fail(j.status());
+  for (const char* flag : {"wait", "force"}) {
+    if (j->contains(flag) && !(*j)[flag].is_boolean()) {
+      co_return fail(InvalidArgument(std::string(flag) + " must be true or false"));
+    }
+  }
   auto parsed = ParseVersion(name, *j);
   if (!parsed.ok()) co_return fail(parsed.status());
-  if (j->contains("wait") && !(*j)["wait"].is_boolean()) co_return fail(InvalidArgument("wait must be true or false"));
-  const bool wait = j->value("wait", true);
-  parsed->state = wait ? VersionState::kStarting : VersionState::kReady;
-  const FunctionVersion* before = d_.catalog->Find(name, std::nullopt);
-  const std::optional<int64_t> serving = before ? std::optional(before->version) : std::nullopt;
-  auto stored = d_.catalog->CreateVersion(std::move(parsed).value());
-  if (!stored.ok()) co_return fail(stored.status());
-
-  json out = *stored;
+  DeployRequest req{std::move(parsed).value(), j->value("wait", true), j->value("force", false)};
+  auto done = co_await d_.deployer->Deploy(std::move(req));
+  if (!done.ok()) co_return fail(done.status());
+  if (auto* failed = std::get_if<DeployFailed>(&*done)) co_return InitFailedResponse(*failed);
+  const Deployed& deployed = std::get<Deployed>(*done);
+  json out = deployed.version;
+  out["unchanged"] = deployed.unchanged;
   out["prewarm"] = nullptr;
   out["warnings"] = json::array();
-  if (wait) {
-    auto warmed = co_await d_.pool->Prewarm(*stored);
-    if (auto* refusal = std::get_if<pool::Refusal>(&warmed)) {
-      std::string why = refusal->error_type + ": " + refusal->message;
-      Status recorded = d_.catalog->SetVersionState(name, stored->version, VersionState::kFailed, why);
-      d_.pool->SetAspired(d_.catalog->AspiredVersions());
-      if (!recorded.ok()) co_return fail(recorded);
-      std::string message = "version " + std::to_string(stored->version) + " failed its init phase: " + why +
-                            (serving ? "; routes keep serving version " + std::to_string(*serving)
-                                     : "; the function has no version that serves");
-      co_return Json(422, {{"error", {{"code", CodeName(Code::kInitFailed)},
-                                      {"message", message},
-                                      {"version", stored->version},
-                                      {"logs", refusal->logs}}}});
-    }
-    const auto& report = std::get<pool::PrewarmReport>(warmed);
-    Status published = d_.catalog->SetVersionState(name, stored->version, VersionState::kReady, "");
-    if (!published.ok()) co_return fail(published);
-    out["state"] = VersionStateName(VersionState::kReady);
+  if (deployed.prewarm) {
+    const pool::PrewarmReport& report = *deployed.prewarm;
     if (report.containers > 0) {
       out["prewarm"] = {{"containers", report.containers},
                         {"init_ms", report.init_ms},
                         {"rss_mb", report.rss_mb},
-                        {"memory_mb", stored->memory_mb},
+                        {"memory_mb", deployed.version.memory_mb},
                         {"start", report.start}};
     }
     out["warnings"] = report.warnings;
   }
-  // Routes follow the new version from here; the previous one drains.
-  d_.pool->SetAspired(d_.catalog->AspiredVersions());
-  co_return Json(201, out);
+  co_return Json(deployed.unchanged ? 200 : 201, out);
 }
 
 Result<json> ControlApi::ListContainers(const Request& req) {

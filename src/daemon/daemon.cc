@@ -15,6 +15,7 @@
 #include <spdlog/spdlog.h>
 
 #include "control/control_api.h"
+#include "control/deployer.h"
 #include "daemon/data_dir.h"
 #include "daemon/front_door.h"
 #include "dispatch/dispatcher.h"
@@ -269,9 +270,10 @@ int Serve(const DaemonConfig& config) {
   runs::PipelineRunner pipelines(io.get_executor(), store->get(), &catalog, &async, pipeline_config);
   async.SetStepEndHook([&pipelines](const std::string& pipeline_run) { pipelines.Advance(pipeline_run); });
   auth::FailureLimiter failures(config.auth_failures, [] { return std::chrono::steady_clock::now(); });
+  control::Deployer deployer(&catalog, store->get(), &pool, &recorder);
   control::ControlApi control({&catalog, store->get(), &blobs, &builder, &recorder, &dispatcher, &async,
                                &pipelines, &pool, sandbox.get(), &secrets, store->get(), &failures, blocking.get_executor(),
-                               {config.max_function_mb << 20}});
+                               &deployer, {config.max_function_mb << 20}});
   gateway::UserGateway user(&catalog, &failures, &dispatcher, &async, config.max_body_bytes);
   const std::string spool = config.data_dir + "/uploads";
   if (Status st = PrepareSpool(spool); !st.ok()) return Fatal(st);
@@ -333,8 +335,9 @@ int Serve(const DaemonConfig& config) {
   spdlog::info("kiln serving on {}://{} (data {}, worker {}, memory budget {} MB, {} connections, {} fds)",
                tls ? "https" : "http", config.listen, config.data_dir, pool_config.worker_path, pool_config.memory_budget_mb,
                http.max_connections, *fds);
-  // Every function's current version gets its min_warm containers, now and from here on.
-  pool.SetAspired(catalog.AspiredVersions());
+  // Every function's serving version gets its min_warm containers, now and whenever the
+  // catalog changes what should be warm.
+  catalog.OnAspiredChange([&pool](const std::vector<FunctionVersion>& aspired) { pool.SetAspired(aspired); });
   pool.StartReconciling();
   if (Status st = async.Start(); !st.ok()) return Fatal(st);
   pipelines.Start();

@@ -36,6 +36,7 @@ void ThrottleLog::Close(const std::shared_ptr<State>& state, const std::string& 
   std::shared_ptr<Window> w = open->second;
   state->open.erase(open);
   if (w->folded == 1) return;  // recorded as it was
+  w->record.stands_for = w->folded;
   w->record.error_message += " (" + std::to_string(w->folded) + " requests of " + key + " were throttled within " +
                              std::to_string(kWindow.count()) + " ms; this record stands for them all)";
   state->recorder->Emit(w->record);

@@ -11,6 +11,13 @@
 namespace kiln {
 
 namespace {
+
+nlohmann::json EnvNames(const std::map<std::string, std::string>& env) {
+  nlohmann::json names = nlohmann::json::array();
+  for (const auto& [name, value] : env) names.push_back(name);
+  return names;
+}
+
 constexpr const char* kRunStatusNames[] = {
     "ok", "error", "timeout", "oom", "crashed", "throttled", "rejected", "queued", "running",
     "result_too_large", "expired"};
@@ -173,13 +180,26 @@ void from_json(const nlohmann::json& j, SkippedModule& v) {
 void to_json(nlohmann::json& j, const FunctionVersion& v) {
   j = {{"function", v.function},     {"version", v.version},       {"blob", v.blob},
        {"handler", v.handler},       {"runtime", v.runtime},       {"layers", v.layers},
-       {"memory_mb", v.memory_mb},   {"timeout_ms", v.timeout_ms}, {"env", v.env},
+       {"memory_mb", v.memory_mb},   {"timeout_ms", v.timeout_ms}, {"env", EnvNames(v.env)},
        {"pool", v.pool},             {"state", VersionStateName(v.state)},
        {"zygote", v.start.zygote},   {"snapshot", v.start.snapshot},
        {"preload", v.start.preload ? nlohmann::json(*v.start.preload) : nlohmann::json(nullptr)},
        {"async", v.async},
        {"created_at", FormatRfc3339(v.created_at)}};
   if (!v.state_message.empty()) j["state_message"] = v.state_message;
+  nlohmann::json secrets = nlohmann::json::object();
+  for (const auto& [name, value] : v.env) {
+    if (value.starts_with(kSecretReferencePrefix)) secrets[name] = value.substr(kSecretReferencePrefix.size());
+  }
+  j["env_secrets"] = std::move(secrets);
+}
+
+bool SameDeployment(const FunctionVersion& a, const FunctionVersion& b) {
+  auto layers = [](const FunctionVersion& v) { return nlohmann::json(v.layers); };
+  return a.function == b.function && a.blob == b.blob && a.handler == b.handler && a.runtime == b.runtime &&
+         layers(a) == layers(b) && a.memory_mb == b.memory_mb && a.timeout_ms == b.timeout_ms && a.env == b.env &&
+         nlohmann::json(a.pool) == nlohmann::json(b.pool) && nlohmann::json(a.start) == nlohmann::json(b.start) &&
+         nlohmann::json(a.async) == nlohmann::json(b.async);
 }
 
 void to_json(nlohmann::json& j, const Route& v) {
@@ -266,6 +286,7 @@ void to_json(nlohmann::json& j, const RunRecord& v) {
        {"queue_ms", v.queue_ms},
        {"start", opt_str(v.start)},
        {"start_note", opt_str(v.start_note)}};
+  if (v.status == RunStatus::kThrottled) j["stands_for"] = v.stands_for;
 }
 
 void to_json(nlohmann::json& j, const ContainerRecord& v) {

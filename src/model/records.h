@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -55,6 +56,9 @@ struct AsyncOptions {
 enum class VersionState { kStarting, kReady, kFailed };
 const char* VersionStateName(VersionState s);
 std::optional<VersionState> ParseVersionState(const std::string& s);
+
+// An env value of this form names a secret (secrets/secrets.h): `secret:NAME`.
+constexpr std::string_view kSecretReferencePrefix = "secret:";
 
 // One immutable, numbered version of a function.
 struct FunctionVersion {
@@ -182,6 +186,19 @@ struct RunRecord {
   double queue_ms = 0;  // time spent waiting for a container
   std::string start;       // cold runs: how the container started (plain, zygote, snapshot)
   std::string start_note;  // why it started another way than asked (a zygote was broken, ...)
+  int64_t stands_for = 1;  // throttled: how many requests this one record stands for
+};
+
+// The figures of one run that statistics read (runs/run_stats.h).
+struct RunSample {
+  int64_t started_at = 0;  // epoch ms
+  std::string trigger = "http";
+  RunStatus status = RunStatus::kOk;
+  bool cold = false;
+  double duration_ms = 0;
+  std::optional<double> init_ms;
+  std::string start;
+  int64_t stands_for = 1;
 };
 
 // One container's life, as kept after it is gone (`kiln ps --all`).
@@ -210,7 +227,12 @@ void from_json(const nlohmann::json& j, PreloadModule& v);
 void to_json(nlohmann::json& j, const SkippedModule& v);
 void from_json(const nlohmann::json& j, SkippedModule& v);
 void from_json(const nlohmann::json& j, PoolOverrides& v);  // no range checks
+// Env values never leave the daemon (issue #15): "env" lists the names only, and
+// "env_secrets" names the secret behind each `secret:NAME` value.
 void to_json(nlohmann::json& j, const FunctionVersion& v);
+// Whether a new version would run exactly as `serving` does: the same bundle, handler,
+// runtime, layers (pinned versions), budgets, env and settings.
+bool SameDeployment(const FunctionVersion& serving, const FunctionVersion& candidate);
 void to_json(nlohmann::json& j, const Route& v);
 // Never includes the hash.
 void to_json(nlohmann::json& j, const ApiKeyRecord& v);

@@ -32,6 +32,7 @@ struct Slot {
   TimePoint last_activity;
   TimePoint no_background_start_before;  // back-off after a failed background start
   std::optional<Refusal> init_failure;   // remembered deterministic init failure
+  std::string init_failure_logs;          // its init phase's output, for a deploy's record
   std::optional<ContainerSpec> spec;     // computed once: versions are immutable
 
   // Snapshot mode: the template (outside members and places; its memory is in the
@@ -436,7 +437,10 @@ asio::awaitable<std::variant<Acquired, Refusal>> Pool::StartContainer(const std:
                     "", {}, true};
     // An import that failed fails again (versions are immutable); an after_restore
     // hook may have met a passing condition, so only this start fails.
-    if (!restored) s->init_failure = failure;  // later requests: the same error, no re-import
+    if (!restored) {  // later requests: the same error, no re-import
+      s->init_failure = failure;
+      s->init_failure_logs = logs;
+    }
     failure.logs = logs;
     co_return refuse(failure, c);
   }
@@ -547,7 +551,11 @@ asio::awaitable<std::variant<PrewarmReport, Refusal>> Pool::Prewarm(const Functi
   };
   const TimePoint deadline = clock_->Now() + config_.init_timeout;
   while (warm_now() < s->settings.min_warm) {
-    if (s->init_failure) co_return *s->init_failure;
+    if (s->init_failure) {  // whoever started it: the deploy reports its init output
+      Refusal failure = *s->init_failure;
+      failure.logs = s->init_failure_logs;
+      co_return failure;
+    }
     if (s->places.taken() >= s->settings.min_warm) {  // the rest are starting in the background
       if (clock_->Now() > deadline) break;
       asio::steady_timer tick(ex_, std::chrono::milliseconds(20));

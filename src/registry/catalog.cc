@@ -10,6 +10,7 @@ Status Catalog::Load() {
     KILN_ASSIGN_OR_RETURN(auto all, store_->ListVersions(l.function));
     for (auto& v : all) functions_[v.function][v.version] = std::move(v);
   }
+  KILN_ASSIGN_OR_RETURN(serving_, store_->ListServing());
   KILN_ASSIGN_OR_RETURN(auto routes, store_->ListRoutes());
   for (auto& r : routes) routes_[r.path][r.method] = std::move(r);
   KILN_ASSIGN_OR_RETURN(auto keys, store_->ListKeys());
@@ -17,9 +18,24 @@ Status Catalog::Load() {
   return OkStatus();
 }
 
+void Catalog::OnAspiredChange(AspiredListener listener) {
+  aspired_listener_ = std::move(listener);
+  AspiredChanged();
+}
+
+void Catalog::AspiredChanged() const {
+  if (aspired_listener_) aspired_listener_(AspiredVersions());
+}
+
 Result<FunctionVersion> Catalog::CreateVersion(FunctionVersion v) {
   KILN_ASSIGN_OR_RETURN(FunctionVersion stored, store_->CreateVersion(std::move(v)));
   functions_[stored.function][stored.version] = stored;
+  // A version created starting reaches the pool through its deploy's pre-warm, which
+  // starts (and reports) its first containers itself; it is in every later list.
+  if (stored.state == VersionState::kReady) {
+    serving_[stored.function] = stored.version;
+    AspiredChanged();
+  }
   return stored;
 }
 
@@ -29,6 +45,56 @@ Status Catalog::SetVersionState(const std::string& function, int64_t version, Ve
   FunctionVersion& v = functions_[function][version];
   v.state = state;
   v.state_message = message;
+  AspiredChanged();
+  return OkStatus();
+}
+
+Status Catalog::Publish(const std::string& function, int64_t version) {
+  KILN_RETURN_IF_ERROR(store_->PublishVersion(function, version));
+  FunctionVersion& v = functions_[function][version];
+  v.state = VersionState::kReady;
+  v.state_message.clear();
+  serving_[function] = version;
+  AspiredChanged();
+  return OkStatus();
+}
+
+Status Catalog::SetServing(const std::string& function, int64_t version) {
+  KILN_RETURN_IF_ERROR(store_->SetServing(function, version));
+  serving_[function] = version;
+  AspiredChanged();
+  return OkStatus();
+}
+
+void Catalog::Stage(const std::string& function, int64_t version, bool staged) {
+  if (staged) {
+    staged_.insert({function, version});
+  } else {
+    staged_.erase({function, version});
+  }
+  AspiredChanged();
+}
+
+Status Catalog::RemoveFunction(const std::string& function) {
+  KILN_RETURN_IF_ERROR(store_->DeleteFunction(function));
+  functions_.erase(function);
+  serving_.erase(function);
+  for (auto p = routes_.begin(); p != routes_.end();) {
+    std::erase_if(p->second, [&](const auto& entry) { return entry.second.function == function; });
+    p = p->second.empty() ? routes_.erase(p) : std::next(p);
+  }
+  AspiredChanged();
+  return OkStatus();
+}
+
+Status Catalog::RemoveVersion(const std::string& function, int64_t version) {
+  KILN_RETURN_IF_ERROR(store_->DeleteVersion(function, version));
+  auto f = functions_.find(function);
+  if (f != functions_.end()) {
+    f->second.erase(version);
+    if (f->second.empty()) functions_.erase(f);
+  }
+  AspiredChanged();
   return OkStatus();
 }
 
@@ -37,11 +103,9 @@ const FunctionVersion* Catalog::Find(const std::string& function,
   auto f = functions_.find(function);
   if (f == functions_.end() || f->second.empty()) return nullptr;
   if (!version) {
-    // Routes follow the newest version that finished its deploy.
-    for (auto it = f->second.rbegin(); it != f->second.rend(); ++it) {
-      if (it->second.state == VersionState::kReady) return &it->second;
-    }
-    return nullptr;
+    auto s = serving_.find(function);
+    if (s == serving_.end()) return nullptr;
+    version = s->second;
   }
   auto v = f->second.find(*version);
   return v == f->second.end() ? nullptr : &v->second;
@@ -57,17 +121,19 @@ std::vector<const FunctionVersion*> Catalog::Versions(const std::string& functio
 
 std::vector<FunctionVersion> Catalog::AspiredVersions() const {
   std::map<std::pair<std::string, int64_t>, const FunctionVersion*> wanted;
+  auto want = [&](const std::string& function, int64_t version) {
+    if (const FunctionVersion* v = Find(function, version)) wanted[{function, version}] = v;
+  };
+  for (const auto& [name, version] : serving_) want(name, version);
   for (const auto& [name, versions] : functions_) {
-    for (auto it = versions.rbegin(); it != versions.rend(); ++it) {
-      if (it->second.state == VersionState::kFailed) continue;
-      wanted[{name, it->first}] = &it->second;
-      if (it->second.state == VersionState::kReady) break;  // older ones are superseded
+    for (const auto& [n, v] : versions) {
+      if (v.state == VersionState::kStarting) want(name, n);  // its deploy's pre-warm
     }
   }
+  for (const auto& [name, version] : staged_) want(name, version);
   for (const auto& [path, by_method] : routes_) {
     for (const auto& [method, r] : by_method) {
-      if (!r.version) continue;
-      if (const FunctionVersion* v = Find(r.function, r.version)) wanted[{r.function, *r.version}] = v;
+      if (r.version) want(r.function, *r.version);
     }
   }
   std::vector<FunctionVersion> out;
@@ -96,20 +162,39 @@ std::vector<std::string> Catalog::FunctionNames() const {
 Result<Route> Catalog::AddRoute(Route r) {
   KILN_ASSIGN_OR_RETURN(Route stored, store_->CreateRoute(std::move(r)));
   routes_[stored.path][stored.method] = stored;
+  AspiredChanged();  // a pinned version stays warm
   return stored;
+}
+
+Route* Catalog::FindRoute(int64_t id) {
+  for (auto& [path, methods] : routes_) {
+    for (auto& [method, r] : methods) {
+      if (r.id == id) return &r;
+    }
+  }
+  return nullptr;
 }
 
 Status Catalog::RemoveRoute(int64_t id) {
   KILN_RETURN_IF_ERROR(store_->DeleteRoute(id));
-  for (auto p = routes_.begin(); p != routes_.end(); ++p) {
-    for (auto m = p->second.begin(); m != p->second.end(); ++m) {
-      if (m->second.id != id) continue;
-      p->second.erase(m);
-      if (p->second.empty()) routes_.erase(p);
-      return OkStatus();
-    }
+  if (Route* r = FindRoute(id)) {
+    auto p = routes_.find(r->path);
+    p->second.erase(r->method);
+    if (p->second.empty()) routes_.erase(p);
   }
+  AspiredChanged();
   return OkStatus();
+}
+
+Result<Route> Catalog::UpdateRoute(int64_t id, const std::string& function, std::optional<int64_t> version) {
+  Route* r = FindRoute(id);
+  if (r == nullptr) return NotFound("no route with id " + std::to_string(id));
+  KILN_RETURN_IF_ERROR(store_->UpdateRoute(id, function, version));
+  r->function = function;
+  r->version = version;
+  Route updated = *r;
+  AspiredChanged();
+  return updated;
 }
 
 std::vector<Route> Catalog::Routes() const {

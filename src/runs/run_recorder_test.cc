@@ -16,6 +16,15 @@ class FakeStore final : public Store {
   Result<Route> CreateRoute(Route) override { return Internal("unused"); }
   Result<std::vector<Route>> ListRoutes() override { return Internal("unused"); }
   Status DeleteRoute(int64_t) override { return Internal("unused"); }
+  Status UpdateRoute(int64_t, const std::string&, std::optional<int64_t>) override { return Internal("unused"); }
+  Result<std::map<std::string, int64_t>> ListServing() override { return Internal("unused"); }
+  Status PublishVersion(const std::string&, int64_t) override { return Internal("unused"); }
+  Status SetServing(const std::string&, int64_t) override { return Internal("unused"); }
+  Status DeleteFunction(const std::string&) override { return Internal("unused"); }
+  Status DeleteVersion(const std::string&, int64_t) override { return Internal("unused"); }
+  Result<std::vector<std::string>> FindRunIds(const std::string&, int) override { return Internal("unused"); }
+  Result<std::vector<RunSample>> ListRunSamples(const std::string&, int64_t) override { return Internal("unused"); }
+  Result<std::optional<int64_t>> LastRunStarted(const std::string&) override { return Internal("unused"); }
   Status CreateKey(const ApiKeyRecord&) override { return Internal("unused"); }
   Result<std::vector<ApiKeyRecord>> ListKeys() override { return Internal("unused"); }
   Status DeleteKey(const std::string&) override { return Internal("unused"); }

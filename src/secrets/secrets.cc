@@ -7,8 +7,8 @@
 namespace kiln::secrets {
 
 std::optional<std::string> ReferencedSecret(const std::string& env_value) {
-  if (!env_value.starts_with(kReferencePrefix)) return std::nullopt;
-  return env_value.substr(kReferencePrefix.size());
+  if (!env_value.starts_with(kSecretReferencePrefix)) return std::nullopt;
+  return env_value.substr(kSecretReferencePrefix.size());
 }
 
 Result<bool> Secrets::Set(const std::string& name, const std::string& value) {

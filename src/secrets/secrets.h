@@ -14,12 +14,12 @@
 #include <vector>
 
 #include "common/status.h"
+#include "model/records.h"
 #include "store/secret_store.h"
 
 namespace kiln::secrets {
 
 constexpr size_t kMaxValueBytes = 64u << 10;
-constexpr std::string_view kReferencePrefix = "secret:";
 
 // NAME when an env value is `secret:NAME`.
 std::optional<std::string> ReferencedSecret(const std::string& env_value);

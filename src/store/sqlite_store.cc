@@ -110,6 +110,18 @@ CREATE TABLE audit_log (
   source TEXT NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL, status INTEGER NOT NULL, target TEXT NOT NULL);
 CREATE INDEX audit_log_by_time ON audit_log (at);
 )sql",
+    // 8: function lifecycle (issue #15): the serving version and the version numbering
+    // apart from the versions, throttle records that stand for several requests, and
+    // the index the stats API reads alone.
+    R"sql(
+CREATE TABLE functions (name TEXT PRIMARY KEY, serving INTEGER, last_version INTEGER NOT NULL);
+INSERT INTO functions (name, serving, last_version)
+  SELECT function, MAX(CASE WHEN state = 'ready' THEN version END), MAX(version)
+  FROM function_versions GROUP BY function;
+ALTER TABLE runs ADD COLUMN stands_for INTEGER NOT NULL DEFAULT 1;
+CREATE INDEX runs_for_stats ON runs
+  (function, started_at, trigger, status, cold, duration_ms, init_ms, start, stands_for);
+)sql",
 };
 
 std::string ToJsonText(const nlohmann::json& j) { return j.dump(); }
@@ -148,7 +160,7 @@ constexpr const char* kVersionColumns =
 constexpr const char* kRunColumns =
     "id, function, version, trigger, route, started_at, duration_ms, init_ms, cold, "
     "container_id, status, http_status, request_bytes, response_bytes, result, truncated, "
-    "error_type, error_message, logs, max_memory_mb, attempt, queue_ms, start, start_note";
+    "error_type, error_message, logs, max_memory_mb, attempt, queue_ms, start, start_note, stands_for";
 
 constexpr const char* kContainerColumns =
     "id, function, version, pid, started_at, ended_at, init_ms, invocations, reason, detail, start";
@@ -220,8 +232,19 @@ Result<int64_t> SqliteStore::NextVersion(const char* table, const char* key_colu
 
 Result<FunctionVersion> SqliteStore::CreateVersion(FunctionVersion v) {
   Status st = InTransaction([&]() -> Status {
-    KILN_ASSIGN_OR_RETURN(v.version, NextVersion("function_versions", "function", v.function));
+    // Numbered past every version the function ever had, removed ones too.
+    SqliteStmt next(db_, "SELECT COALESCE((SELECT last_version FROM functions WHERE name = ?), 0) + 1");
+    next.Bind(1, v.function);
+    KILN_ASSIGN_OR_RETURN(bool row, next.Step());
+    KILN_CHECK(row);  // a scalar query always yields a row
+    v.version = next.Int(0);
     v.created_at = NowEpochMs();
+    SqliteStmt head(db_,
+                    "INSERT INTO functions (name, serving, last_version) VALUES (?, ?, ?) ON CONFLICT(name) DO "
+                    "UPDATE SET last_version = excluded.last_version, serving = COALESCE(excluded.serving, serving)");
+    head.Bind(1, v.function).Bind(3, v.version);
+    if (v.state == VersionState::kReady) head.Bind(2, v.version);  // created ready: serves at once
+    KILN_RETURN_IF_ERROR(head.Run());
     std::string sql = std::string("INSERT INTO function_versions (") + kVersionColumns +
                       ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
     SqliteStmt ins(db_, sql.c_str());
@@ -469,14 +492,15 @@ Status SqliteStore::UpsertRecords(const std::vector<RunRecord>& runs,
 Status SqliteStore::UpsertRunsInTransaction(const std::vector<RunRecord>& runs) {
   // An update keeps the row's seq, so a run keeps its place in the listing.
   std::string sql = std::string("INSERT INTO runs (") + kRunColumns +
-                    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+                    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
                     "duration_ms=excluded.duration_ms, init_ms=excluded.init_ms, cold=excluded.cold, "
                     "container_id=excluded.container_id, status=excluded.status, "
                     "http_status=excluded.http_status, response_bytes=excluded.response_bytes, "
                     "result=excluded.result, truncated=excluded.truncated, "
                     "error_type=excluded.error_type, error_message=excluded.error_message, "
                     "logs=excluded.logs, max_memory_mb=excluded.max_memory_mb, attempt=excluded.attempt, "
-                    "queue_ms=excluded.queue_ms, start=excluded.start, start_note=excluded.start_note";
+                    "queue_ms=excluded.queue_ms, start=excluded.start, start_note=excluded.start_note, "
+                    "stands_for=excluded.stands_for";
   SqliteStmt s(db_, sql.c_str());
   for (const RunRecord& r : runs) {
     s.Bind(1, r.id).Bind(2, r.function).Bind(3, r.version).Bind(4, r.trigger).Bind(5, r.route);
@@ -486,6 +510,7 @@ Status SqliteStore::UpsertRunsInTransaction(const std::vector<RunRecord>& runs) 
     s.Bind(15, r.result).Bind(16, int64_t{r.truncated}).Bind(17, r.error_type);
     s.Bind(18, r.error_message).Bind(19, r.logs).Bind(20, r.max_memory_mb);
     s.Bind(21, int64_t{r.attempt}).Bind(22, r.queue_ms).Bind(23, r.start).Bind(24, r.start_note);
+    s.Bind(25, r.stands_for);
     KILN_RETURN_IF_ERROR(s.Run());
     s.Reset();
   }
@@ -590,6 +615,7 @@ Result<std::vector<RunRecord>> SqliteStore::QueryRuns(const std::string& where,
     r.queue_ms = s.Double(21);
     r.start = s.Text(22);
     r.start_note = s.Text(23);
+    r.stands_for = s.Int(24);
     out.push_back(std::move(r));
   }
   return out;

@@ -25,6 +25,16 @@ class SqliteStore final : public Store, public AuditLog {
   Result<Route> CreateRoute(Route r) override;
   Result<std::vector<Route>> ListRoutes() override;
   Status DeleteRoute(int64_t id) override;
+  // sqlite_functions.cc
+  Result<std::map<std::string, int64_t>> ListServing() override;
+  Status PublishVersion(const std::string& function, int64_t version) override;
+  Status SetServing(const std::string& function, int64_t version) override;
+  Status DeleteFunction(const std::string& function) override;
+  Status DeleteVersion(const std::string& function, int64_t version) override;
+  Status UpdateRoute(int64_t id, const std::string& function, std::optional<int64_t> version) override;
+  Result<std::vector<std::string>> FindRunIds(const std::string& prefix, int limit) override;
+  Result<std::vector<RunSample>> ListRunSamples(const std::string& function, int64_t since_ms) override;
+  Result<std::optional<int64_t>> LastRunStarted(const std::string& function) override;
   Status CreateKey(const ApiKeyRecord& k) override;
   Result<std::vector<ApiKeyRecord>> ListKeys() override;
   Status DeleteKey(const std::string& id) override;
@@ -83,6 +93,7 @@ class SqliteStore final : public Store, public AuditLog {
   Status InTransaction(const std::function<Status()>& body);
   Result<int64_t> NextVersion(const char* table, const char* key_column, const std::string& key);
   Status UpsertRunsInTransaction(const std::vector<RunRecord>& runs);
+  Status SetServingInTransaction(const std::string& function, int64_t version);
   // A queue row for `run` (recorded already), within a transaction.
   Status InsertQueueRow(const RunRecord& run, const std::string& event, const std::string& pipeline_run,
                         int64_t budget_ms);

@@ -32,6 +32,69 @@ TEST_F(SqliteStoreTest, VersionsAreNumberedPerFunction) {
   EXPECT_EQ((*latest)[0].env.at("K"), "V");
 }
 
+TEST_F(SqliteStoreTest, ServingMovesOnlyToReadyVersionsAndNumbersOutliveRemoval) {
+  FunctionVersion v{.function = "iris", .blob = "sha256:aa", .state = VersionState::kReady};
+  ASSERT_TRUE(store_->CreateVersion(v).ok());  // created ready: serves at once
+  EXPECT_EQ(store_->ListServing()->at("iris"), 1);
+  v.state = VersionState::kStarting;
+  ASSERT_EQ(store_->CreateVersion(v)->version, 2);
+  EXPECT_EQ(store_->ListServing()->at("iris"), 1);  // not before its pre-warm
+  EXPECT_EQ(store_->SetServing("iris", 2).code(), Code::kConflict);
+  ASSERT_TRUE(store_->PublishVersion("iris", 2).ok());
+  EXPECT_EQ(store_->ListServing()->at("iris"), 2);
+  ASSERT_TRUE(store_->SetServing("iris", 1).ok());  // a rollback
+  EXPECT_EQ(store_->ListServing()->at("iris"), 1);
+  EXPECT_EQ(store_->DeleteVersion("iris", 1).code(), Code::kConflict);
+  ASSERT_TRUE(store_->DeleteVersion("iris", 2).ok());
+  EXPECT_EQ(store_->DeleteVersion("iris", 2).code(), Code::kNotFound);
+
+  ASSERT_TRUE(store_->CreateRoute({.method = "POST", .path = "/p", .function = "iris"}).ok());
+  ASSERT_TRUE(store_->CreateRoute({.method = "POST", .path = "/q", .function = "wine"}).ok());
+  ASSERT_TRUE(store_->DeleteFunction("iris").ok());
+  EXPECT_TRUE(store_->ListVersions("iris")->empty());
+  EXPECT_EQ(store_->ListServing()->count("iris"), 0u);
+  ASSERT_EQ(store_->ListRoutes()->size(), 1u);  // its routes went with it
+  EXPECT_EQ(store_->DeleteFunction("iris").code(), Code::kNotFound);
+  v.state = VersionState::kReady;
+  EXPECT_EQ(store_->CreateVersion(v)->version, 3);  // numbering goes on
+}
+
+TEST_F(SqliteStoreTest, RouteTargetChangesInPlace) {
+  auto r = store_->CreateRoute({.method = "POST", .path = "/p", .function = "iris"});
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(store_->UpdateRoute(r->id, "wine", 3).ok());
+  auto routes = store_->ListRoutes();
+  EXPECT_EQ((*routes)[0].function, "wine");
+  EXPECT_EQ((*routes)[0].version, std::optional<int64_t>(3));
+  EXPECT_EQ(store_->UpdateRoute(999, "wine", std::nullopt).code(), Code::kNotFound);
+}
+
+TEST_F(SqliteStoreTest, RunSamplesAndPrefixesReadTheIndex) {
+  std::vector<RunRecord> runs;
+  for (int i = 0; i < 4; ++i) {
+    RunRecord r;
+    r.id = "abcd-" + std::to_string(i);
+    r.function = i < 3 ? "iris" : "wine";
+    r.started_at = 1000 * (i + 1);
+    r.duration_ms = 0.5 * i;
+    r.status = i == 2 ? RunStatus::kThrottled : RunStatus::kOk;
+    r.stands_for = i == 2 ? 7 : 1;
+    runs.push_back(r);
+  }
+  ASSERT_TRUE(store_->UpsertRecords(runs, {}).ok());
+  auto samples = store_->ListRunSamples("iris", 2000);
+  ASSERT_TRUE(samples.ok());
+  ASSERT_EQ(samples->size(), 2u);
+  EXPECT_EQ(store_->LastRunStarted("iris")->value_or(0), 3000);
+  EXPECT_FALSE(store_->LastRunStarted("nothing")->has_value());
+  int64_t throttled = 0;
+  for (const RunSample& s : *samples) throttled += s.status == RunStatus::kThrottled ? s.stands_for : 0;
+  EXPECT_EQ(throttled, 7);
+  EXPECT_EQ(store_->FindRunIds("abcd-", 2)->size(), 2u);
+  EXPECT_EQ(store_->FindRunIds("abcd-3", 2)->front(), "abcd-3");
+  EXPECT_TRUE(store_->FindRunIds("abce", 2)->empty());
+}
+
 TEST_F(SqliteStoreTest, DuplicateRouteIsAConflict) {
   Route r{.method = "POST", .path = "/predict", .function = "iris"};
   ASSERT_TRUE(store_->CreateRoute(r).ok());

@@ -6,6 +6,7 @@
 // store, atomically.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -66,7 +67,19 @@ class Store {
   // Marks versions left `starting` by a daemon that died mid-deploy as failed.
   virtual Result<int64_t> FailInterruptedDeploys(const std::string& message) = 0;
 
+  // Each function's serving version (issue #15): what routes that follow it get. A
+  // version created ready serves at once; PublishVersion makes a starting one ready and
+  // serving in one transaction; SetServing moves serving to another ready version.
+  virtual Result<std::map<std::string, int64_t>> ListServing() = 0;
+  virtual Status PublishVersion(const std::string& function, int64_t version) = 0;
+  virtual Status SetServing(const std::string& function, int64_t version) = 0;  // kConflict: not ready
+  // Removes every version of the function and its routes, in one transaction; its
+  // version numbers are not reused. Run records stay.
+  virtual Status DeleteFunction(const std::string& function) = 0;
+  virtual Status DeleteVersion(const std::string& function, int64_t version) = 0;  // kConflict: serving
+
   virtual Result<Route> CreateRoute(Route r) = 0;  // kConflict on a taken method + path
+  virtual Status UpdateRoute(int64_t id, const std::string& function, std::optional<int64_t> version) = 0;
   virtual Result<std::vector<Route>> ListRoutes() = 0;
   virtual Status DeleteRoute(int64_t id) = 0;
 
@@ -96,6 +109,12 @@ class Store {
   virtual Result<int64_t> CloseInterruptedRuns(const std::string& message) = 0;
   virtual Result<std::vector<RunRecord>> ListRuns(const RunFilter& filter) = 0;
   virtual Result<RunRecord> GetRun(const std::string& id) = 0;
+  // Up to `limit` run ids that start with `prefix`, in order.
+  virtual Result<std::vector<std::string>> FindRunIds(const std::string& prefix, int limit) = 0;
+  // The figures of the function's runs started at or after `since_ms` (run_stats.h).
+  virtual Result<std::vector<RunSample>> ListRunSamples(const std::string& function, int64_t since_ms) = 0;
+  // When the function's newest run started, if it has any.
+  virtual Result<std::optional<int64_t>> LastRunStarted(const std::string& function) = 0;
 
   // The durable queue of async runs (issue #6). EnqueueRun records the run (status
   // queued) and its queue entry in one transaction, so the 202 comes after both are

@@ -46,8 +46,9 @@ def test_a_secret_reaches_the_handler_and_nowhere_else(kiln, tmp_path):
     assert r.json() == {"sha256": hashlib.sha256(value.encode()).hexdigest(), "ref": "visible"}
 
     function = kiln.api_json("GET", f"/v1/functions/{name}")
-    assert function["versions"][-1]["env"]["DB_PASSWORD"] == f"secret:{secret}"
-    assert value not in str(function)
+    assert function["versions"][-1]["env_secrets"] == {"DB_PASSWORD": secret}
+    assert sorted(function["versions"][-1]["env"]) == ["DB_PASSWORD", "PLAIN"]
+    assert value not in str(function) and "visible" not in str(function)
     run = kiln.run(r.headers["X-Kiln-Run-Id"])
     assert value not in kiln.cli_ok("run", "show", run["id"]) + kiln.cli_ok("runs", name)
     assert value not in str(run) and "handler ran" in run["logs"]
@@ -83,7 +84,7 @@ def test_removing_a_secret_in_use_is_refused_naming_the_version(kiln, tmp_path):
                 "--env", f"DB_PASSWORD=secret:{secret}")
     r = kiln.api("DELETE", f"/v1/secrets/{secret}")
     assert r.status_code == 409 and f"{name}:1" in r.json()["error"]["message"], r.text
-    kiln.cli_ok("deploy", write_bundle(tmp_path / name, CHECKS_ENV), "--name", name)  # v2, no secret
+    kiln.cli_ok("deploy", write_bundle(tmp_path / name, CHECKS_ENV), "--name", name, "--env-clear")  # v2, no secret
     kiln.cli_ok("secret", "rm", secret)
     assert secret not in [s["name"] for s in kiln.cli_json("secret", "ls")["secrets"]]
     assert kiln.api("DELETE", f"/v1/secrets/{secret}").status_code == 404
