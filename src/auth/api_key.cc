@@ -44,6 +44,7 @@ NewKey GenerateKey(std::string name, KeyScope scope, int64_t now_ms) {
   k.record.routes = std::move(scope.routes);
   k.record.functions = std::move(scope.functions);
   k.record.role = scope.role;
+  k.record.metrics = scope.metrics;
   k.record.expires_at = scope.expires_at;
   k.record.created_at = now_ms;
   k.plaintext = std::move(s.plaintext);

@@ -26,6 +26,7 @@ struct KeyScope {
   std::vector<std::string> routes;
   std::vector<std::string> functions;
   ControlRole role = ControlRole::kNone;
+  bool metrics = false;
   std::optional<int64_t> expires_at;  // epoch ms
 };
 

@@ -11,7 +11,7 @@ namespace {
 struct KeyFlags {
   std::string name, id, role, expires, grace;
   std::vector<std::string> routes, functions;
-  bool admin = false, json = false;
+  bool admin = false, json = false, metrics = false;
 };
 
 std::string Join(const nlohmann::json& list) {
@@ -37,6 +37,7 @@ void PrintNewKey(const nlohmann::json& k) {
 Status Create(const Globals& g, const KeyFlags& f) {
   nlohmann::json body = {{"name", f.name}, {"routes", f.routes}, {"functions", f.functions}, {"admin", f.admin}};
   if (!f.role.empty()) body["role"] = f.role;
+  if (f.metrics) body["metrics"] = true;
   if (!f.expires.empty()) {
     KILN_ASSIGN_OR_RETURN(body["expires_in_s"], DurationSeconds("--expires", f.expires));
   }
@@ -98,6 +99,7 @@ void AddKey(CLI::App& app, Globals& g) {
   create->add_option("--role", f->role, "Control-API role: admin, deployer or reader")
       ->check(CLI::IsMember({"admin", "deployer", "reader"}));
   create->add_flag("--admin", f->admin, "Same as --role admin");
+  create->add_flag("--metrics", f->metrics, "The key may read GET /metrics (for a Prometheus scraper)");
   create->add_option("--expires", f->expires, "The key stops working after this long: 45s, 90m, 12h, 30d");
   create->callback([&g, f] { g.status = Create(g, *f); });
   auto* ls = key->add_subcommand("ls", "List keys (never their secrets; old-format keys marked legacy)");

@@ -25,6 +25,7 @@ void AddKey(CLI::App& app, Globals& g);
 void AddSecret(CLI::App& app, Globals& g);
 void AddAudit(CLI::App& app, Globals& g);
 void AddRuns(CLI::App& app, Globals& g);
+void AddLogs(CLI::App& app, Globals& g);
 void AddLayer(CLI::App& app, Globals& g);
 void AddPs(CLI::App& app, Globals& g);
 void AddDoctor(CLI::App& app, Globals& g);

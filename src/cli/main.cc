@@ -89,6 +89,8 @@ int main(int argc, char** argv) {
   serve->add_option("--auth-failure-burst", config.auth_failures.burst,
                     "Failed authentications a source address may make in a burst (default 20)")
       ->check(CLI::Range(1.0, 1e6));
+  serve->add_flag("--metrics-public", config.metrics_public,
+                  "Serve GET /metrics without a key (default: the admin key, a reader, or a key made with --metrics)");
   serve->callback([&] {
     http.max_request_line = static_cast<size_t>(max_request_line_kb) << 10;
     http.max_header_bytes = static_cast<size_t>(max_header_kb) << 10;
@@ -116,6 +118,7 @@ int main(int argc, char** argv) {
   kiln::cli::AddKey(app, g);
   kiln::cli::AddSecret(app, g);
   kiln::cli::AddRuns(app, g);
+  kiln::cli::AddLogs(app, g);
   kiln::cli::AddLayer(app, g);
   kiln::cli::AddPs(app, g);
   kiln::cli::AddDoctor(app, g);

@@ -22,6 +22,7 @@ struct Rule {
 // secrets are admin's alone (secrets need no row: the default is admin).
 constexpr std::array kRules{
     Rule{verb::get, "/v1/openapi.json", kNone},
+    Rule{verb::get, "/metrics", kReader},  // or a key made with --metrics (ControlApi::Check)
     Rule{verb::post, "/v1/blobs", kDeployer},
     Rule{verb::get, "/v1/functions", kReader},
     Rule{verb::get, "/v1/functions/*", kReader},
@@ -43,6 +44,7 @@ constexpr std::array kRules{
     Rule{verb::get, "/v1/audit", kAdmin},
     Rule{verb::get, "/v1/runs", kReader},
     Rule{verb::get, "/v1/runs/*", kReader},
+    Rule{verb::get, "/v1/logs", kReader},
     Rule{verb::get, "/v1/containers", kReader},
     Rule{verb::delete_, "/v1/containers/*", kDeployer},
     Rule{verb::get, "/v1/zygotes", kReader},

@@ -84,8 +84,11 @@ bool ReservedPath(const std::string& path) {
 
 ControlApi::Access ControlApi::Check(const gateway::RequestHeader& h, const gateway::RequestInfo& info) {
   Access a;
-  const ControlRole least = LeastRole(h.method(), PathSegments(Sv(h.target())));
+  const Segments seg = PathSegments(Sv(h.target()));
+  const ControlRole least = LeastRole(h.method(), seg);
   if (least == ControlRole::kNone) return a;
+  const bool metrics = seg == Segments{"metrics"} && h.method() == http::verb::get;
+  if (metrics && d_.metrics_public) return a;
   auto refuse = [&](Status st) {
     a.refusal = gateway::ErrorResponse(st, h.version(), true);
     return a;
@@ -101,8 +104,10 @@ ControlApi::Access ControlApi::Check(const gateway::RequestHeader& h, const gate
     d_.failures->Failed(info.remote_ip);
     return refuse(Status(Code::kUnauthenticated, "the API key is not valid"));
   }
+  if (metrics && a.key->metrics) return a;
   if (a.key->role == ControlRole::kNone) {
-    return refuse(Status(Code::kPermissionDenied, "this key has no control role"));
+    return refuse(Status(Code::kPermissionDenied, metrics ? "this key may not read /metrics: create one with --metrics"
+                                                          : "this key has no control role"));
   }
   if (!auth::RoleAtLeast(a.key->role, least)) {
     return refuse(Status(Code::kPermissionDenied, std::string("the ") + ControlRoleName(a.key->role) +
@@ -136,6 +141,8 @@ asio::awaitable<Response> ControlApi::Handle(Request req, const gateway::Request
   Response res;
   if (seg.size() == 2 && seg[1] == "openapi.json" && req.method() == http::verb::get) {
     res = gateway::JsonResponse(200, kOpenApiDocument, req.version(), true);
+  } else if (seg == Segments{"metrics"} && req.method() == http::verb::get) {
+    res = Metrics(req.version());
   } else {
     res = co_await Route(req, info, seg);
   }
@@ -217,6 +224,7 @@ asio::awaitable<Response> ControlApi::Route(Request& req, const gateway::Request
     if (n == 4 && is(3, "rotate") && m == http::verb::post) co_return FromResult(200, RotateKey(seg[2], body));
   }
   if (n == 2 && is(1, "audit") && m == http::verb::get) co_return FromResult(200, ListAudit(req));
+  if (n == 2 && is(1, "logs") && m == http::verb::get) co_return FromResult(200, ListLogs(req));
   if (is(1, "runs") && m == http::verb::get) {
     if (n == 2) co_return FromResult(200, ListRuns(req));
     if (n == 3) co_return FromResult(200, GetRun(seg[2]));

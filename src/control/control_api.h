@@ -18,6 +18,7 @@
 
 #include "auth/failure_limiter.h"
 #include "control/deployer.h"
+#include "metrics/faas_metrics.h"
 #include "dispatch/dispatcher.h"
 #include "runs/async_runner.h"
 #include "runs/pipeline_runner.h"
@@ -59,6 +60,8 @@ struct ControlDeps {
   asio::any_io_executor blocking;  // for filesystem-heavy work
   Deployer* deployer;
   ControlLimits limits;
+  metrics::FaasMetrics* metrics;
+  bool metrics_public = false;  // GET /metrics without a key (kiln serve --metrics-public)
 };
 
 class ControlApi {
@@ -98,6 +101,10 @@ class ControlApi {
   Result<nlohmann::json> CreateRoute(const std::string& body);
   Result<nlohmann::json> ListRuns(const Request& req);
   Result<nlohmann::json> GetRun(const std::string& id);
+  // log_endpoints.cc: GET /v1/logs
+  Result<nlohmann::json> ListLogs(const Request& req);
+  // GET /metrics: the Prometheus text exposition.
+  Response Metrics(unsigned version);
   // function_views.cc: kiln ls, kiln describe, the stats API
   Result<nlohmann::json> ListFunctions();
   Result<nlohmann::json> GetFunction(const std::string& name);

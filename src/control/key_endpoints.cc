@@ -54,7 +54,7 @@ Result<ControlRole> RoleOf(const json& j) {
 
 Result<json> ControlApi::CreateKey(const std::string& body) {
   KILN_ASSIGN_OR_RETURN(json j, ParseObject(body));
-  KILN_RETURN_IF_ERROR(OnlyFields(j, {"name", "routes", "functions", "admin", "role", "expires_in_s"}));
+  KILN_RETURN_IF_ERROR(OnlyFields(j, {"name", "routes", "functions", "admin", "role", "expires_in_s", "metrics"}));
   if (!j.contains("name") || !j["name"].is_string() || j["name"].get<std::string>().empty()) {
     return InvalidArgument("a key needs a name (a string)");
   }
@@ -64,8 +64,12 @@ Result<json> ControlApi::CreateKey(const std::string& body) {
   KILN_ASSIGN_OR_RETURN(scope.routes, StringList(j, "routes"));
   KILN_ASSIGN_OR_RETURN(scope.functions, StringList(j, "functions"));
   KILN_ASSIGN_OR_RETURN(scope.role, RoleOf(j));
-  if (scope.role == ControlRole::kNone && scope.routes.empty() && scope.functions.empty()) {
-    return InvalidArgument("a key needs a scope: routes, functions, or a role");
+  if (j.contains("metrics") && !j["metrics"].is_null()) {
+    if (!j["metrics"].is_boolean()) return InvalidArgument("metrics must be true or false");
+    scope.metrics = j["metrics"].get<bool>();
+  }
+  if (scope.role == ControlRole::kNone && scope.routes.empty() && scope.functions.empty() && !scope.metrics) {
+    return InvalidArgument("a key needs a scope: routes, functions, metrics, or a role");
   }
   if (j.contains("expires_in_s") && !j["expires_in_s"].is_null()) {
     KILN_ASSIGN_OR_RETURN(int64_t s, Seconds(j, "expires_in_s", 1, kMaxExpiresS));

@@ -19,7 +19,7 @@ std::string_view PathOf(const gateway::RequestHeader& header) {
 
 Area AreaOf(std::string_view path) {
   if (path == "/healthz") return Area::kHealth;
-  if (path == "/v1" || path.rfind("/v1/", 0) == 0) return Area::kControl;
+  if (path == "/v1" || path.rfind("/v1/", 0) == 0 || path == "/metrics") return Area::kControl;
   return Area::kUser;
 }
 

@@ -72,6 +72,7 @@ boost::asio::awaitable<Invocation> Dispatcher::Invoke(InvocationRequest req) {
   RunRecord& run = inv.run;
   run = NewRunRecord(req.fv, req.request_id, req.trigger, req.route, req.request_bytes);
   run.attempt = req.attempt;
+  observer_->Started(req.fv, req.trigger);
   const int64_t budget_ms = req.async ? req.fv.async.timeout_ms : req.fv.timeout_ms;
   // Recorded as running once the pool takes the request (a container, a place or a
   // queue position): a daemon that dies from then on still leaves a trace, which the
@@ -94,6 +95,7 @@ boost::asio::awaitable<Invocation> Dispatcher::Invoke(InvocationRequest req) {
     run.start_note = refusal->start_note;
     run.duration_ms = MsSince(t0);
     Complete(inv, req.fv.memory_mb);
+    observer_->Ended(run);
     if (refusal->status == RunStatus::kThrottled && !req.async) {
       auto ex = co_await boost::asio::this_coro::executor;
       throttles_.Add(run, ex);
@@ -192,6 +194,7 @@ void Dispatcher::RecordExpired(RunRecord run, int64_t memory_mb, const std::stri
 
 void Dispatcher::Finish(Invocation& inv, int64_t memory_mb) {
   Complete(inv, memory_mb);
+  observer_->Ended(inv.run);
   recorder_->Emit(inv.run);
 }
 

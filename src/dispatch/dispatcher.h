@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "dispatch/http_result.h"
+#include "dispatch/invocation_observer.h"
 #include "model/records.h"
 #include "dispatch/throttle_log.h"
 #include "pool/pool.h"
@@ -48,8 +49,9 @@ struct Invocation {
 
 class Dispatcher {
  public:
-  Dispatcher(pool::Pool* pool, runs::RunRecorder* recorder, Limits limits)
-      : pool_(pool), recorder_(recorder), limits_(limits), throttles_(recorder) {}
+  // `observer` learns of every invocation: invocation_observer.h.
+  Dispatcher(pool::Pool* pool, runs::RunRecorder* recorder, Limits limits, InvocationObserver* observer)
+      : pool_(pool), recorder_(recorder), limits_(limits), observer_(observer), throttles_(recorder) {}
 
   boost::asio::awaitable<Invocation> Invoke(InvocationRequest req);
 
@@ -72,6 +74,7 @@ class Dispatcher {
   pool::Pool* pool_;
   runs::RunRecorder* recorder_;
   Limits limits_;
+  InvocationObserver* observer_;
   ThrottleLog throttles_;
 };
 

@@ -229,7 +229,8 @@ void to_json(nlohmann::json& j, const ApiKeyRecord& v) {
        {"last_used_at", time_or_null(v.last_used_at)},
        {"previous_valid_until",
         v.previous_sha256.empty() ? nlohmann::json(nullptr) : nlohmann::json(FormatRfc3339(v.previous_valid_until))},
-       {"legacy", v.legacy}};
+       {"legacy", v.legacy},
+       {"metrics", v.metrics}};
 }
 
 void to_json(nlohmann::json& j, const LayerDistribution& v) {

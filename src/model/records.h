@@ -111,6 +111,7 @@ struct ApiKeyRecord {
   std::vector<std::string> routes;
   std::vector<std::string> functions;
   ControlRole role = ControlRole::kNone;
+  bool metrics = false;  // may read GET /metrics (a reader role may too)
   int64_t created_at = 0;
   std::optional<int64_t> expires_at;  // epoch ms; unset: never
   // After a rotation, the previous secret's hash, accepted until previous_valid_until.

@@ -55,6 +55,7 @@ Container::Container(asio::any_io_executor ex, sandbox::WorkerProcess w, std::st
   // Non-blocking once, so DrainLogs can read what is there without a syscall to set it.
   boost::system::error_code ec;
   logs_.non_blocking(true, ec);
+  if (cgroup_) leftovers_.emplace(cgroup_.get(), pid_);
 }
 
 Container::~Container() { Retire(LeaveReason::kShutdown); }  // then cgroup_ removes its group
@@ -161,8 +162,8 @@ asio::awaitable<Exchange> Container::Invoke(std::string header, std::string even
 }
 
 void Container::EndLeftovers() {
-  if (!cgroup_) return;  // no cgroup (kiln doctor says so): no list of its processes
-  Result<size_t> killed = sandbox::KillLeftovers(*cgroup_, pid_);
+  if (!leftovers_) return;  // no cgroup (kiln doctor says so): no list of its processes
+  Result<size_t> killed = leftovers_->Kill();
   std::string line;
   if (!killed.ok()) {
     line = "[kiln] could not end the processes left running: " + killed.status().message() + "\n";

@@ -33,6 +33,7 @@
 #include "common/status.h"
 #include "pool/reconcile_policy.h"
 #include "runtime/protocol.h"
+#include "sandbox/leftovers.h"
 #include "sandbox/worker_spawner.h"
 
 namespace kiln::pool {
@@ -123,6 +124,7 @@ class Container : public std::enable_shared_from_this<Container> {
   int64_t memory_mb_;
   std::unique_ptr<sandbox::ContainerCgroup> cgroup_;  // destroyed with the container
   UniqueFd pidfd_;  // when the worker is not the daemon's child (a template's)
+  std::optional<sandbox::Leftovers> leftovers_;  // over cgroup_; set when there is one
   ContainerState state_ = ContainerState::kStarting;
   int64_t invocations_ = 0;
   LeaveReason leave_reason_ = LeaveReason::kCrashed;

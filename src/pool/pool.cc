@@ -126,7 +126,9 @@ ContainerRecord Pool::RecordOf(const Slot& s, const Container& c) const {
   return r;
 }
 
-int64_t Pool::FreeMb() const { return config_.memory_budget_mb - used_mb_ - zygotes_.reserved_mb(); }
+int64_t Pool::UsedMemoryMb() const { return used_mb_ + zygotes_.reserved_mb(); }
+
+int64_t Pool::FreeMb() const { return config_.memory_budget_mb - UsedMemoryMb(); }
 
 bool Pool::ClaimPlace(Slot& s, bool may_evict, std::optional<std::string_view> successor_of) {
   if (!s.places.Admits(successor_of)) return false;

@@ -187,6 +187,8 @@ class Pool {
   void Reconcile();
 
   std::vector<ContainerInfo> Containers() const;
+  // The node's memory budget taken now: containers' limits and the zygotes' reserve.
+  int64_t UsedMemoryMb() const;
   // The zygotes and the snapshot templates.
   std::vector<ForkSourceInfo> ForkSources() const;
   // Stops an idle container now (`DELETE /v1/containers/{id}`): NotFound, or

@@ -56,6 +56,7 @@ class FakeStore final : public Store {
   Status MakeReady(const std::vector<std::string>&, int64_t) override { return Internal("unused"); }
   Status DeleteQueuedRun(const std::string&) override { return Internal("unused"); }
   Result<int64_t> ReleaseLeases() override { return Internal("unused"); }
+  Result<std::pair<int64_t, std::optional<int64_t>>> QueueDepth() override { return Internal("unused"); }
   Result<bool> PutPipeline(const Pipeline&) override { return Internal("unused"); }
   Result<Pipeline> GetPipeline(const std::string&) override { return Internal("unused"); }
   Result<std::vector<Pipeline>> ListPipelines() override { return Internal("unused"); }

@@ -308,7 +308,31 @@ class DirGroup : public ContainerCgroup {
     return pids;
   }
 
+  // Keeps <dir>/pids.current open for TaskCount().
+  Status KeepTaskCount(const std::string& dir) {
+    const std::string path = dir + "/pids.current";
+    task_count_ = UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!task_count_.valid()) return ErrnoStatus("open(" + path + ")");
+    return OkStatus();
+  }
+
+  // A kept descriptor read again from offset 0 shows the count now (seq_file starts
+  // over at 0; only cgroup v1's pid lists are cached per open).
+  Result<int64_t> TaskCount() const final {
+    if (!task_count_.valid()) return NotFound("no pids controller for this container");
+    char buf[32];
+    ssize_t n;
+    do {
+      n = ::pread(task_count_.get(), buf, sizeof buf, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return ErrnoStatus("pread(pids.current)");
+    int64_t count = 0;
+    if (std::from_chars(buf, buf + n, count).ec != std::errc()) return Internal("pids.current is not a number");
+    return count;
+  }
+
   Status Destroy() final {
+    task_count_ = UniqueFd();
     const auto deadline = Clock::now() + kRemoveBudget;
     Status first;
     std::vector<std::string> left;  // kept so a later Destroy() tries them again
@@ -326,6 +350,7 @@ class DirGroup : public ContainerCgroup {
 
  private:
   std::vector<std::string> dirs_;
+  UniqueFd task_count_;  // pids.current, when the pids controller is there
 };
 
 // ---- cgroup v1: a memory hierarchy, and a pids hierarchy where mounted --------------
@@ -403,6 +428,7 @@ class V1Manager final : public CgroupManager {
       const std::string pids_dir = *pids_parent_ + "/" + id;
       KILN_RETURN_IF_ERROR(group->MakeDir(pids_dir));
       KILN_RETURN_IF_ERROR(WriteFile(pids_dir + "/pids.max", std::to_string(pids_max)));
+      KILN_RETURN_IF_ERROR(group->KeepTaskCount(pids_dir));
     }
     return std::unique_ptr<ContainerCgroup>(std::move(group));
   }
@@ -505,6 +531,7 @@ class V2Manager final : public CgroupManager {
     }
     if (pids_status_.ok()) {
       KILN_RETURN_IF_ERROR(WriteFile(dir + "/pids.max", std::to_string(pids_max)));
+      KILN_RETURN_IF_ERROR(group->KeepTaskCount(dir));
     }
     return std::unique_ptr<ContainerCgroup>(std::move(group));
   }

@@ -63,6 +63,10 @@ class ContainerCgroup {
   virtual bool OomKilled() const = 0;
   // The processes inside now (host pids; exited ones the kernel already dropped).
   virtual Result<std::vector<pid_t>> Procs() const = 0;
+  // The tasks (threads) the pids controller counts inside now, read through a
+  // descriptor kept open (pids.current); NotFound without the pids controller.
+  // Cheaper than Procs(): no open, no pid list (on v1 one is built at every open).
+  virtual Result<int64_t> TaskCount() const = 0;
   // Kills every process inside, then removes the directories. Idempotent.
   virtual Status Destroy() = 0;
   // The directories still owned (for logs); empty after a successful Destroy().

@@ -32,6 +32,11 @@ pid_t ForkInto(ContainerCgroup& group, bool busy) {
   return pid;
 }
 
+template <typename T>
+T Or(const Result<T>& r, T failed) {
+  return r.ok() ? *r : failed;
+}
+
 int Wait(pid_t pid) {
   int status = 0;
   EXPECT_EQ(::waitpid(pid, &status, 0), pid);
@@ -80,6 +85,37 @@ TEST_F(LeftoversTest, NothingLeftIsNothingKilled) {
   EXPECT_EQ(*killed, 0u);
   ::kill(worker, SIGKILL);
   Wait(worker);
+}
+
+TEST_F(LeftoversTest, TaskCountIsReadAgainThroughTheKeptDescriptor) {
+  if (!manager_->pids_status().ok()) GTEST_SKIP() << "no pids controller: " << manager_->pids_status().message();
+  EXPECT_EQ(Or(group_->TaskCount(), int64_t{-1}), 0);
+  const pid_t worker = ForkInto(*group_, /*busy=*/false);
+  EXPECT_EQ(Or(group_->TaskCount(), int64_t{-1}), 1);
+  const pid_t other = ForkInto(*group_, /*busy=*/false);
+  EXPECT_EQ(Or(group_->TaskCount(), int64_t{-1}), 2);
+  for (pid_t pid : {worker, other}) {
+    ::kill(pid, SIGKILL);
+    Wait(pid);
+  }
+  EXPECT_EQ(Or(group_->TaskCount(), int64_t{-1}), 0);
+}
+
+// The check a container keeps: nothing but the worker costs no list; a process beside
+// it, and a zombie it has not reaped, are found and handled by the full pass.
+TEST_F(LeftoversTest, TheKeptCheckFindsWhatTheFullPassFinds) {
+  const pid_t worker = ForkInto(*group_, /*busy=*/false);
+  Leftovers leftovers(group_.get(), worker);
+  EXPECT_EQ(Or(leftovers.Kill(), size_t{99}), 0u);
+  const pid_t left = ForkInto(*group_, /*busy=*/true);
+  EXPECT_EQ(Or(leftovers.Kill(), size_t{99}), 1u);
+  int status = Wait(left);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  EXPECT_EQ(Or(leftovers.Kill(), size_t{99}), 0u);
+  ::kill(worker, SIGKILL);
+  Wait(worker);
+  // The worker gone, its stat unreadable: the full pass answers, and finds nobody.
+  EXPECT_EQ(Or(leftovers.Kill(), size_t{99}), 0u);
 }
 
 }  // namespace

@@ -111,14 +111,15 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_log_by_time ON audit_log (at);
 )sql",
     // 8: function lifecycle (issue #15): the serving version and the version numbering
-    // apart from the versions, throttle records that stand for several requests, and
-    // the index the stats API reads alone.
+    // apart from the versions, throttle records that stand for several requests, keys
+    // that may read /metrics, and the index the stats API reads alone.
     R"sql(
 CREATE TABLE functions (name TEXT PRIMARY KEY, serving INTEGER, last_version INTEGER NOT NULL);
 INSERT INTO functions (name, serving, last_version)
   SELECT function, MAX(CASE WHEN state = 'ready' THEN version END), MAX(version)
   FROM function_versions GROUP BY function;
 ALTER TABLE runs ADD COLUMN stands_for INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE api_keys ADD COLUMN metrics INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX runs_for_stats ON runs
   (function, started_at, trigger, status, cold, duration_ms, init_ms, start, stands_for);
 )sql",
@@ -358,19 +359,20 @@ Status SqliteStore::DeleteRoute(int64_t id) {
 Status SqliteStore::CreateKey(const ApiKeyRecord& k) {
   SqliteStmt s(db_,
                "INSERT INTO api_keys (id, name, secret_sha256, routes, functions, admin, created_at, role, "
-               "expires_at, previous_sha256, previous_valid_until, last_used_at, legacy) "
-               "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)");
+               "expires_at, previous_sha256, previous_valid_until, last_used_at, legacy, metrics) "
+               "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   s.Bind(1, k.id).Bind(2, k.name).Bind(3, k.secret_sha256).Bind(4, ToJsonText(k.routes));
   s.Bind(5, ToJsonText(k.functions)).Bind(6, int64_t{k.role == ControlRole::kAdmin}).Bind(7, k.created_at);
   s.Bind(8, std::string(ControlRoleName(k.role))).Bind(9, k.expires_at).Bind(10, k.previous_sha256);
   s.Bind(11, k.previous_valid_until).Bind(12, k.last_used_at).Bind(13, int64_t{k.legacy});
+  s.Bind(14, int64_t{k.metrics});
   return s.Run();
 }
 
 Result<std::vector<ApiKeyRecord>> SqliteStore::ListKeys() {
   SqliteStmt s(db_,
                "SELECT id, name, secret_sha256, routes, functions, role, created_at, expires_at, "
-               "previous_sha256, previous_valid_until, last_used_at, legacy FROM api_keys ORDER BY created_at, id");
+               "previous_sha256, previous_valid_until, last_used_at, legacy, metrics FROM api_keys ORDER BY created_at, id");
   std::vector<ApiKeyRecord> out;
   for (;;) {
     KILN_ASSIGN_OR_RETURN(bool row, s.Step());
@@ -388,6 +390,7 @@ Result<std::vector<ApiKeyRecord>> SqliteStore::ListKeys() {
     k.previous_valid_until = s.Int(9);
     if (!s.IsNull(10)) k.last_used_at = s.Int(10);
     k.legacy = s.Int(11) != 0;
+    k.metrics = s.Int(12) != 0;
     out.push_back(std::move(k));
   }
   return out;
@@ -631,7 +634,8 @@ Result<std::vector<RunRecord>> SqliteStore::ListRuns(const RunFilter& filter) {
   if (!filter.function.empty()) add("function = ?", filter.function);
   if (filter.status) add("status = ?", std::string(RunStatusName(*filter.status)));
   if (filter.cold) add(*filter.cold ? "cold = 1" : "cold = 0", std::nullopt);
-  return QueryRuns(where, args, filter.limit, /*with_logs=*/false);
+  if (filter.since_ms) add("started_at >= " + std::to_string(*filter.since_ms), std::nullopt);
+  return QueryRuns(where, args, filter.limit, filter.with_logs);
 }
 
 Result<RunRecord> SqliteStore::GetRun(const std::string& id) {
@@ -768,6 +772,13 @@ Status SqliteStore::DeleteQueuedRun(const std::string& run_id) {
   SqliteStmt s(db_, "DELETE FROM async_queue WHERE run_id = ?");
   s.Bind(1, run_id);
   return s.Run();
+}
+
+Result<std::pair<int64_t, std::optional<int64_t>>> SqliteStore::QueueDepth() {
+  SqliteStmt s(db_, "SELECT COUNT(*), MIN(enqueued_at) FROM async_queue");
+  KILN_ASSIGN_OR_RETURN(bool row, s.Step());
+  KILN_CHECK(row);  // an aggregate always yields a row
+  return std::make_pair(s.Int(0), s.IsNull(1) ? std::optional<int64_t>() : std::optional(s.Int(1)));
 }
 
 Result<int64_t> SqliteStore::ReleaseLeases() {

@@ -65,6 +65,7 @@ class SqliteStore final : public Store, public AuditLog {
   Status MakeReady(const std::vector<std::string>& run_ids, int64_t now) override;
   Status DeleteQueuedRun(const std::string& run_id) override;
   Result<int64_t> ReleaseLeases() override;
+  Result<std::pair<int64_t, std::optional<int64_t>>> QueueDepth() override;
   // sqlite_pipelines.cc
   Result<bool> PutPipeline(const Pipeline& p) override;
   Result<Pipeline> GetPipeline(const std::string& name) override;

@@ -21,6 +21,8 @@ struct RunFilter {
   std::string function;             // empty: all
   std::optional<RunStatus> status;
   std::optional<bool> cold;
+  std::optional<int64_t> since_ms;  // started at or after
+  bool with_logs = false;
   int limit = 50;
 };
 
@@ -138,6 +140,8 @@ class Store {
   virtual Status MakeReady(const std::vector<std::string>& run_ids, int64_t now) = 0;
   // Done (its final record written): out of the queue.
   virtual Status DeleteQueuedRun(const std::string& run_id) = 0;
+  // Runs in the queue (waiting or leased) and when the oldest was enqueued (epoch ms).
+  virtual Result<std::pair<int64_t, std::optional<int64_t>>> QueueDepth() = 0;
   // At start: every lease is a dead daemon's; its runs go back to the queue (status
   // queued) to be delivered again. Returns how many.
   virtual Result<int64_t> ReleaseLeases() = 0;

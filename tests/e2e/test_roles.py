@@ -29,7 +29,7 @@ def operations(kiln):
     doc = requests.get(kiln.url + "/v1/openapi.json", timeout=30).json()
     ops = []
     for path, item in doc["paths"].items():
-        if not path.startswith("/v1/"):
+        if not path.startswith("/v1/") and path != "/metrics":
             continue
         for method in METHODS:
             if method in item:

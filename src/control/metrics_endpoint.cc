@@ -1,0 +1,38 @@
+// GET /metrics: the counted families of metrics/faas_metrics.h and the node as it is
+// now (containers, zygotes, the async queue, the memory budget).
+#include <map>
+#include <tuple>
+
+#include "common/time_util.h"
+#include "control/control_api.h"
+
+namespace kiln::control {
+
+Response ControlApi::Metrics(unsigned version) {
+  metrics::NodeView node;
+  std::map<std::tuple<std::string, std::string, std::string>, int64_t> containers;
+  for (const pool::ContainerInfo& c : d_.pool->Containers()) {
+    ++containers[{c.function, pool::ContainerStateName(c.state), c.start.empty() ? "plain" : c.start}];
+  }
+  for (const auto& [key, n] : containers) {
+    node.containers.push_back({std::get<0>(key), std::get<1>(key), std::get<2>(key), n});
+  }
+  for (const pool::ForkSourceInfo& z : d_.pool->ForkSources()) {
+    ++node.zygotes_by_state[z.state];
+    node.zygote_forks += z.forks;
+  }
+  if (auto depth = d_.store->QueueDepth(); depth.ok()) {
+    node.async_queued = depth->first;
+    if (depth->second) node.async_oldest_age_s = static_cast<double>(NowEpochMs() - *depth->second) / 1000.0;
+  }
+  node.memory_budget_used_bytes = d_.pool->UsedMemoryMb() << 20;
+  node.memory_budget_total_bytes = d_.pool->config().memory_budget_mb << 20;
+  Response res{gateway::http::status::ok, version};
+  res.set(gateway::http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+  res.keep_alive(true);
+  res.body() = d_.metrics->Render(node);
+  res.prepare_payload();
+  return res;
+}
+
+}  // namespace kiln::control
