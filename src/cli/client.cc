@@ -66,9 +66,53 @@ Result<Reply> Client::Exchange(Stream& stream, const std::string& method, const 
   return r;
 }
 
+// GET `path`, handing the body to `on_bytes` as it arrives (a stream's chunks), until
+// the daemon ends it or `on_bytes` says stop. An answer other than 200 is read whole.
+template <class Stream>
+Result<Reply> Client::FollowExchange(Stream& stream, const std::string& path,
+                                     const std::function<bool(std::string_view)>& on_bytes) {
+  http::request<http::empty_body> req{http::verb::get, path, 11};
+  req.set(http::field::host, host_);
+  req.set(http::field::user_agent, "kiln-cli");
+  req.set(http::field::accept, "text/event-stream");
+  if (!key_.empty()) req.set(http::field::authorization, "Bearer " + key_);
+  http::write(stream, req);
+  beast::flat_buffer buf;
+  http::response_parser<http::buffer_body> parser;
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+  http::read_header(stream, buf, parser);
+  Reply r;
+  r.status = static_cast<int>(parser.get().result_int());
+  char piece[16 * 1024];
+  while (!parser.is_done()) {
+    parser.get().body().data = piece;
+    parser.get().body().size = sizeof piece;
+    beast::error_code ec;
+    http::read_some(stream, buf, parser, ec);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) throw beast::system_error(ec);
+    std::string_view got(piece, sizeof piece - parser.get().body().size);
+    if (r.status != 200) {
+      r.body.append(got);
+    } else if (!got.empty() && !on_bytes(got)) {
+      break;
+    }
+  }
+  return r;
+}
+
+Result<Reply> Client::Follow(const std::string& path, const std::function<bool(std::string_view)>& on_bytes) {
+  return Connected([&](auto& stream) { return FollowExchange(stream, path, on_bytes); });
+}
+
 Result<Reply> Client::Send(const std::string& method, const std::string& path,
                            const std::string& body, const std::string& content_type,
                            const std::map<std::string, std::string>& headers) {
+  return Connected([&](auto& stream) { return Exchange(stream, method, path, body, content_type, headers); });
+}
+
+template <class ExchangeFn>
+Result<Reply> Client::Connected(const ExchangeFn& exchange) {
   try {
     asio::io_context io;
     asio::ip::tcp::resolver resolver(io);
@@ -76,7 +120,7 @@ Result<Reply> Client::Send(const std::string& method, const std::string& path,
     tcp.connect(resolver.resolve(host_, port_));
     beast::error_code ec;
     if (!tls_) {
-      Result<Reply> r = Exchange(tcp, method, path, body, content_type, headers);
+      Result<Reply> r = exchange(tcp);
       tcp.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
       return r;
     }
@@ -92,7 +136,7 @@ Result<Reply> Client::Send(const std::string& method, const std::string& path,
     SSL_set_tlsext_host_name(stream.native_handle(), host_.c_str());  // SNI
     stream.set_verify_callback(ssl::host_name_verification(host_));
     stream.handshake(ssl::stream_base::client);
-    Result<Reply> r = Exchange(stream, method, path, body, content_type, headers);
+    Result<Reply> r = exchange(stream);
     stream.shutdown(ec);  // close_notify; the daemon may close first, which is fine
     return r;
   } catch (const std::exception& e) {

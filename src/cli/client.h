@@ -10,6 +10,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
 
@@ -30,12 +31,21 @@ class Client {
   Result<Reply> Send(const std::string& method, const std::string& path, const std::string& body,
                      const std::string& content_type,
                      const std::map<std::string, std::string>& headers = {});
+  // GET `path`, its body handed to `on_bytes` as it arrives (kiln logs -f), until the
+  // daemon ends it or `on_bytes` returns false; a non-200 answer comes back whole.
+  Result<Reply> Follow(const std::string& path, const std::function<bool(std::string_view)>& on_bytes);
   // A JSON call that must succeed: its parsed body, or the server's error (whose logs,
   // if any, are printed to stderr).
   Result<nlohmann::json> Call(const std::string& method, const std::string& path,
                               const nlohmann::json& body = nullptr);
 
  private:
+  // Connects (TCP, or TLS verified as above), runs `exchange` on the stream, closes.
+  template <class ExchangeFn>
+  Result<Reply> Connected(const ExchangeFn& exchange);
+  template <class Stream>
+  Result<Reply> FollowExchange(Stream& stream, const std::string& path,
+                               const std::function<bool(std::string_view)>& on_bytes);
   template <class Stream>
   Result<Reply> Exchange(Stream& stream, const std::string& method, const std::string& path, const std::string& body,
                          const std::string& content_type, const std::map<std::string, std::string>& headers);

@@ -106,12 +106,23 @@ std::string PrewarmLine(const std::string& name, const json& version, bool waite
   const json prewarm = version.value("prewarm", json());
   if (!prewarm.is_null()) {
     int64_t n = prewarm["containers"].get<int64_t>();
-    char measured[96];
-    std::snprintf(measured, sizeof measured, "init %.0f ms, memory %.0f of %lld MB",
-                  prewarm["init_ms"].get<double>(), prewarm["rss_mb"].get<double>(),
-                  static_cast<long long>(prewarm["memory_mb"].get<int64_t>()));
-    std::string count = n == 1 ? "" : " (" + std::to_string(n) + " containers)";
     const std::string start = prewarm.value("start", "");
+    // Private memory (what the limit applies to), and the pages shared with the zygote
+    // or template it was forked from; the RSS where the host gives no cgroup.
+    const json priv = prewarm.value("private_mb", json()), shared = prewarm.value("shared_mb", json());
+    char measured[160];
+    if (priv.is_number()) {
+      std::snprintf(measured, sizeof measured, "init %.0f ms, memory %.0f of %lld MB (+%.0f MB shared%s)",
+                    prewarm["init_ms"].get<double>(), priv.get<double>(),
+                    static_cast<long long>(prewarm["memory_mb"].get<int64_t>()),
+                    shared.is_number() ? shared.get<double>() : 0.0,
+                    start == "zygote" ? " with its zygote" : start == "snapshot" ? " with its template" : "");
+    } else {
+      std::snprintf(measured, sizeof measured, "init %.0f ms, memory %.0f of %lld MB resident",
+                    prewarm["init_ms"].get<double>(), prewarm["rss_mb"].get<double>(),
+                    static_cast<long long>(prewarm["memory_mb"].get<int64_t>()));
+    }
+    std::string count = n == 1 ? "" : " (" + std::to_string(n) + " containers)";
     return label + " warm" + count + (start.empty() ? "" : ", " + start + " start") + ": " + measured;
   }
   if (!waited) return label + " not pre-warmed (--no-wait)";

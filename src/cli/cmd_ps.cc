@@ -15,11 +15,19 @@ struct PsFlags {
   bool all = false, json = false;
 };
 
-// "45/256 MB": resident memory against the container's limit; ended containers have none.
+// "12/256 MB +86 shared": private memory (what the cgroup is charged, which the limit
+// applies to) against the limit, and the resident pages shared with a zygote or
+// template; the RSS where no cgroup says more. Ended containers have none.
 std::string MemoryCell(const json& c) {
+  char buf[80];
+  const json priv = c.value("private_mb", json()), shared = c.value("shared_mb", json());
+  if (priv.is_number()) {
+    std::snprintf(buf, sizeof buf, "%.0f/%s MB +%.0f shared", priv.get<double>(), Cell(c, "memory_mb").c_str(),
+                  shared.is_number() ? shared.get<double>() : 0.0);
+    return buf;
+  }
   auto rss = c.find("rss_mb");
   if (rss == c.end() || !rss->is_number()) return "-";
-  char buf[48];
   std::snprintf(buf, sizeof buf, "%.0f/%s MB", rss->get<double>(), Cell(c, "memory_mb").c_str());
   return buf;
 }

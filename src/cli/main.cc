@@ -89,6 +89,9 @@ int main(int argc, char** argv) {
   serve->add_option("--auth-failure-burst", config.auth_failures.burst,
                     "Failed authentications a source address may make in a burst (default 20)")
       ->check(CLI::Range(1.0, 1e6));
+  serve->add_option("--max-log-followers", config.max_log_followers,
+                    "Followers of kiln logs -f at once per node, 429 beyond (default 64)")
+      ->check(CLI::PositiveNumber);
   serve->add_flag("--metrics-public", config.metrics_public,
                   "Serve GET /metrics without a key (default: the admin key, a reader, or a key made with --metrics)");
   serve->callback([&] {

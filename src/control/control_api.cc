@@ -381,15 +381,18 @@ Result<json> ControlApi::ListRuns(const Request& req) {
 Result<json> ControlApi::GetRun(const std::string& id) {
   d_.recorder->Flush();
   Result<RunRecord> run = d_.store->GetRun(id);
-  if (run.ok() || run.status().code() != Code::kNotFound || id.size() < 4) {
-    if (!run.ok()) return run.status();
-    return json(*run);
+  if (!run.ok() && run.status().code() == Code::kNotFound && id.size() >= 4) {
+    KILN_ASSIGN_OR_RETURN(std::vector<std::string> ids, d_.store->FindRunIds(id, 2));
+    if (ids.empty()) return NotFound("no run " + id);
+    if (ids.size() > 1) return Conflict("run id prefix " + id + " is ambiguous (" + ids[0] + ", " + ids[1] + ", ...)");
+    run = d_.store->GetRun(ids.front());
   }
-  KILN_ASSIGN_OR_RETURN(std::vector<std::string> ids, d_.store->FindRunIds(id, 2));
-  if (ids.empty()) return NotFound("no run " + id);
-  if (ids.size() > 1) return Conflict("run id prefix " + id + " is ambiguous (" + ids[0] + ", " + ids[1] + ", ...)");
-  KILN_ASSIGN_OR_RETURN(RunRecord found, d_.store->GetRun(ids.front()));
-  return json(found);
+  if (!run.ok()) return run.status();
+  // A run still going shows its output so far (its record gets all of it at the end).
+  if (run->status == RunStatus::kRunning) {
+    if (auto so_far = d_.logs->OutputSoFar(run->id)) run->logs = *so_far;
+  }
+  return json(*run);
 }
 
 }  // namespace kiln::control

@@ -29,6 +29,7 @@
 #include "registry/blob_store.h"
 #include "registry/catalog.h"
 #include "runs/run_recorder.h"
+#include "runs/log_stream.h"
 #include "runs/run_stats.h"
 #include "secrets/secrets.h"
 #include "store/audit_log.h"
@@ -61,6 +62,7 @@ struct ControlDeps {
   Deployer* deployer;
   ControlLimits limits;
   metrics::FaasMetrics* metrics;
+  runs::LogStream* logs;
   bool metrics_public = false;  // GET /metrics without a key (kiln serve --metrics-public)
 };
 
@@ -74,6 +76,10 @@ class ControlApi {
   std::optional<Response> Admit(const gateway::RequestHeader& header, const gateway::RequestInfo& info,
                                 std::any* admitted);
   asio::awaitable<Response> Handle(Request req, const gateway::RequestInfo& info);
+  // GET /v1/logs?function=F&follow=true, once Admit let it in: the stream to answer
+  // with (FrontDoor hands it to the connection), or why not (404, 429).
+  static bool AsksToFollowLogs(const gateway::RequestHeader& header);
+  Result<std::unique_ptr<gateway::ResponseStream>> FollowLogs(const gateway::RequestHeader& header);
 
  private:
   using Segments = std::vector<std::string>;

@@ -59,6 +59,8 @@ json ContainerJson(const pool::ContainerInfo& c) {
           {"age_s", c.age_s},
           {"idle_s", OrNull(c.idle_s)},
           {"rss_mb", OrNull(c.rss_mb)},
+          {"private_mb", OrNull(c.private_mb)},
+          {"shared_mb", OrNull(c.shared_mb)},
           {"memory_mb", c.memory_mb},
           {"init_ms", OrNull(c.init_ms)},
           {"start", c.start}};
@@ -263,6 +265,8 @@ asio::awaitable<Response> ControlApi::CreateVersion(const std::string& name, con
       out["prewarm"] = {{"containers", report.containers},
                         {"init_ms", report.init_ms},
                         {"rss_mb", report.rss_mb},
+                        {"private_mb", OrNull(report.private_mb)},
+                        {"shared_mb", OrNull(report.shared_mb)},
                         {"memory_mb", deployed.version.memory_mb},
                         {"start", report.start}};
     }

@@ -16,6 +16,8 @@ json PrewarmJson(const pool::PrewarmReport& report, const FunctionVersion& v) {
   return {{"containers", report.containers},
           {"init_ms", report.init_ms},
           {"rss_mb", report.rss_mb},
+          {"private_mb", report.private_mb ? json(*report.private_mb) : json(nullptr)},
+          {"shared_mb", report.shared_mb ? json(*report.shared_mb) : json(nullptr)},
           {"memory_mb", v.memory_mb},
           {"start", report.start}};
 }

@@ -263,8 +263,9 @@ int Serve(const DaemonConfig& config) {
       },
       [&](const ContainerRecord& c) { recorder.EmitContainer(c); }, &clock);
   metrics::FaasMetrics metrics;
+  runs::LogStream log_stream(io.get_executor(), config.max_log_followers);
   dispatch::Dispatcher dispatcher(&pool, &recorder, dispatch::Limits{config.max_response_bytes, 64u << 10},
-                                  &metrics);
+                                  &metrics, &log_stream);
   runs::AsyncRunner async(io.get_executor(), store->get(), &catalog, &pool, &dispatcher, &recorder, {});
   runs::PipelineConfig pipeline_config;
   pipeline_config.max_event_bytes = config.max_body_bytes;
@@ -274,7 +275,7 @@ int Serve(const DaemonConfig& config) {
   control::Deployer deployer(&catalog, store->get(), &pool, &recorder);
   control::ControlApi control({&catalog, store->get(), &blobs, &builder, &recorder, &dispatcher, &async,
                                &pipelines, &pool, sandbox.get(), &secrets, store->get(), &failures, blocking.get_executor(),
-                               &deployer, {config.max_function_mb << 20}, &metrics, config.metrics_public});
+                               &deployer, {config.max_function_mb << 20}, &metrics, &log_stream, config.metrics_public});
   gateway::UserGateway user(&catalog, &failures, &dispatcher, &async, config.max_body_bytes);
   const std::string spool = config.data_dir + "/uploads";
   if (Status st = PrepareSpool(spool); !st.ok()) return Fatal(st);

@@ -24,6 +24,7 @@ struct DaemonConfig {
   std::string data_dir = "./kiln-data";
   std::string listen = "127.0.0.1:8080";
   bool metrics_public = false;  // GET /metrics without a key
+  size_t max_log_followers = 64;  // kiln logs -f at once
   size_t max_body_bytes = 2u << 20;
   size_t max_response_bytes = 6u << 20;
   ExtractLimits bundle_limits;

@@ -46,6 +46,15 @@ gateway::Admission FrontDoor::Admit(const gateway::RequestHeader& header, const 
     case Area::kControl: break;
   }
   admission.refusal = control_->Admit(header, info, &admission.admitted);
+  if (!admission.refusal && control::ControlApi::AsksToFollowLogs(header)) {
+    auto stream = control_->FollowLogs(header);
+    if (stream.ok()) {
+      admission.stream = std::move(stream).value();
+    } else {
+      admission.refusal = gateway::ErrorResponse(stream.status(), header.version(), true);
+    }
+    return admission;
+  }
   if (admission.refusal || header.method() != gateway::http::verb::post ||
       !(IsBundleUpload(path) || IsLayerUpload(path))) {
     return admission;

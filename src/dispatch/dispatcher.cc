@@ -114,16 +114,22 @@ boost::asio::awaitable<Invocation> Dispatcher::Invoke(InvocationRequest req) {
     run.start_note = got.start_note;
   }
   run.container_id = container.id();
+  logs_->RunStarted(run);
+  container.SetLogTap([logs = logs_, function = run.function, id = run.id](std::string_view text) {
+    logs->Output(function, id, text);
+  });
 
   // The handler's budget starts when the event is sent (the init phase has its own).
   const auto invoke_start = Clock::now();
   nlohmann::json header = {{"request_id", run.id}, {"remaining_ms", budget_ms}, {"attempt", req.attempt}};
   pool::Exchange ex = co_await container.Invoke(header.dump(), std::move(req.event), budget);
+  container.SetLogTap(nullptr);
   run.duration_ms = MsSince(invoke_start);
   run.logs = got.init_logs + container.TakeLogs();
 
-  // The cgroup's peak also counts /tmp and child processes: preferred to the RSS.
-  if (auto peak = container.PeakMemoryMb()) run.max_memory_mb = *peak;
+  // The cgroup's peak also counts /tmp and child processes: preferred to the RSS. Whole
+  // MB, rounded up, so the record and the REPORT line say the same.
+  if (auto peak = container.PeakMemoryMb()) run.max_memory_mb = std::ceil(*peak);
   switch (ex.end) {
     case pool::Exchange::End::kTimeout:
       Fail(inv, RunStatus::kTimeout, 504, "Runtime.Timeout",
@@ -138,7 +144,7 @@ boost::asio::awaitable<Invocation> Dispatcher::Invoke(InvocationRequest req) {
       break;
     case pool::Exchange::End::kFrame: {
       auto h = nlohmann::json::parse(ex.frame.header, nullptr, false);
-      if (!h.is_discarded() && run.max_memory_mb == 0) run.max_memory_mb = h.value("max_rss_kb", 0.0) / 1024.0;
+      if (!h.is_discarded() && run.max_memory_mb == 0) run.max_memory_mb = std::ceil(h.value("max_rss_kb", 0.0) / 1024.0);
       if (h.is_discarded()) {
         Fail(inv, RunStatus::kError, 502, "Runtime.InvalidResult", "malformed RESULT header");
       } else if (!h.value("ok", false)) {
@@ -195,6 +201,7 @@ void Dispatcher::RecordExpired(RunRecord run, int64_t memory_mb, const std::stri
 void Dispatcher::Finish(Invocation& inv, int64_t memory_mb) {
   Complete(inv, memory_mb);
   observer_->Ended(inv.run);
+  logs_->RunEnded(inv.run);
   recorder_->Emit(inv.run);
 }
 

@@ -19,6 +19,7 @@
 #include "model/records.h"
 #include "dispatch/throttle_log.h"
 #include "pool/pool.h"
+#include "runs/log_stream.h"
 #include "runs/run_recorder.h"
 
 namespace kiln::dispatch {
@@ -50,8 +51,10 @@ struct Invocation {
 class Dispatcher {
  public:
   // `observer` learns of every invocation: invocation_observer.h.
-  Dispatcher(pool::Pool* pool, runs::RunRecorder* recorder, Limits limits, InvocationObserver* observer)
-      : pool_(pool), recorder_(recorder), limits_(limits), observer_(observer), throttles_(recorder) {}
+  // `logs` gets every run's live output (runs/log_stream.h).
+  Dispatcher(pool::Pool* pool, runs::RunRecorder* recorder, Limits limits, InvocationObserver* observer,
+             runs::LogStream* logs)
+      : pool_(pool), recorder_(recorder), limits_(limits), observer_(observer), logs_(logs), throttles_(recorder) {}
 
   boost::asio::awaitable<Invocation> Invoke(InvocationRequest req);
 
@@ -75,6 +78,7 @@ class Dispatcher {
   runs::RunRecorder* recorder_;
   Limits limits_;
   InvocationObserver* observer_;
+  runs::LogStream* logs_;
   ThrottleLog throttles_;
 };
 

@@ -147,6 +147,42 @@ asio::awaitable<bool> HttpConnection<Stream>::Write(Response& res) {
   co_return !ec;
 }
 
+template <class Stream>
+asio::awaitable<void> HttpConnection<Stream>::WriteStream(ResponseStream& source) {
+  Response head = source.Head();
+  http::response<http::empty_body> res{head.result(), 11};
+  for (const auto& field : head) res.set(field.name_string(), field.value());
+  res.set(http::field::server, "kiln");
+  res.keep_alive(false);
+  res.chunked(true);
+  http::response_serializer<http::empty_body> serializer{res};
+  boost::system::error_code ec;
+  deadline_.Arm(limits_.write_timeout);
+  co_await http::async_write_header(stream_, serializer, Redirect(ec));
+  deadline_.Disarm();
+  // The client says nothing more on this connection: anything readable is its leaving
+  // (or the server closing the socket), which ends the stream.
+  auto gone = std::make_shared<bool>(false);
+  socket().async_wait(asio::ip::tcp::socket::wait_read, [gone, &source](boost::system::error_code) {
+    *gone = true;
+    source.Cancel();
+  });
+  while (!ec && !*gone) {
+    std::optional<std::string> piece = co_await source.Next();
+    deadline_.Arm(limits_.write_timeout);
+    if (piece) {
+      co_await asio::async_write(stream_, http::make_chunk(asio::buffer(*piece)), Redirect(ec));
+    } else {
+      co_await asio::async_write(stream_, http::make_chunk_last(), Redirect(ec));
+    }
+    deadline_.Disarm();
+    if (!piece) break;
+  }
+  boost::system::error_code ignored;
+  socket().cancel(ignored);  // the wait above, so its handler runs before `source` goes
+  while (!*gone) co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+}
+
 // Closing a socket with unread bytes sends a reset, and the reset can destroy our
 // answer in the client's buffers before the client reads it (it is still busy
 // sending the body we refused). So: stop sending, then read and drop what comes,
@@ -209,6 +245,15 @@ asio::awaitable<void> HttpConnection<Stream>::Run() {
       res.keep_alive(res.keep_alive() && parser.keep_alive() && served + 1 < limits_.max_requests_per_connection);
       if (!co_await Write(res) || !res.keep_alive()) break;
       continue;
+    }
+    if (admission.stream) {
+      if (body_unread) {
+        Response res = RefusalResponse({400, "a streamed answer takes no request body"});
+        co_await Close(res);
+        co_return;
+      }
+      co_await WriteStream(*admission.stream);
+      break;
     }
     info_.admitted = std::move(admission.admitted);
     const size_t limit = handler_->BodyLimit(head);

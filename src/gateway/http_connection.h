@@ -44,6 +44,8 @@ class HttpConnection {
   // header into `req`, whatever the outcome.
   asio::awaitable<BodyRead> SpoolBody(Parser& parser, const std::string& dir, std::string* path, Request* req);
   asio::awaitable<bool> Write(Response& res);
+  // Writes a stream's head and its pieces, chunked, each under the write timeout.
+  asio::awaitable<void> WriteStream(ResponseStream& source);
   // Answers, then ends the connection without reading what the peer still sends.
   asio::awaitable<void> Close(Response& res);
   asio::awaitable<void> LingeringClose();

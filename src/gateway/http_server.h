@@ -47,12 +47,27 @@ struct RequestInfo {
   std::any admitted;
 };
 
+// A response written as it is produced (server-sent events): its head, then each
+// piece Next() yields, as one chunk each, until it yields nothing. The connection
+// ends with it. A piece that cannot be written within the write timeout ends it too,
+// and so does the client leaving (or the server stopping): the connection then calls
+// Cancel(), after which a pending or later Next() yields nothing at once.
+class ResponseStream {
+ public:
+  virtual ~ResponseStream() = default;
+  virtual Response Head() = 0;  // status and headers; its body is not sent
+  virtual asio::awaitable<std::optional<std::string>> Next() = 0;
+  virtual void Cancel() = 0;
+};
+
 // What the header phase decided for one request.
 struct Admission {
   std::optional<Response> refusal;  // answered at once; the body is never read
   std::string spool_dir;            // non-empty: the body goes to a file there, not to memory
   std::optional<KeyedLimiter::Lease> hold;  // kept until the answer is written (an upload slot)
   std::any admitted;                         // handed to Handle as RequestInfo::admitted
+  // Set: the answer is this stream (a GET without a body), and Handle is not called.
+  std::unique_ptr<ResponseStream> stream;
 };
 
 class HttpHandler {

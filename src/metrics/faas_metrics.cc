@@ -75,23 +75,43 @@ FaasMetrics::FaasMetrics()
                            .Help("Invocation time as the gateway saw it (OpenFaaS gateway name)")
                            .Register(*registry_)) {}
 
-void FaasMetrics::Started(const FunctionVersion& fv, const std::string&) {
-  gateway_started_.Add({{"function_name", fv.function}}).Increment();
+FaasMetrics::Series& FaasMetrics::SeriesOf(const std::string& function, int64_t version, const std::string& trigger) {
+  std::string key = function;
+  key.append(1, '\0').append(std::to_string(version)).append(1, '\0').append(trigger);
+  auto it = series_.find(key);
+  if (it != series_.end()) return it->second;
+  const prometheus::Labels labels = FaasLabels(function, version, trigger);
+  Series s{&invocations_.Add(labels), &duration_.Add(labels, Buckets()),
+           &gateway_started_.Add({{"function_name", function}}), {}};
+  return series_.emplace(std::move(key), std::move(s)).first->second;
+}
+
+void FaasMetrics::Started(const FunctionVersion& fv, const std::string& trigger) {
+  SeriesOf(fv.function, fv.version, trigger).gateway_started->Increment();
 }
 
 void FaasMetrics::Ended(const RunRecord& run) {
-  const std::string code = std::to_string(run.http_status);
-  gateway_total_.Add({{"function_name", run.function}, {"code", code}}).Increment();
+  Series& series = SeriesOf(run.function, run.version, run.trigger);
+  auto code = series.gateway_by_code.find(run.http_status);
+  if (code == series.gateway_by_code.end()) {
+    const prometheus::Labels labels = {{"function_name", run.function}, {"code", std::to_string(run.http_status)}};
+    code = series.gateway_by_code
+               .emplace(run.http_status, std::make_pair(&gateway_total_.Add(labels), &gateway_seconds_.Add(labels, Buckets())))
+               .first;
+  }
   const double seconds = run.duration_ms / 1000.0;
-  gateway_seconds_.Add({{"function_name", run.function}, {"code", code}}, Buckets()).Observe(seconds);
+  code->second.first->Increment();
+  code->second.second->Observe(seconds);
+  // The rest is rarer than a warm ok run: found by label set.
   if (run.status == RunStatus::kThrottled) {
     throttled_.Add({{"faas_name", run.function}, {"faas_version", std::to_string(run.version)}}).Increment();
   }
   if (Refused(run.status)) return;
+  series.invocations->Increment();
+  series.duration->Observe(seconds);
+  if (run.status == RunStatus::kOk && !run.cold) return;
 
   const prometheus::Labels labels = FaasLabels(run.function, run.version, run.trigger);
-  invocations_.Add(labels).Increment();
-  duration_.Add(labels, Buckets()).Observe(seconds);
   if (run.status != RunStatus::kOk) {
     prometheus::Labels with_type = labels;
     with_type["error_type"] = run.error_type.empty() ? RunStatusName(run.status) : run.error_type;

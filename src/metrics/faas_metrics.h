@@ -17,10 +17,16 @@
 // Histograms use the OpenTelemetry buckets, with 0.0005, 0.001 and 0.0025 below them:
 // warm runs here take under a millisecond.
 //
-// Threads: counters and histograms are prometheus-cpp's (a counter is an atomic, a
-// histogram has a mutex of its own, a family one for finding a label set), so no lock
-// is global and any thread may call. Label sets of removed functions stay until the
-// daemon restarts, as Prometheus expects of counters.
+// Cost: a request finds its series in one hash lookup of this class's own (per
+// function version and trigger, made on first use), then increments atomics and
+// observes two histograms; no label set is built and no family is searched on the
+// warm path (docs/benchmarks.md measures it).
+//
+// Threads: Started, Ended and Render run on the daemon's I/O thread, which owns the
+// series maps; the counters and histograms themselves are prometheus-cpp's (atomics; a
+// histogram has a mutex of its own), so Render may read them while they move. Label
+// sets of removed functions stay until the daemon restarts, as Prometheus expects of
+// counters.
 #pragma once
 
 #include <prometheus/counter.h>
@@ -31,6 +37,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "dispatch/invocation_observer.h"
@@ -62,6 +69,15 @@ class FaasMetrics final : public dispatch::InvocationObserver {
   std::string Render(const NodeView& node) const;
 
  private:
+  // The series one function version and trigger updates on every invocation.
+  struct Series {
+    prometheus::Counter* invocations;
+    prometheus::Histogram* duration;
+    prometheus::Counter* gateway_started;
+    std::map<int, std::pair<prometheus::Counter*, prometheus::Histogram*>> gateway_by_code;
+  };
+  Series& SeriesOf(const std::string& function, int64_t version, const std::string& trigger);
+
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>& invocations_;
   prometheus::Family<prometheus::Counter>& errors_;
@@ -75,6 +91,7 @@ class FaasMetrics final : public dispatch::InvocationObserver {
   prometheus::Family<prometheus::Counter>& gateway_total_;
   prometheus::Family<prometheus::Counter>& gateway_started_;
   prometheus::Family<prometheus::Histogram>& gateway_seconds_;
+  std::unordered_map<std::string, Series> series_;  // by function, version and trigger
 };
 
 }  // namespace kiln::metrics

@@ -67,6 +67,13 @@ std::optional<double> Container::PeakMemoryMb() const {
   return static_cast<double>(*bytes) / (1 << 20);
 }
 
+std::optional<double> Container::ChargedMemoryMb() const {
+  if (!cgroup_) return std::nullopt;
+  auto bytes = cgroup_->CurrentBytes();
+  if (!bytes) return std::nullopt;
+  return static_cast<double>(*bytes) / (1 << 20);
+}
+
 void Container::Transition(ContainerState to) {
   using S = ContainerState;
   bool legal = to == S::kGone || (state_ == S::kStarting && to == S::kWarm) ||
@@ -253,6 +260,7 @@ bool Container::DrainLogs() {
 }
 
 void Container::AppendLogs(const char* data, size_t n) {
+  if (log_tap_) log_tap_(std::string_view(data, n));
   if (log_capped_) return;
   size_t room = kMaxLogBytes - log_buf_.size();
   if (n <= room) {

@@ -26,9 +26,11 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
 #include "pool/reconcile_policy.h"
@@ -78,6 +80,9 @@ class Container : public std::enable_shared_from_this<Container> {
 
   // Logs captured since the last call, with the cap applied.
   std::string TakeLogs();
+  // Also hands every piece of output to `tap` as it is read, until cleared (a run's
+  // live output: runs/log_stream.h).
+  void SetLogTap(std::function<void(std::string_view)> tap) { log_tap_ = std::move(tap); }
   void Retire(LeaveReason why);  // kill and reap now
   // False once the worker is gone, also when it died while idle (then it is reaped
   // here, so a dead container is never leased).
@@ -92,6 +97,8 @@ class Container : public std::enable_shared_from_this<Container> {
   int64_t memory_mb() const { return memory_mb_; }
   // The cgroup's peak (the container's whole life), where cgroups are active.
   std::optional<double> PeakMemoryMb() const;
+  // What its cgroup is charged now: its private memory (docs/API.md, memory).
+  std::optional<double> ChargedMemoryMb() const;
   int64_t started_at_ms() const { return started_at_ms_; }
   // Why it left (once gone) and how its process ended.
   LeaveReason leave_reason() const { return leave_reason_; }
@@ -134,6 +141,7 @@ class Container : public std::enable_shared_from_this<Container> {
   protocol::Decoder decoder_;
   std::string log_buf_;
   bool log_capped_ = false;
+  std::function<void(std::string_view)> log_tap_;
   bool timed_out_ = false;
   std::optional<std::string> exit_how_;
 };

@@ -578,6 +578,8 @@ asio::awaitable<std::variant<PrewarmReport, Refusal>> Pool::Prewarm(const Functi
     if (report.start.empty()) {
       report.init_ms = warm.init_ms;
       report.rss_mb = static_cast<double>(sandbox::ResidentKb(c.pid()).value_or(0)) / 1024.0;
+      report.private_mb = c.ChargedMemoryMb();
+      if (report.private_mb) report.shared_mb = std::max(0.0, report.rss_mb - *report.private_mb);
       report.start = warm.start;
       if (!warm.start_note.empty()) report.warnings.push_back(warm.start_note);
     }
@@ -692,6 +694,8 @@ std::vector<ContainerInfo> Pool::Containers() const {
         info.idle_s = MsBetween(c->idle_since, now) / 1000.0;
       }
       if (auto kb = sandbox::ResidentKb(c->pid())) info.rss_mb = static_cast<double>(*kb) / 1024.0;
+      info.private_mb = c->ChargedMemoryMb();
+      if (info.rss_mb && info.private_mb) info.shared_mb = std::max(0.0, *info.rss_mb - *info.private_mb);
       info.memory_mb = s->fv.memory_mb;
       info.init_ms = c->init_ms;
       info.start = c->start;

@@ -116,6 +116,10 @@ struct PrewarmReport {
   size_t containers = 0;  // warm now
   double init_ms = 0;     // the first one's
   double rss_mb = 0;      // the first one's, after its init
+  // Its private memory (what its cgroup is charged, which the limit applies to) and the
+  // rest of its resident memory: pages it shares with the zygote or template it was
+  // forked from (charged to that one, counted once in the node's budget).
+  std::optional<double> private_mb, shared_mb;
   std::string start;      // how the first one started
   std::vector<std::string> warnings;
 };
@@ -132,6 +136,7 @@ struct ContainerInfo {
   double age_s = 0;
   std::optional<double> idle_s;
   std::optional<double> rss_mb;
+  std::optional<double> private_mb, shared_mb;  // as in PrewarmReport
   int64_t memory_mb = 0;
   std::optional<double> init_ms;
   std::string start;  // plain, zygote or snapshot

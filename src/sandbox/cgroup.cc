@@ -367,6 +367,8 @@ class V1Container final : public DirGroup {
     return ReadInt(memory_dir_ + "/memory.max_usage_in_bytes");
   }
 
+  std::optional<int64_t> CurrentBytes() const override { return ReadInt(memory_dir_ + "/memory.usage_in_bytes"); }
+
   bool OomKilled() const override {
     if (auto kills = KeyedValue(memory_dir_ + "/memory.oom_control", "oom_kill")) {
       return *kills > 0;
@@ -466,6 +468,8 @@ class V2Container final : public DirGroup {
 
   // memory.peak exists from Linux 5.19; older kernels record no peak.
   std::optional<int64_t> PeakBytes() const override { return ReadInt(dir_ + "/memory.peak"); }
+
+  std::optional<int64_t> CurrentBytes() const override { return ReadInt(dir_ + "/memory.current"); }
 
   bool OomKilled() const override {
     auto kills = KeyedValue(dir_ + "/memory.events", "oom_kill");

@@ -57,6 +57,10 @@ class ContainerCgroup {
   virtual Status Attach(pid_t pid) = 0;
   // Changes the memory limit (a zygote's spare child gets its container's on launch).
   virtual Status SetMemoryLimit(int64_t bytes) = 0;
+  // What the group is charged now (memory.usage_in_bytes, memory.current): its private
+  // memory, the figure its limit applies to. Pages of a zygote it has not written are
+  // charged to the zygote's group, not here.
+  virtual std::optional<int64_t> CurrentBytes() const = 0;
   // The highest memory use the kernel recorded, when this kernel records one.
   virtual std::optional<int64_t> PeakBytes() const = 0;
   // True once the kernel's OOM killer has killed a process of this group.

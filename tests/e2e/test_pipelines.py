@@ -10,6 +10,7 @@ every wait bounded.
 """
 import hashlib
 import json
+import re
 import os
 import shutil
 import signal
@@ -114,6 +115,9 @@ def test_each_result_feeds_the_next_step_and_a_map_step_keeps_the_order(kiln, st
     shown = kiln.cli("pipeline", "show", run_id, "--wait")
     assert shown.returncode == 0, shown.stderr
     assert f"pipeline run {run_id} ({name}): ok" in shown.stdout
+    # While it waits, a progress line on stderr: the step under way, its runs done, time.
+    assert re.search(r"^step [123] of 3 \((map )?[\w-]+\): \d+ of \d+ runs done, [\d.]+ s$", shown.stderr, re.M), \
+        shown.stderr
     run = kiln.api_json("GET", f"/v1/pipeline-runs/{run_id}")
     assert run["status"] == "ok" and run["failed_step"] is None, run
     assert run["result"] == {"sum": sum(i * i for i in range(6)), "order": list(range(6)), "attempts": [1] * 6}
