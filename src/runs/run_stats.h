@@ -54,8 +54,8 @@ struct FunctionStats {
 constexpr int64_t kMaxStatsWindowMs = 7 * 86400000LL;
 constexpr int64_t kMaxStatsBuckets = 1440;
 
-// The p-th percentile (0-100) of `values`, which it sorts; unset when empty.
-std::optional<double> Percentile(std::vector<double>& values, double p);
+// The p-th percentile (0-100) of `sorted` (ascending); unset when empty.
+std::optional<double> Percentile(const std::vector<double>& sorted, double p);
 
 // The window that ends with the bucket holding `now_ms`: InvalidArgument when the
 // window or the bucket is not positive, the window is not a whole number of buckets,

@@ -20,14 +20,14 @@ RunSample Sample(int64_t started_at, double ms, RunStatus status = RunStatus::kO
 }
 
 TEST(Percentile, InterpolatesBetweenClosestRanksLikeNumpy) {
-  std::vector<double> v = {4, 1, 3, 2};
+  const std::vector<double> v = {1, 2, 3, 4};
   EXPECT_DOUBLE_EQ(*Percentile(v, 50), 2.5);    // numpy.percentile([1,2,3,4], 50)
   EXPECT_DOUBLE_EQ(*Percentile(v, 95), 3.85);   // 3 + 0.85 * (4 - 3)
   EXPECT_DOUBLE_EQ(*Percentile(v, 0), 1);
   EXPECT_DOUBLE_EQ(*Percentile(v, 100), 4);
-  std::vector<double> one = {7};
+  const std::vector<double> one = {7};
   EXPECT_DOUBLE_EQ(*Percentile(one, 99), 7);
-  std::vector<double> none;
+  const std::vector<double> none;
   EXPECT_FALSE(Percentile(none, 50).has_value());
 }
 
