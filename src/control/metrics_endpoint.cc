@@ -13,6 +13,13 @@ Response ControlApi::Metrics(unsigned version) {
   std::map<std::tuple<std::string, std::string, std::string>, int64_t> containers;
   for (const pool::ContainerInfo& c : d_.pool->Containers()) {
     ++containers[{c.function, pool::ContainerStateName(c.state), c.start.empty() ? "plain" : c.start}];
+    auto& [private_bytes, shared_bytes] = node.container_memory[c.function];
+    private_bytes += static_cast<int64_t>(c.private_mb.value_or(0) * (1 << 20));
+    shared_bytes += static_cast<int64_t>(c.shared_mb.value_or(0) * (1 << 20));
+  }
+  node.queued = d_.pool->QueueDepths();
+  if (auto running = d_.store->ListPipelineRuns("", true, 100000); running.ok()) {
+    node.pipeline_runs_running = static_cast<int64_t>(running->size());
   }
   for (const auto& [key, n] : containers) {
     node.containers.push_back({std::get<0>(key), std::get<1>(key), std::get<2>(key), n});

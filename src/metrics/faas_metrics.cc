@@ -141,6 +141,23 @@ std::string FaasMetrics::Render(const NodeView& node) const {
     per_function[c.function] += c.count;
   }
   for (const auto& [function, n] : per_function) replicas.Add({{"function_name", function}}).Set(static_cast<double>(n));
+  auto& memory = BuildGauge()
+                     .Name("kiln_container_memory_bytes")
+                     .Help("Live containers' memory by function: private (what the limit applies to) and shared "
+                           "with their zygote or template")
+                     .Register(now);
+  for (const auto& [function, bytes] : node.container_memory) {
+    memory.Add({{"faas_name", function}, {"kind", "private"}}).Set(static_cast<double>(bytes.first));
+    memory.Add({{"faas_name", function}, {"kind", "shared"}}).Set(static_cast<double>(bytes.second));
+  }
+  auto& queued = BuildGauge().Name("kiln_pool_queue_depth").Help("Requests waiting for a container").Register(now);
+  for (const auto& [function, versions] : node.queued) {
+    for (const auto& [version, n] : versions) {
+      queued.Add({{"faas_name", function}, {"faas_version", std::to_string(version)}}).Set(static_cast<double>(n));
+    }
+  }
+  BuildGauge().Name("kiln_pipeline_runs_running").Help("Pipeline runs under way").Register(now)
+      .Add({}).Set(static_cast<double>(node.pipeline_runs_running));
   auto& zygotes = BuildGauge().Name("kiln_zygotes").Help("Zygotes and snapshot templates by state").Register(now);
   for (const auto& [state, n] : node.zygotes_by_state) zygotes.Add({{"state", state}}).Set(static_cast<double>(n));
   BuildGauge().Name("kiln_zygote_forks").Help("Containers forked by the live zygotes and templates").Register(now)

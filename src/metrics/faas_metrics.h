@@ -11,9 +11,10 @@
 //   {function_name,code}, gateway_function_invocation_started, gateway_functions_seconds),
 //   and kiln_cold_start_seconds{start} with kiln_cold_start_phase_seconds{phase} (queue,
 //   init), kiln_throttled_total;
-// - read when scraped (NodeView): containers by state and start mode, the OpenFaaS
-//   gateway_service_count, zygotes and their forks, the async queue's depth and
-//   oldest age, the node's memory budget.
+// - read when scraped (NodeView): containers by state and start mode, their private
+//   and shared memory, the pool's queues, the OpenFaaS gateway_service_count, zygotes
+//   and their forks, the async queue's depth and oldest age, running pipeline runs,
+//   the node's memory budget.
 // Histograms use the OpenTelemetry buckets, with 0.0005, 0.001 and 0.0025 below them:
 // warm runs here take under a millisecond.
 //
@@ -51,6 +52,11 @@ struct ContainerCount {
 };
 struct NodeView {
   std::vector<ContainerCount> containers;
+  // Per function: its live containers' private memory and what they share with their
+  // zygote or template (docs/API.md, memory), in bytes.
+  std::map<std::string, std::pair<int64_t, int64_t>> container_memory;
+  std::map<std::string, std::map<int64_t, int64_t>> queued;  // pool queue, by function and version
+  int64_t pipeline_runs_running = 0;
   std::map<std::string, int64_t> zygotes_by_state;
   int64_t zygote_forks = 0;
   int64_t async_queued = 0;

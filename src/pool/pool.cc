@@ -126,6 +126,14 @@ ContainerRecord Pool::RecordOf(const Slot& s, const Container& c) const {
   return r;
 }
 
+std::map<std::string, std::map<int64_t, int64_t>> Pool::QueueDepths() const {
+  std::map<std::string, std::map<int64_t, int64_t>> out;
+  for (const auto& [key, s] : slots_) {
+    if (!s->waiters.empty()) out[s->fv.function][s->fv.version] = static_cast<int64_t>(s->waiters.size());
+  }
+  return out;
+}
+
 int64_t Pool::UsedMemoryMb() const { return used_mb_ + zygotes_.reserved_mb(); }
 
 int64_t Pool::FreeMb() const { return config_.memory_budget_mb - UsedMemoryMb(); }

@@ -192,6 +192,8 @@ class Pool {
   void Reconcile();
 
   std::vector<ContainerInfo> Containers() const;
+  // Requests waiting for a container, by function version ("name" -> version -> count).
+  std::map<std::string, std::map<int64_t, int64_t>> QueueDepths() const;
   // The node's memory budget taken now: containers' limits and the zygotes' reserve.
   int64_t UsedMemoryMb() const;
   // The zygotes and the snapshot templates.
