@@ -42,17 +42,36 @@ std::string DecodeComponent(std::string_view in) {
   return out;
 }
 
+// Well-formed UTF-8 as RFC 3629 defines it (the table in its section 4): no overlong
+// forms, no surrogates, nothing past U+10FFFF. What passes here is text a JSON parser
+// reads back as it was (a lax check let "\xC1\x97" through; found by fuzzing).
 bool ValidUtf8(const std::string& s) {
   size_t i = 0;
   while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
+    const unsigned char c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {  // ASCII, the common case: one byte, nothing to check
       ++i;
       continue;
     }
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    if (n == 0 || i + n > s.size()) return false;
-    for (size_t k = 1; k < n; ++k) {
+    size_t n = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // the range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) {
+      n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 3;
+      if (c == 0xE0) lo = 0xA0;  // overlong below U+0800
+      if (c == 0xED) hi = 0x9F;  // surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 4;
+      if (c == 0xF0) lo = 0x90;  // overlong below U+10000
+      if (c == 0xF4) hi = 0x8F;  // past U+10FFFF
+    } else {
+      return false;  // a continuation byte first, C0/C1 (overlong), F5 and above
+    }
+    if (i + n > s.size()) return false;
+    const unsigned char second = static_cast<unsigned char>(s[i + 1]);
+    if (second < lo || second > hi) return false;
+    for (size_t k = 2; k < n; ++k) {
       if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
     }
     i += n;

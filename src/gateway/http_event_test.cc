@@ -62,6 +62,23 @@ TEST(HttpEvent, InvalidUtf8IsBinaryAndEmptyBodyIsNull) {
   EXPECT_FALSE(e.contains("queryStringParameters"));
 }
 
+// Text is well-formed UTF-8 only (RFC 3629): what a JSON parser takes back as it was.
+// The overlong "\xC1\x97" went out as text and made the event unparsable (fuzzing).
+TEST(HttpEvent, OnlyWellFormedUtf8IsText) {
+  for (const char* text : {"plain", "caf\xC3\xA9", "\xE2\x82\xAC", "\xED\x9F\xBF", "\xF0\x9F\x98\x80",
+                           "\xF4\x8F\xBF\xBF"}) {
+    EXPECT_TRUE(IsTextBody("", text)) << text;
+  }
+  for (const char* binary : {"\xC1\x97", "\xC0\xAF", "\xE0\x80\xAF", "\xED\xA0\x80", "\xF0\x80\x80\xAF",
+                             "\xF4\x90\x80\x80", "\xF5\x80\x80\x80", "\x80", "\xC3", "\xE2\x82"}) {
+    EXPECT_FALSE(IsTextBody("", binary)) << binary;
+    Request req{boost::beast::http::verb::post, "/p", 11};
+    req.body() = binary;
+    EXPECT_FALSE(nlohmann::json::parse(BuildHttpEvent(req, {"POST /p", "127.0.0.1", "r", 1}), nullptr, false)
+                     .is_discarded());
+  }
+}
+
 TEST(HttpEvent, RenderStatusCodeResult) {
   dispatch::Invocation inv;
   inv.run.id = "r1";

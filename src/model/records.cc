@@ -25,7 +25,7 @@ constexpr const char* kRunStatusNames[] = {
 
 const char* RunStatusName(RunStatus s) { return kRunStatusNames[static_cast<int>(s)]; }
 
-std::optional<RunStatus> ParseRunStatus(const std::string& s) {
+std::optional<RunStatus> ParseRunStatus(std::string_view s) {
   for (int i = 0; i < static_cast<int>(std::size(kRunStatusNames)); ++i) {
     if (s == kRunStatusNames[i]) return static_cast<RunStatus>(i);
   }

@@ -160,7 +160,7 @@ enum class RunStatus {
   kResultTooLarge, kExpired,
 };
 const char* RunStatusName(RunStatus s);
-std::optional<RunStatus> ParseRunStatus(const std::string& s);
+std::optional<RunStatus> ParseRunStatus(std::string_view s);
 
 struct RunRecord {
   std::string id;
@@ -193,12 +193,12 @@ struct RunRecord {
 // The figures of one run that statistics read (runs/run_stats.h).
 struct RunSample {
   int64_t started_at = 0;  // epoch ms
-  std::string trigger = "http";
+  bool deploy = false;     // a deploy's pre-warm (trigger deploy), not an invocation
   RunStatus status = RunStatus::kOk;
   bool cold = false;
   double duration_ms = 0;
   std::optional<double> init_ms;
-  std::string start;
+  std::string start;  // cold runs only
   int64_t stands_for = 1;
 };
 

@@ -17,7 +17,7 @@ bool NotAnInvocation(const RunSample& s) {
     case RunStatus::kRunning:
       return true;
     default:
-      return s.trigger == "deploy";
+      return s.deploy;
   }
 }
 

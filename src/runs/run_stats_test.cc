@@ -59,7 +59,7 @@ TEST(ComputeStats, SortsRunsIntoBucketsAndCountsWhatIsAnInvocation) {
   RunSample throttled = Sample(last + 2, 0, RunStatus::kThrottled);
   throttled.stands_for = 12;
   RunSample deploy = Sample(last + 3, 50, RunStatus::kError, true);
-  deploy.trigger = "deploy";
+  deploy.deploy = true;
   std::vector<RunSample> samples = {
       Sample(last, 1), Sample(last + 10, 3), Sample(last + 20, 2, RunStatus::kError),
       cold, throttled, deploy,
