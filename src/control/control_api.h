@@ -115,6 +115,7 @@ class ControlApi {
   Result<nlohmann::json> ListFunctions();
   Result<nlohmann::json> GetFunction(const std::string& name);
   Result<nlohmann::json> GetStats(const std::string& name, const Request& req);
+  // From the store as it is: callers Flush the recorder first.
   Result<runs::FunctionStats> StatsOf(const std::string& name, int64_t window_ms, int64_t bucket_ms);
   // lifecycle_endpoints.cc
   Response RemoveFunction(const std::string& name, const Request& req);
@@ -150,6 +151,8 @@ Response FromResult(unsigned ok_status, const Result<nlohmann::json>& r);
 Response NoContent();
 // 422 init_failed: a deploy's or a rollback's pre-warm failed; names the run record.
 Response InitFailedResponse(const DeployFailed& failed);
+// A pre-warm as deploy and rollback answers show it; null when nothing was pre-warmed.
+nlohmann::json PrewarmJson(const pool::PrewarmReport& report, const FunctionVersion& v);
 std::string QueryParam(std::string_view target, const std::string& key);
 // A string list field, or an error naming it.
 Result<std::vector<std::string>> StringList(const nlohmann::json& j, const char* field);

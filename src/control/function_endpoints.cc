@@ -257,21 +257,8 @@ asio::awaitable<Response> ControlApi::CreateVersion(const std::string& name, con
   const Deployed& deployed = std::get<Deployed>(*done);
   json out = deployed.version;
   out["unchanged"] = deployed.unchanged;
-  out["prewarm"] = nullptr;
-  out["warnings"] = json::array();
-  if (deployed.prewarm) {
-    const pool::PrewarmReport& report = *deployed.prewarm;
-    if (report.containers > 0) {
-      out["prewarm"] = {{"containers", report.containers},
-                        {"init_ms", report.init_ms},
-                        {"rss_mb", report.rss_mb},
-                        {"private_mb", OrNull(report.private_mb)},
-                        {"shared_mb", OrNull(report.shared_mb)},
-                        {"memory_mb", deployed.version.memory_mb},
-                        {"start", report.start}};
-    }
-    out["warnings"] = report.warnings;
-  }
+  out["prewarm"] = deployed.prewarm ? PrewarmJson(*deployed.prewarm, deployed.version) : json(nullptr);
+  out["warnings"] = deployed.prewarm ? json(deployed.prewarm->warnings) : json::array();
   co_return Json(deployed.unchanged ? 200 : 201, out);
 }
 

@@ -11,17 +11,6 @@ using nlohmann::json;
 
 Response Error(const Status& st) { return gateway::ErrorResponse(st, 11, true); }
 
-json PrewarmJson(const pool::PrewarmReport& report, const FunctionVersion& v) {
-  if (report.containers == 0) return nullptr;
-  return {{"containers", report.containers},
-          {"init_ms", report.init_ms},
-          {"rss_mb", report.rss_mb},
-          {"private_mb", report.private_mb ? json(*report.private_mb) : json(nullptr)},
-          {"shared_mb", report.shared_mb ? json(*report.shared_mb) : json(nullptr)},
-          {"memory_mb", v.memory_mb},
-          {"start", report.start}};
-}
-
 // An optional positive version from a JSON field: unset when absent or null.
 Result<std::optional<int64_t>> VersionField(const json& j) {
   if (!j.contains("version") || j["version"].is_null()) return std::optional<int64_t>();
@@ -32,6 +21,17 @@ Result<std::optional<int64_t>> VersionField(const json& j) {
 }
 
 }  // namespace
+
+nlohmann::json PrewarmJson(const pool::PrewarmReport& report, const FunctionVersion& v) {
+  if (report.containers == 0) return nullptr;
+  return {{"containers", report.containers},
+          {"init_ms", report.init_ms},
+          {"rss_mb", report.rss_mb},
+          {"private_mb", report.private_mb ? json(*report.private_mb) : json(nullptr)},
+          {"shared_mb", report.shared_mb ? json(*report.shared_mb) : json(nullptr)},
+          {"memory_mb", v.memory_mb},
+          {"start", report.start}};
+}
 
 Response InitFailedResponse(const DeployFailed& failed) {
   const std::string why = failed.refusal.error_type + ": " + failed.refusal.message;

@@ -74,22 +74,20 @@ void LogStream::Publish(const std::string& function, const LogEvent& event) {
 }
 
 void LogStream::RunStarted(const RunRecord& run) {
-  running_[run.id];
-  versions_[run.id] = run.version;
+  running_[run.id].version = run.version;
   Publish(run.function, {LogEvent::Kind::kStart, run.id, run.version, NowEpochMs(), ""});
 }
 
 void LogStream::Output(const std::string& function, const std::string& run_id, std::string_view text) {
   auto it = running_.find(run_id);
   if (it == running_.end()) return;  // not a run's (a container's init, before its first run)
-  const size_t room = kMaxRunOutputBytes - std::min(kMaxRunOutputBytes, it->second.size());
-  it->second.append(text.substr(0, room));
-  Publish(function, {LogEvent::Kind::kOutput, run_id, versions_[run_id], NowEpochMs(), std::string(text)});
+  std::string& output = it->second.output;
+  output.append(text.substr(0, kMaxRunOutputBytes - std::min(kMaxRunOutputBytes, output.size())));
+  Publish(function, {LogEvent::Kind::kOutput, run_id, it->second.version, NowEpochMs(), std::string(text)});
 }
 
 void LogStream::RunEnded(const RunRecord& run) {
   if (running_.erase(run.id) == 0) return;  // never started here (throttled, rejected, expired)
-  versions_.erase(run.id);
   std::string_view logs = run.logs;
   if (!logs.empty() && logs.back() == '\n') logs.remove_suffix(1);
   const size_t last = logs.rfind('\n');
@@ -100,7 +98,7 @@ void LogStream::RunEnded(const RunRecord& run) {
 std::optional<std::string> LogStream::OutputSoFar(const std::string& run_id) const {
   auto it = running_.find(run_id);
   if (it == running_.end()) return std::nullopt;
-  return it->second;
+  return it->second.output;
 }
 
 }  // namespace kiln::runs

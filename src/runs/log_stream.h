@@ -100,8 +100,11 @@ class LogStream {
   boost::asio::any_io_executor ex_;
   size_t max_followers_;
   std::multimap<std::string, LogFollower*> followers_;  // by function
-  std::map<std::string, std::string> running_;          // run id -> its output so far
-  std::map<std::string, int64_t> versions_;             // run id -> its version
+  struct Running {
+    int64_t version = 0;
+    std::string output;  // so far, up to kMaxRunOutputBytes
+  };
+  std::map<std::string, Running> running_;  // by run id
 };
 
 }  // namespace kiln::runs

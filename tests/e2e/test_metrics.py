@@ -40,9 +40,9 @@ def value(families, family, sample_name, **labels):
 def test_metrics_count_what_the_run_records_say(kiln, tmp_path):
     name = unique("m")
     kiln.cli_ok("deploy", write_bundle(tmp_path / name, HANDLER), "--name", name, "--min-warm", "0",
-                "--timeout", "300ms")
+                "--timeout", "1s")
     kiln.cli_ok("route", "add", "POST", f"/{name}", name, "--auth", "none", "--errors", "detailed")
-    bodies = [{}] * 6 + [{"fail": True}] * 2 + [{"sleep": 1}]
+    bodies = [{}] * 6 + [{"fail": True}] * 2 + [{"sleep": 30}]  # far past its 1 s budget: a timeout
     for body in bodies:
         kiln.request("POST", f"/{name}", json=body)
     kiln.cli_ok("invoke", name, "--data", '{"body": "{}"}')
