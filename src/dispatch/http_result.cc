@@ -20,10 +20,14 @@ std::string Shown(const std::string& s) {
   return out;
 }
 
+// RFC 9110 field values: visible bytes, obs-text (0x80 and up), space and tab. Any other
+// control byte (CR, LF and NUL split or end a header; DEL and the rest make clients
+// refuse the response) is refused. DEL let through was found by fuzzing.
 Status CheckValue(const std::string& what, const std::string& value) {
-  for (char c : value) {
-    if (c == '\r' || c == '\n' || c == '\0') {
-      return InvalidArgument(what + " carries a CR, LF or NUL character: " + Shown(value));
+  for (char ch : value) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if ((c < 0x20 && c != '\t') || c == 0x7F) {
+      return InvalidArgument(what + " carries a CR, LF or NUL character, or another control byte: " + Shown(value));
     }
   }
   return OkStatus();
