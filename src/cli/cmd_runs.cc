@@ -60,7 +60,7 @@ Status Show(const Globals& g, const RunsFlags& f) {
   }
   for (const char* field :
        {"id", "function", "version", "trigger", "route", "status", "http_status", "cold",
-        "queue_ms", "init_ms", "start", "start_note", "duration_ms", "max_memory_mb", "container_id", "started_at",
+        "queue_ms", "fork_ms", "sandbox_ms", "init_ms", "start", "start_note", "duration_ms", "max_memory_mb", "container_id", "started_at",
         "request_bytes", "response_bytes", "error_type", "error_message", "attempt"}) {
     std::printf("%-15s %s\n", field, Cell(r[field]).c_str());
   }

@@ -18,6 +18,7 @@
 
 #include "auth/failure_limiter.h"
 #include "control/deployer.h"
+#include "gateway/traffic_counters.h"
 #include "metrics/faas_metrics.h"
 #include "dispatch/dispatcher.h"
 #include "runs/async_runner.h"
@@ -64,6 +65,7 @@ struct ControlDeps {
   metrics::FaasMetrics* metrics;
   runs::LogStream* logs;
   bool metrics_public = false;  // GET /metrics without a key (kiln serve --metrics-public)
+  const gateway::TrafficCounters* traffic;  // the front door's, for /metrics
 };
 
 class ControlApi {

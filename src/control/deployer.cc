@@ -36,6 +36,10 @@ RunRecord FailedInitRecord(const FunctionVersion& v, const pool::Refusal& r, int
   run.logs = r.logs;
   run.start = r.start;
   run.start_note = r.start_note;
+  if (r.phases) {
+    run.fork_ms = r.phases->fork_ms;
+    run.sandbox_ms = r.phases->sandbox_ms;
+  }
   return run;
 }
 

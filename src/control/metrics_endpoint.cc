@@ -34,6 +34,11 @@ Response ControlApi::Metrics(unsigned version) {
   }
   node.memory_budget_used_bytes = d_.pool->UsedMemoryMb() << 20;
   node.memory_budget_total_bytes = d_.pool->config().memory_budget_mb << 20;
+  using Refused = gateway::TrafficCounters::Refused;
+  const gateway::TrafficCounters& t = *d_.traffic;
+  node.traffic = {t.accepted(), t.accept_errors(), t.refused(Refused::kNodeCap), t.refused(Refused::kAddressCap),
+                  t.open(), {}, t.bodies_refused()};
+  for (int digit = 1; digit <= 5; ++digit) node.traffic.answered[static_cast<size_t>(digit - 1)] = t.answered(digit);
   Response res{gateway::http::status::ok, version};
   res.set(gateway::http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
   res.keep_alive(true);

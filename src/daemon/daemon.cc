@@ -273,9 +273,10 @@ int Serve(const DaemonConfig& config) {
   async.SetStepEndHook([&pipelines](const std::string& pipeline_run) { pipelines.Advance(pipeline_run); });
   auth::FailureLimiter failures(config.auth_failures, [] { return std::chrono::steady_clock::now(); });
   control::Deployer deployer(&catalog, store->get(), &pool, &recorder);
+  gateway::TrafficCounters traffic;
   control::ControlApi control({&catalog, store->get(), &blobs, &builder, &recorder, &dispatcher, &async,
                                &pipelines, &pool, sandbox.get(), &secrets, store->get(), &failures, blocking.get_executor(),
-                               &deployer, {config.max_function_mb << 20}, &metrics, &log_stream, config.metrics_public});
+                               &deployer, {config.max_function_mb << 20}, &metrics, &log_stream, config.metrics_public, &traffic});
   gateway::UserGateway user(&catalog, &failures, &dispatcher, &async, config.max_body_bytes);
   const std::string spool = config.data_dir + "/uploads";
   if (Status st = PrepareSpool(spool); !st.ok()) return Fatal(st);
@@ -290,7 +291,7 @@ int Serve(const DaemonConfig& config) {
     spdlog::warn("--max-connections {} leaves fewer than {} of the {} file descriptors for the rest",
                  http.max_connections, gateway::kFdReserve, *fds);
   }
-  gateway::HttpServer server(io, &front, http, tls.get());
+  gateway::HttpServer server(io, &front, http, &traffic, tls.get());
   if (Status st = server.Listen(listen->first, listen->second); !st.ok()) return Fatal(st);
 
   // Keys' last uses go to the store every few seconds, never on the request (Catalog).

@@ -92,6 +92,10 @@ boost::asio::awaitable<Invocation> Dispatcher::Invoke(InvocationRequest req) {
     run.cold = refusal->cold;
     run.queue_ms = refusal->queue_ms;
     run.start = refusal->start;
+    if (refusal->phases) {
+      run.fork_ms = refusal->phases->fork_ms;
+      run.sandbox_ms = refusal->phases->sandbox_ms;
+    }
     run.start_note = refusal->start_note;
     run.duration_ms = MsSince(t0);
     Complete(inv, req.fv.memory_mb);
@@ -110,6 +114,8 @@ boost::asio::awaitable<Invocation> Dispatcher::Invoke(InvocationRequest req) {
   run.queue_ms = got.queue_ms;
   if (got.cold) {
     run.init_ms = got.init_ms;
+    run.fork_ms = got.phases.fork_ms;
+    run.sandbox_ms = got.phases.sandbox_ms;
     run.start = got.start;
     run.start_note = got.start_note;
   }

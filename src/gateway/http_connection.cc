@@ -42,9 +42,9 @@ struct SpoolFile {
 
 template <class Stream>
 HttpConnection<Stream>::HttpConnection(Stream stream, KeyedLimiter::Lease address, HttpHandler* handler,
-                                       const HttpLimits& limits)
+                                       const HttpLimits& limits, TrafficCounters* counters)
     : stream_(std::move(stream)), address_(std::move(address)), handler_(handler), limits_(limits),
-      deadline_(socket()) {
+      counters_(counters), deadline_(socket()) {
   boost::system::error_code ec;
   auto remote = socket().remote_endpoint(ec);
   if (!ec) info_.remote_ip = remote.address().to_string();
@@ -141,6 +141,7 @@ asio::awaitable<bool> HttpConnection<Stream>::Write(Response& res) {
   boost::system::error_code ec;
   res.set(http::field::server, "kiln");
   if (res.version() > 11) res.version(11);  // an HTTP/1.2 request is served as 1.1
+  counters_->Answered(res.result_int());
   deadline_.Arm(limits_.write_timeout);
   co_await http::async_write(stream_, res, Redirect(ec));
   deadline_.Disarm();
@@ -155,6 +156,7 @@ asio::awaitable<void> HttpConnection<Stream>::WriteStream(ResponseStream& source
   res.set(http::field::server, "kiln");
   res.keep_alive(false);
   res.chunked(true);
+  counters_->Answered(res.result_int());
   http::response_serializer<http::empty_body> serializer{res};
   boost::system::error_code ec;
   deadline_.Arm(limits_.write_timeout);
@@ -218,6 +220,12 @@ asio::awaitable<void> HttpConnection<Stream>::Close(Response& res) {
 }
 
 template <class Stream>
+asio::awaitable<void> HttpConnection<Stream>::RefuseBody(Response& res) {
+  counters_->BodyRefused();
+  co_await Close(res);
+}
+
+template <class Stream>
 asio::awaitable<void> HttpConnection<Stream>::Run() {
   for (size_t served = 0; served < limits_.max_requests_per_connection; ++served) {
     Parser parser;
@@ -238,7 +246,7 @@ asio::awaitable<void> HttpConnection<Stream>::Run() {
     if (admission.refusal) {
       // Never read a refused body: with one on the wire, the connection ends here.
       if (body_unread) {
-        co_await Close(*admission.refusal);
+        co_await RefuseBody(*admission.refusal);
         co_return;
       }
       Response& res = *admission.refusal;
@@ -249,7 +257,7 @@ asio::awaitable<void> HttpConnection<Stream>::Run() {
     if (admission.stream) {
       if (body_unread) {
         Response res = RefusalResponse({400, "a streamed answer takes no request body"});
-        co_await Close(res);
+        co_await RefuseBody(res);
         co_return;
       }
       co_await WriteStream(*admission.stream);
@@ -259,7 +267,7 @@ asio::awaitable<void> HttpConnection<Stream>::Run() {
     const size_t limit = handler_->BodyLimit(head);
     if (auto length = parser.content_length(); length && *length > limit) {
       Response res = co_await handler_->TooLarge(head, info_);
-      co_await Close(res);
+      co_await RefuseBody(res);
       co_return;
     }
     parser.body_limit(limit);
@@ -276,7 +284,10 @@ asio::awaitable<void> HttpConnection<Stream>::Run() {
     if (read != BodyRead::kDone) {
       Response res;
       switch (read) {
-        case BodyRead::kTooLarge: res = co_await handler_->TooLarge(req.base(), info_); break;
+        case BodyRead::kTooLarge:
+          counters_->BodyRefused();  // cut off at its limit, the rest unread
+          res = co_await handler_->TooLarge(req.base(), info_);
+          break;
         case BodyRead::kTimedOut:
           res = RefusalResponse(
               {408, "no body bytes for " + Seconds(limits_.body_timeout) + " (kiln serve --body-timeout-s)"});

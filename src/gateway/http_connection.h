@@ -17,13 +17,15 @@
 #include "gateway/http_framing.h"
 #include "gateway/http_server.h"
 #include "gateway/socket_deadline.h"
+#include "gateway/traffic_counters.h"
 
 namespace kiln::gateway {
 
 template <class Stream>
 class HttpConnection {
  public:
-  HttpConnection(Stream stream, KeyedLimiter::Lease address, HttpHandler* handler, const HttpLimits& limits);
+  HttpConnection(Stream stream, KeyedLimiter::Lease address, HttpHandler* handler, const HttpLimits& limits,
+                 TrafficCounters* counters);
 
   asio::ip::tcp::socket& socket() { return boost::beast::get_lowest_layer(stream_); }
   // Serves requests until the peer leaves, a limit ends the connection or it fails.
@@ -44,6 +46,8 @@ class HttpConnection {
   // header into `req`, whatever the outcome.
   asio::awaitable<BodyRead> SpoolBody(Parser& parser, const std::string& dir, std::string* path, Request* req);
   asio::awaitable<bool> Write(Response& res);
+  // Answers a request whose body is left unread, then closes (counted as such).
+  asio::awaitable<void> RefuseBody(Response& res);
   // Writes a stream's head and its pieces, chunked, each under the write timeout.
   asio::awaitable<void> WriteStream(ResponseStream& source);
   // Answers, then ends the connection without reading what the peer still sends.
@@ -56,6 +60,7 @@ class HttpConnection {
   KeyedLimiter::Lease address_;  // this connection's place under the per-address cap
   HttpHandler* handler_;
   const HttpLimits& limits_;
+  TrafficCounters* counters_;
   SocketDeadline deadline_;
   boost::beast::flat_buffer buffer_;
   RequestInfo info_;

@@ -26,10 +26,12 @@ bool OutOfResources(const boost::system::error_code& ec) {
 
 }  // namespace
 
-HttpServer::HttpServer(asio::io_context& io, HttpHandler* handler, HttpLimits limits, const TlsContext* tls)
+HttpServer::HttpServer(asio::io_context& io, HttpHandler* handler, HttpLimits limits, TrafficCounters* counters,
+                       const TlsContext* tls)
     : io_(io),
       handler_(handler),
       limits_(limits),
+      counters_(counters),
       tls_(tls),
       acceptor_(io),
       per_address_(limits.max_connections_per_address) {}
@@ -78,6 +80,7 @@ asio::awaitable<void> HttpServer::AcceptLoop() {
         asio::redirect_error(asio::use_awaitable, ec));
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) co_return;
     if (ec) {
+      counters_->AcceptFailed();
       WarnThrottled("accept(): " + ec.message());
       if (OutOfResources(ec)) {
         // The connection stays in the backlog; try again once descriptors may be free.
@@ -88,9 +91,11 @@ asio::awaitable<void> HttpServer::AcceptLoop() {
       continue;
     }
     backoff = kFirstBackoff;
+    counters_->Accepted();
     auto remote = socket.remote_endpoint(ec);
     const std::string address = ec ? "" : remote.address().to_string();
     if (connections_.size() >= limits_.max_connections) {
+      counters_->RefusedConnection(TrafficCounters::Refused::kNodeCap);
       WarnThrottled("connection refused: " + std::to_string(connections_.size()) +
                     " open, the node's cap (kiln serve --max-connections)");
       socket.close(ec);
@@ -98,6 +103,7 @@ asio::awaitable<void> HttpServer::AcceptLoop() {
     }
     std::optional<KeyedLimiter::Lease> lease = per_address_.TryAcquire(address);
     if (!lease) {
+      counters_->RefusedConnection(TrafficCounters::Refused::kAddressCap);
       WarnThrottled("connection from " + address + " refused: " + std::to_string(per_address_.cap()) +
                     " open, the per-address cap (kiln serve --max-connections-per-ip)");
       socket.close(ec);
@@ -114,13 +120,18 @@ asio::awaitable<void> HttpServer::AcceptLoop() {
 
 template <class Stream>
 asio::awaitable<void> HttpServer::ServeConnection(Stream stream, KeyedLimiter::Lease address) {
-  HttpConnection<Stream> connection(std::move(stream), std::move(address), handler_, limits_);
+  HttpConnection<Stream> connection(std::move(stream), std::move(address), handler_, limits_, counters_);
   connections_.insert(&connection.socket());
+  counters_->Opened();
   struct Forget {
     std::set<asio::ip::tcp::socket*>& set;
     asio::ip::tcp::socket* socket;
-    ~Forget() { set.erase(socket); }
-  } forget{connections_, &connection.socket()};
+    TrafficCounters* counters;
+    ~Forget() {
+      set.erase(socket);
+      counters->Closed();
+    }
+  } forget{connections_, &connection.socket(), counters_};
   co_await connection.Run();
 }
 

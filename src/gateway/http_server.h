@@ -32,6 +32,7 @@
 #include "gateway/http_message.h"
 #include "gateway/tls_context.h"
 #include "gateway/keyed_limiter.h"
+#include "gateway/traffic_counters.h"
 
 namespace kiln::gateway {
 
@@ -85,8 +86,10 @@ class HttpHandler {
 class HttpServer {
  public:
   // With `tls`, every connection is TLS (its handshake under the header timeout) and
-  // plain HTTP is not spoken; `tls` must outlive the server.
-  HttpServer(asio::io_context& io, HttpHandler* handler, HttpLimits limits, const TlsContext* tls = nullptr);
+  // plain HTTP is not spoken; `tls` must outlive the server. `counters` (borrowed)
+  // counts what the server sees.
+  HttpServer(asio::io_context& io, HttpHandler* handler, HttpLimits limits, TrafficCounters* counters,
+             const TlsContext* tls = nullptr);
 
   Status Listen(const std::string& host, uint16_t port);
   // Stops accepting and closes every connection, so the I/O loop can run dry.
@@ -103,6 +106,7 @@ class HttpServer {
   asio::io_context& io_;
   HttpHandler* handler_;
   HttpLimits limits_;
+  TrafficCounters* counters_;
   const TlsContext* tls_;
   asio::ip::tcp::acceptor acceptor_;
   std::set<asio::ip::tcp::socket*> connections_;  // open sessions, closed by Stop()

@@ -56,7 +56,8 @@ FaasMetrics::FaasMetrics()
                       .Register(*registry_)),
       cold_start_phase_(BuildHistogram()
                             .Name("kiln_cold_start_phase_seconds")
-                            .Help("The phases of cold starts: queue (waiting for a place or a container), init")
+                            .Help("The phases of cold starts: queue (waiting for a place or a container), fork "
+                                  "(making the process), sandbox (containing it), init (the handler's module scope)")
                             .Register(*registry_)),
       throttled_(BuildCounter()
                      .Name("kiln_throttled_total")
@@ -125,10 +126,43 @@ void FaasMetrics::Ended(const RunRecord& run) {
     init_.Add({{"faas_name", run.function}, {"faas_version", std::to_string(run.version)}}, Buckets()).Observe(init_s);
   }
   const std::string start = run.start.empty() ? "plain" : run.start;
-  cold_start_.Add({{"faas_name", run.function}, {"start", start}}, Buckets()).Observe(queue_s + init_s);
-  cold_start_phase_.Add({{"phase", "queue"}, {"start", start}}, Buckets()).Observe(queue_s);
-  if (run.init_ms) cold_start_phase_.Add({{"phase", "init"}, {"start", start}}, Buckets()).Observe(init_s);
+  const double fork_s = run.fork_ms.value_or(0) / 1000.0, sandbox_s = run.sandbox_ms.value_or(0) / 1000.0;
+  cold_start_.Add({{"faas_name", run.function}, {"start", start}}, Buckets()).Observe(queue_s + fork_s + sandbox_s + init_s);
+  auto phase = [&](const char* name, double seconds) {
+    cold_start_phase_.Add({{"phase", name}, {"start", start}}, Buckets()).Observe(seconds);
+  };
+  phase("queue", queue_s);
+  if (run.fork_ms) phase("fork", fork_s);
+  if (run.sandbox_ms) phase("sandbox", sandbox_s);
+  if (run.init_ms) phase("init", init_s);
 }
+
+namespace {
+
+void RenderTraffic(const NodeView::Traffic& t, prometheus::Registry& into) {
+  auto count = [](uint64_t n) { return static_cast<double>(n); };
+  BuildCounter().Name("kiln_http_connections_accepted_total").Help("Connections accepted").Register(into)
+      .Add({}).Increment(count(t.accepted));
+  auto& refused = BuildCounter()
+                      .Name("kiln_http_connections_refused_total")
+                      .Help("Connections closed at once, over the node's or an address's cap")
+                      .Register(into);
+  refused.Add({{"cap", "node"}}).Increment(count(t.refused_node_cap));
+  refused.Add({{"cap", "address"}}).Increment(count(t.refused_address_cap));
+  BuildCounter().Name("kiln_http_accept_errors_total").Help("accept() failures (out of descriptors, ...)")
+      .Register(into).Add({}).Increment(count(t.accept_errors));
+  BuildGauge().Name("kiln_http_connections_open").Help("Connections being served").Register(into)
+      .Add({}).Set(count(t.open));
+  auto& answered = BuildCounter().Name("kiln_http_requests_total").Help("Answers by status class").Register(into);
+  for (int digit = 1; digit <= 5; ++digit) {
+    answered.Add({{"code", std::to_string(digit) + "xx"}}).Increment(count(t.answered[static_cast<size_t>(digit - 1)]));
+  }
+  BuildCounter().Name("kiln_http_bodies_refused_total")
+      .Help("Requests refused with their body unread (key, route, size or scope decided from the header)")
+      .Register(into).Add({}).Increment(count(t.bodies_refused));
+}
+
+}  // namespace
 
 std::string FaasMetrics::Render(const NodeView& node) const {
   // The node's figures are read at the scrape, into a registry of their own.
@@ -169,6 +203,7 @@ std::string FaasMetrics::Render(const NodeView& node) const {
   auto& budget = BuildGauge().Name("kiln_memory_budget_bytes").Help("The node's memory budget for containers and zygotes").Register(now);
   budget.Add({{"kind", "used"}}).Set(static_cast<double>(node.memory_budget_used_bytes));
   budget.Add({{"kind", "total"}}).Set(static_cast<double>(node.memory_budget_total_bytes));
+  RenderTraffic(node.traffic, now);
 
   std::vector<prometheus::MetricFamily> families = registry_->Collect();
   for (auto& f : now.Collect()) families.push_back(std::move(f));

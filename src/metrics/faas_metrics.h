@@ -10,11 +10,13 @@
 //   error_type on errors), the OpenFaaS gateway names (gateway_function_invocation_total
 //   {function_name,code}, gateway_function_invocation_started, gateway_functions_seconds),
 //   and kiln_cold_start_seconds{start} with kiln_cold_start_phase_seconds{phase} (queue,
-//   init), kiln_throttled_total;
+//   fork, sandbox, init; a cold start's seconds are their sum), kiln_throttled_total;
 // - read when scraped (NodeView): containers by state and start mode, their private
 //   and shared memory, the pool's queues, the OpenFaaS gateway_service_count, zygotes
 //   and their forks, the async queue's depth and oldest age, running pipeline runs,
-//   the node's memory budget.
+//   the node's memory budget, and the front door's traffic (connections accepted,
+//   refused over a cap and open, accept errors, answers by status class, bodies
+//   refused unread).
 // Histograms use the OpenTelemetry buckets, with 0.0005, 0.001 and 0.0025 below them:
 // warm runs here take under a millisecond.
 //
@@ -35,6 +37,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <array>
 #include <map>
 #include <memory>
 #include <string>
@@ -62,6 +65,12 @@ struct NodeView {
   int64_t async_queued = 0;
   double async_oldest_age_s = 0;
   int64_t memory_budget_used_bytes = 0, memory_budget_total_bytes = 0;
+  // The front door since the daemon started (gateway/traffic_counters.h).
+  struct Traffic {
+    uint64_t accepted = 0, accept_errors = 0, refused_node_cap = 0, refused_address_cap = 0, open = 0;
+    std::array<uint64_t, 5> answered{};  // by status class: 1xx .. 5xx
+    uint64_t bodies_refused = 0;
+  } traffic;
 };
 
 class FaasMetrics final : public dispatch::InvocationObserver {

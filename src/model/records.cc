@@ -285,6 +285,8 @@ void to_json(nlohmann::json& j, const RunRecord& v) {
        {"max_memory_mb", v.max_memory_mb},
        {"attempt", v.attempt},
        {"queue_ms", v.queue_ms},
+       {"fork_ms", v.fork_ms ? nlohmann::json(*v.fork_ms) : nlohmann::json(nullptr)},
+       {"sandbox_ms", v.sandbox_ms ? nlohmann::json(*v.sandbox_ms) : nlohmann::json(nullptr)},
        {"start", opt_str(v.start)},
        {"start_note", opt_str(v.start_note)}};
   if (v.status == RunStatus::kThrottled) j["stands_for"] = v.stands_for;

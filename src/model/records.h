@@ -185,6 +185,9 @@ struct RunRecord {
   double max_memory_mb = 0;
   int attempt = 1;
   double queue_ms = 0;  // time spent waiting for a container
+  // Cold runs whose container was made: making its process and containing it
+  // (sandbox/worker_spawner.h, StartPhases); the init phase is init_ms.
+  std::optional<double> fork_ms, sandbox_ms;
   std::string start;       // cold runs: how the container started (plain, zygote, snapshot)
   std::string start_note;  // why it started another way than asked (a zygote was broken, ...)
   int64_t stands_for = 1;  // throttled: how many requests this one record stands for

@@ -46,6 +46,7 @@ Container::Container(asio::any_io_executor ex, sandbox::WorkerProcess w, std::st
     : id_(std::move(id)),
       pid_(w.pid),
       started_at_ms_(NowEpochMs()),
+      start_phases_(w.phases),
       memory_mb_(memory_mb),
       cgroup_(std::move(w.cgroup)),
       pidfd_(std::move(w.pidfd)),

@@ -100,6 +100,8 @@ class Container : public std::enable_shared_from_this<Container> {
   // What its cgroup is charged now: its private memory (docs/API.md, memory).
   std::optional<double> ChargedMemoryMb() const;
   int64_t started_at_ms() const { return started_at_ms_; }
+  // How its start went before the worker ran (the fork and sandbox phases).
+  const sandbox::StartPhases& start_phases() const { return start_phases_; }
   // Why it left (once gone) and how its process ended.
   LeaveReason leave_reason() const { return leave_reason_; }
   const std::optional<std::string>& exit_how() const { return exit_how_; }
@@ -128,6 +130,7 @@ class Container : public std::enable_shared_from_this<Container> {
   std::string id_;
   pid_t pid_;
   int64_t started_at_ms_;
+  sandbox::StartPhases start_phases_;
   int64_t memory_mb_;
   std::unique_ptr<sandbox::ContainerCgroup> cgroup_;  // destroyed with the container
   UniqueFd pidfd_;  // when the worker is not the daemon's child (a template's)

@@ -362,7 +362,10 @@ asio::awaitable<std::variant<Acquired, Refusal>> Pool::StartContainer(const std:
   auto refuse = [&](Refusal r, std::shared_ptr<Container> c) {
     r.queue_ms = queue_ms;
     r.start_note = note;
-    if (c) r.start = c->start;
+    if (c) {
+      r.start = c->start;
+      r.phases = c->start_phases();
+    }
     Release(s, std::move(c));
     return r;
   };
@@ -475,7 +478,7 @@ asio::awaitable<std::variant<Acquired, Refusal>> Pool::StartContainer(const std:
                        c);
     }
   }
-  co_return Acquired{Lease(this, s, c), true, init_ms, logs, queue_ms, c->start, note};
+  co_return Acquired{Lease(this, s, c), true, init_ms, logs, queue_ms, c->start_phases(), c->start, note};
 }
 
 asio::awaitable<Result<std::shared_ptr<Container>>> Pool::ForkFromTemplate(Slot& s,

@@ -94,6 +94,7 @@ struct Acquired {
   double init_ms = 0;
   std::string init_logs;  // module-scope output of a cold start
   double queue_ms = 0;    // time spent waiting for a container or a place
+  sandbox::StartPhases phases;  // a cold start: its container's fork and sandbox phases
   std::string start;       // a cold start: plain, zygote or snapshot
   std::string start_note;  // why it started another way than its version asks
 };
@@ -108,6 +109,7 @@ struct Refusal {
   std::optional<double> init_ms;
   bool cold = false;  // a cold start was attempted (and failed)
   double queue_ms = 0;
+  std::optional<sandbox::StartPhases> phases;  // set when a container was made
   std::string start;
   std::string start_note;
 };

@@ -35,6 +35,7 @@ asio::awaitable<void> SpareChild::Replenish(std::shared_ptr<Container> source) {
 
 asio::awaitable<Result<sandbox::WorkerProcess>> SpareChild::Fork(std::shared_ptr<Container> source,
                                                                 const sandbox::SpawnSpec& child) {
+  const auto began = std::chrono::steady_clock::now();
   auto self = shared_from_this();
   if (replenishing_) {  // the source's channel is busy making the spare: that spare is this start's
     asio::steady_timer wait(config_.io, kSpareWait);
@@ -55,6 +56,9 @@ asio::awaitable<Result<sandbox::WorkerProcess>> SpareChild::Fork(std::shared_ptr
     forked = sandbox::ForkWorker(source->channel_fd(), source->pid(), config_.kind, child, config_.sandbox);
   }
   if (forked.ok()) {
+    // The fork phase is all but the containment: a spare's fork happened beforehand,
+    // so it is what this start waited for it (or for a fork of its own).
+    forked->phases.fork_ms = sandbox::MsSince(began) - forked->phases.sandbox_ms;
     asio::co_spawn(config_.io, [self, source]() { return self->Replenish(source); }, asio::detached);
   }
   co_return forked;

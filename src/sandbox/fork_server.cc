@@ -186,6 +186,7 @@ Status AttachPending(PendingWorker& pending) {
 
 Result<WorkerProcess> Launch(PendingWorker pending, const std::vector<BindMount>& binds, int64_t memory_mb,
                              const Sandbox* sandbox) {
+  const auto began = std::chrono::steady_clock::now();
   WorkerProcess& w = pending.process;
   if (auto how = ReapIfExited(w.pid, w.pidfd.get())) {
     w.pid = -1;
@@ -218,15 +219,20 @@ Result<WorkerProcess> Launch(PendingWorker pending, const std::vector<BindMount>
   KILN_RETURN_IF_ERROR(AwaitSetup(pending.errors.get(), w.pid));
   WorkerProcess launched = std::move(w);
   w.pid = -1;  // launched: no longer the pending's to kill
+  launched.phases.sandbox_ms = MsSince(began);
   return launched;
 }
 
 Result<WorkerProcess> ForkWorker(int channel, pid_t source_pid, ForkSourceKind kind, const SpawnSpec& spec,
                                  const Sandbox* sandbox) {
+  const auto began = std::chrono::steady_clock::now();
   KILN_ASSIGN_OR_RETURN(PendingWorker pending,
                         ForkPending(channel, source_pid, kind, spec.container_id, spec.memory_mb, sandbox));
   KILN_RETURN_IF_ERROR(AttachPending(pending));
-  return Launch(std::move(pending), spec.binds, spec.memory_mb, sandbox);
+  const double fork_ms = MsSince(began);
+  KILN_ASSIGN_OR_RETURN(WorkerProcess launched, Launch(std::move(pending), spec.binds, spec.memory_mb, sandbox));
+  launched.phases.fork_ms = fork_ms;
+  return launched;
 }
 
 namespace {

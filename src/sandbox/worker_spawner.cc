@@ -47,6 +47,10 @@ Result<std::pair<UniqueFd, UniqueFd>> MakeChannel() {
   return std::make_pair(UniqueFd(sv[0]), UniqueFd(sv[1]));
 }
 
+double MsSince(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count();
+}
+
 Status AwaitSetup(int error_read, pid_t pid) {
   pollfd p{error_read, POLLIN, 0};
   int ready = poll(&p, 1, kSetupTimeoutMs);
@@ -60,6 +64,7 @@ Status AwaitSetup(int error_read, pid_t pid) {
 }
 
 Result<WorkerProcess> SpawnWorker(const SpawnSpec& spec, const Sandbox* sandbox) {
+  const auto began = std::chrono::steady_clock::now();
   KILN_ASSIGN_OR_RETURN(auto channel, MakeChannel());
   UniqueFd parent_end = std::move(channel.first), child_end = std::move(channel.second);
   KILN_ASSIGN_OR_RETURN(Pipe logs, MakePipe());
@@ -98,6 +103,7 @@ Result<WorkerProcess> SpawnWorker(const SpawnSpec& spec, const Sandbox* sandbox)
   if (pid < 0) return ErrnoStatus(plan.namespaces ? "clone(CLONE_NEWNS|NEWPID|NEWIPC|NEWUTS|NEWNET)" : "clone");
   if (pid == 0) ContainAndExec(plan);
   setpgid(pid, pid);  // also from the parent, so a killpg right away cannot miss
+  const auto cloned = std::chrono::steady_clock::now();
   w.pid = pid;
   errors.write.reset();  // the child's copy closes at its exec
   Status attached = w.cgroup ? w.cgroup->Attach(pid) : OkStatus();
@@ -109,6 +115,7 @@ Result<WorkerProcess> SpawnWorker(const SpawnSpec& spec, const Sandbox* sandbox)
   }
   w.channel = std::move(parent_end);
   w.logs = std::move(logs.read);
+  w.phases = {std::chrono::duration<double, std::milli>(cloned - began).count(), MsSince(cloned)};
   return w;
 }
 

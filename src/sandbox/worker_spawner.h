@@ -13,6 +13,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,6 +28,17 @@ namespace kiln::sandbox {
 
 class Sandbox;
 
+// Where a start's time went before the worker ran a line of its own (issue #15's
+// cold-start phases), in milliseconds of the daemon's clock:
+//   fork: making the process: its cgroup, the clone (or a fork source's FORKED) and
+//     its move into the cgroup; near zero for a spare child forked beforehand;
+//   sandbox: containing it: its go, then namespaces, mounts, limits and seccomp in the
+//     child, until its setup report.
+struct StartPhases {
+  double fork_ms = 0;
+  double sandbox_ms = 0;
+};
+
 struct WorkerProcess {
   std::string id;  // the container's (its cgroup's name)
   pid_t pid = -1;
@@ -36,6 +48,7 @@ struct WorkerProcess {
   // Set only for a process that is not the daemon's child (a snapshot template's
   // child, fork_server.h): it is watched and signalled through this pidfd.
   UniqueFd pidfd;
+  StartPhases phases;
 };
 
 // A zygote serves forks instead of running a handler: its own namespaces but the
@@ -68,6 +81,8 @@ struct Pipe {
 };
 Result<Pipe> MakePipe();
 Result<std::pair<UniqueFd, UniqueFd>> MakeChannel();  // {daemon's end, worker's end}
+// Milliseconds since `since`, on the steady clock.
+double MsSince(std::chrono::steady_clock::time_point since);
 // Nothing on the error pipe before it closes is success.
 Status AwaitSetup(int error_read, pid_t pid);
 

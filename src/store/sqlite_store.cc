@@ -123,6 +123,11 @@ ALTER TABLE api_keys ADD COLUMN metrics INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX runs_for_stats ON runs
   (function, started_at, trigger, status, cold, duration_ms, init_ms, start, stands_for);
 )sql",
+    // 9: a cold start's fork and sandbox phases (issue #15).
+    R"sql(
+ALTER TABLE runs ADD COLUMN fork_ms REAL;
+ALTER TABLE runs ADD COLUMN sandbox_ms REAL;
+)sql",
 };
 
 std::string ToJsonText(const nlohmann::json& j) { return j.dump(); }
@@ -161,7 +166,7 @@ constexpr const char* kVersionColumns =
 constexpr const char* kRunColumns =
     "id, function, version, trigger, route, started_at, duration_ms, init_ms, cold, "
     "container_id, status, http_status, request_bytes, response_bytes, result, truncated, "
-    "error_type, error_message, logs, max_memory_mb, attempt, queue_ms, start, start_note, stands_for";
+    "error_type, error_message, logs, max_memory_mb, attempt, queue_ms, start, start_note, stands_for, fork_ms, sandbox_ms";
 
 constexpr const char* kContainerColumns =
     "id, function, version, pid, started_at, ended_at, init_ms, invocations, reason, detail, start";
@@ -495,7 +500,7 @@ Status SqliteStore::UpsertRecords(const std::vector<RunRecord>& runs,
 Status SqliteStore::UpsertRunsInTransaction(const std::vector<RunRecord>& runs) {
   // An update keeps the row's seq, so a run keeps its place in the listing.
   std::string sql = std::string("INSERT INTO runs (") + kRunColumns +
-                    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+                    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
                     "duration_ms=excluded.duration_ms, init_ms=excluded.init_ms, cold=excluded.cold, "
                     "container_id=excluded.container_id, status=excluded.status, "
                     "http_status=excluded.http_status, response_bytes=excluded.response_bytes, "
@@ -503,7 +508,7 @@ Status SqliteStore::UpsertRunsInTransaction(const std::vector<RunRecord>& runs) 
                     "error_type=excluded.error_type, error_message=excluded.error_message, "
                     "logs=excluded.logs, max_memory_mb=excluded.max_memory_mb, attempt=excluded.attempt, "
                     "queue_ms=excluded.queue_ms, start=excluded.start, start_note=excluded.start_note, "
-                    "stands_for=excluded.stands_for";
+                    "stands_for=excluded.stands_for, fork_ms=excluded.fork_ms, sandbox_ms=excluded.sandbox_ms";
   SqliteStmt s(db_, sql.c_str());
   for (const RunRecord& r : runs) {
     s.Bind(1, r.id).Bind(2, r.function).Bind(3, r.version).Bind(4, r.trigger).Bind(5, r.route);
@@ -513,7 +518,7 @@ Status SqliteStore::UpsertRunsInTransaction(const std::vector<RunRecord>& runs) 
     s.Bind(15, r.result).Bind(16, int64_t{r.truncated}).Bind(17, r.error_type);
     s.Bind(18, r.error_message).Bind(19, r.logs).Bind(20, r.max_memory_mb);
     s.Bind(21, int64_t{r.attempt}).Bind(22, r.queue_ms).Bind(23, r.start).Bind(24, r.start_note);
-    s.Bind(25, r.stands_for);
+    s.Bind(25, r.stands_for).Bind(26, r.fork_ms).Bind(27, r.sandbox_ms);
     KILN_RETURN_IF_ERROR(s.Run());
     s.Reset();
   }
@@ -619,6 +624,8 @@ Result<std::vector<RunRecord>> SqliteStore::QueryRuns(const std::string& where,
     r.start = s.Text(22);
     r.start_note = s.Text(23);
     r.stands_for = s.Int(24);
+    if (!s.IsNull(25)) r.fork_ms = s.Double(25);
+    if (!s.IsNull(26)) r.sandbox_ms = s.Double(26);
     out.push_back(std::move(r));
   }
   return out;

@@ -1,6 +1,9 @@
 """GET /metrics (issue #15): Prometheus text that a real parser reads, counts equal to
 the test's run records, and who may read it."""
+import contextlib
 import os
+import re
+import socket
 import subprocess
 from pathlib import Path
 
@@ -8,7 +11,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers import unique, write_bundle
+from helpers import raw_http, unique, wait_for, write_bundle
 
 HANDLER = """
 import json, time
@@ -118,3 +121,94 @@ def test_metrics_public_opens_them_without_a_key(start_kiln):
     r = requests.get(k.url + "/metrics", timeout=30)
     assert r.status_code == 200 and "kiln_memory_budget_bytes" in r.text
     assert k.api("GET", "/v1/functions", key="kiln_nope").status_code == 401  # only /metrics opens
+
+
+def samples(families, family, sample_name, **labels):
+    return [s for s in families[family].samples
+            if s.name == sample_name and all(s.labels.get(k) == v for k, v in labels.items())]
+
+
+def test_cold_starts_are_split_into_phases_in_the_records_and_the_metrics(start_kiln, tmp_path):
+    k = start_kiln()  # its own daemon: the phase histograms are the node's, not a function's
+    names = {"zygote": unique("zy"), "plain": unique("pl")}
+    for start, name in names.items():
+        flags = ["--no-zygote"] if start == "plain" else []
+        k.cli_ok("deploy", write_bundle(tmp_path / name, HANDLER), "--name", name, "--min-warm", "0", *flags)
+        k.cli_ok("route", "add", "POST", f"/{name}", name, "--auth", "none")
+        for _ in range(2):
+            assert k.request("POST", f"/{name}", json={}).status_code == 200
+    cold = []
+    for start, name in names.items():
+        first, second = sorted(k.runs(name), key=lambda r: r["started_at"])
+        assert first["cold"] and first["start"] == start and not second["cold"]
+        assert first["fork_ms"] >= 0 and first["sandbox_ms"] > 0 and first["init_ms"] >= 0, first
+        assert second["fork_ms"] is None and second["sandbox_ms"] is None
+        shown = k.cli_ok("run", "show", first["id"])
+        assert re.search(r"^sandbox_ms\s+\d", shown, re.M), shown
+        cold.append(first)
+
+    f = scrape(k)
+    for start in names:
+        runs = [r for r in cold if r["start"] == start]
+        phases = {}
+        for phase in ("queue", "fork", "sandbox", "init"):
+            [count] = samples(f, "kiln_cold_start_phase_seconds", "kiln_cold_start_phase_seconds_count",
+                              phase=phase, start=start)
+            [total] = samples(f, "kiln_cold_start_phase_seconds", "kiln_cold_start_phase_seconds_sum",
+                              phase=phase, start=start)
+            assert count.value == len(runs), (phase, start)
+            phases[phase] = total.value
+        for phase, field in (("fork", "fork_ms"), ("sandbox", "sandbox_ms"), ("init", "init_ms")):
+            assert phases[phase] == pytest.approx(sum(r[field] for r in runs) / 1000, rel=1e-6, abs=1e-6)
+        [whole] = samples(f, "kiln_cold_start_seconds", "kiln_cold_start_seconds_sum", start=start)
+        assert whole.value == pytest.approx(sum(phases.values()), rel=1e-6, abs=1e-6)
+
+
+def front_door(families):
+    def one(family, sample, **labels):
+        return value(families, family, sample, **labels)
+    return {
+        "accepted": one("kiln_http_connections_accepted", "kiln_http_connections_accepted_total"),
+        "refused_address": one("kiln_http_connections_refused", "kiln_http_connections_refused_total",
+                               cap="address"),
+        "refused_node": one("kiln_http_connections_refused", "kiln_http_connections_refused_total", cap="node"),
+        "open": one("kiln_http_connections_open", "kiln_http_connections_open"),
+        "2xx": one("kiln_http_requests", "kiln_http_requests_total", code="2xx"),
+        "4xx": one("kiln_http_requests", "kiln_http_requests_total", code="4xx"),
+        "5xx": one("kiln_http_requests", "kiln_http_requests_total", code="5xx"),
+        "bodies_refused": one("kiln_http_bodies_refused", "kiln_http_bodies_refused_total"),
+        "accept_errors": one("kiln_http_accept_errors", "kiln_http_accept_errors_total"),
+    }
+
+
+def test_the_front_door_counts_connections_answers_and_refused_bodies(start_kiln):
+    k = start_kiln("--max-connections-per-ip", "3", "--header-timeout-s", "60")
+    before = front_door(scrape(k))
+    # A 100 MB upload with no key: answered 401 from its header, its body never read.
+    answer = raw_http(k.port, b"POST /v1/blobs HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 401"), answer
+    assert requests.get(k.url + "/nowhere", timeout=30).status_code == 404
+    held = [socket.create_connection(("127.0.0.1", k.port), timeout=15) for _ in range(2)]
+    try:
+        # Two idle connections and the scrape's own are open, under the cap of 3.
+        wait_for(lambda: front_door(scrape(k))["open"] == 3, 20, "three connections open")
+        held.append(socket.create_connection(("127.0.0.1", k.port), timeout=15))
+        extra = socket.create_connection(("127.0.0.1", k.port), timeout=15)  # the 4th: over the cap
+        extra.settimeout(10)
+        with contextlib.suppress(ConnectionResetError):
+            assert extra.recv(1) == b""  # closed at once, without an answer
+        extra.close()
+    finally:
+        for s in held:
+            s.close()
+    def scraped():
+        with contextlib.suppress(requests.ConnectionError):  # closed at once while still over the cap
+            return front_door(scrape(k))
+    after = wait_for(scraped, 20, "a scrape once the held connections closed")
+    assert after["bodies_refused"] - before["bodies_refused"] == 1
+    assert after["4xx"] - before["4xx"] == 2  # the 401 and the 404
+    assert after["2xx"] - before["2xx"] >= 2  # the scrapes
+    assert after["5xx"] == before["5xx"]
+    assert after["refused_address"] - before["refused_address"] >= 1
+    assert after["refused_node"] == before["refused_node"] and after["accept_errors"] == 0
+    assert after["accepted"] - before["accepted"] >= 6
