@@ -29,7 +29,7 @@ Result<std::unique_ptr<SqliteSecrets>> SqliteSecrets::Open(const std::string& pa
   return store;
 }
 
-SqliteSecrets::~SqliteSecrets() { sqlite3_close_v2(db_); }
+SqliteSecrets::~SqliteSecrets() = default;
 
 Result<bool> SqliteSecrets::PutSecret(const SealedSecret& s) {
   SqliteStmt exists(db_, "SELECT 1 FROM secrets WHERE name = ?");

@@ -3,6 +3,8 @@
 // open if missing, apart from the Store's numbered migrations.
 #pragma once
 
+#include "store/sqlite_db.h"
+
 #include <memory>
 #include <string>
 
@@ -24,7 +26,7 @@ class SqliteSecrets final : public SecretStore {
 
  private:
   explicit SqliteSecrets(sqlite3* db) : db_(db) {}
-  sqlite3* db_;
+  SqliteDb db_;
 };
 
 }  // namespace kiln

@@ -1,4 +1,5 @@
-// A prepared statement that finalizes itself, with typed bind and column helpers.
+// A prepared statement, taken from its connection's cache (sqlite_db.h) and given back
+// reset when it goes, with typed bind and column helpers.
 #pragma once
 
 #include <sqlite3.h>
@@ -9,15 +10,14 @@
 #include <string_view>
 
 #include "common/status.h"
+#include "store/sqlite_db.h"
 
 namespace kiln {
 
 class SqliteStmt {
  public:
-  SqliteStmt(sqlite3* db, const char* sql) : db_(db) {
-    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
-  }
-  ~SqliteStmt() { sqlite3_finalize(stmt_); }
+  SqliteStmt(SqliteDb& db, const char* sql) : db_(db.get()) { stmt_ = db.Take(sql, &rc_, &home_); }
+  ~SqliteStmt() { SqliteDb::Give(stmt_, home_); }
   SqliteStmt(const SqliteStmt&) = delete;
   SqliteStmt& operator=(const SqliteStmt&) = delete;
 
@@ -87,6 +87,7 @@ class SqliteStmt {
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
   int rc_;
+  std::vector<sqlite3_stmt*>* home_ = nullptr;  // where it goes back to; null: finalized
 };
 
 }  // namespace kiln

@@ -191,7 +191,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) 
   return store;
 }
 
-SqliteStore::~SqliteStore() { sqlite3_close_v2(db_); }
+SqliteStore::~SqliteStore() = default;
 
 Status SqliteStore::Exec(const char* sql) {
   char* err = nullptr;
@@ -217,12 +217,12 @@ Status SqliteStore::Migrate() {
 }
 
 Status SqliteStore::InTransaction(const std::function<Status()>& body) {
-  KILN_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  KILN_RETURN_IF_ERROR(SqliteStmt(db_, "BEGIN IMMEDIATE").Run());
   if (Status st = body(); !st.ok()) {
-    (void)Exec("ROLLBACK");
+    (void)SqliteStmt(db_, "ROLLBACK").Run();
     return st;
   }
-  return Exec("COMMIT");
+  return SqliteStmt(db_, "COMMIT").Run();
 }
 
 Result<int64_t> SqliteStore::NextVersion(const char* table, const char* key_column,

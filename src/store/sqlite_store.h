@@ -3,6 +3,8 @@
 // Schema changes are numbered migrations applied at open (PRAGMA user_version).
 #pragma once
 
+#include "store/sqlite_db.h"
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -113,7 +115,7 @@ class SqliteStore final : public Store, public AuditLog {
                                            bool with_logs);
   Result<std::vector<PipelineRun>> QueryPipelineRuns(const std::string& where, const std::string& arg, int limit);
 
-  sqlite3* db_;
+  SqliteDb db_;
 };
 
 }  // namespace kiln
