@@ -94,6 +94,21 @@ def handler_zip(code):
 
 # --- raw sockets -------------------------------------------------------------------
 
+def connect(port, timeout=15):
+    return socket.create_connection(("127.0.0.1", port), timeout=timeout)
+
+
+def closed_at_once(sock):
+    """Did the server close this connection without an answer (within 3 s)?"""
+    sock.settimeout(3)
+    try:
+        return sock.recv(1) == b""
+    except socket.timeout:
+        return False
+    except ConnectionResetError:
+        return True
+
+
 def raw_http(port, data, timeout=5.0):
     """Sends bytes as they are and returns everything the server answers until it
     closes the connection or goes quiet for `timeout` seconds."""

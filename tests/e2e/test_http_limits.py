@@ -10,16 +10,12 @@ import socket
 
 import pytest
 
-from helpers import unique, wait_for
+from helpers import closed_at_once, connect, unique, wait_for
 
 KILN_SERVE_FLAGS = ("--header-timeout-s", "1", "--body-timeout-s", "1", "--keepalive-s", "1",
                     "--max-requests-per-conn", "3")
 
 HEALTH = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
-
-
-def connect(port, timeout=15):
-    return socket.create_connection(("127.0.0.1", port), timeout=timeout)
 
 
 def read_all(sock):
@@ -94,17 +90,6 @@ def test_the_last_request_of_a_connection_says_close(kiln):
 
 
 # -- connection caps and file descriptors (defect 3) ---------------------------------
-
-def closed_at_once(sock):
-    """Did the server close this connection without an answer (within 3 s)?"""
-    sock.settimeout(3)
-    try:
-        return sock.recv(1) == b""
-    except socket.timeout:
-        return False
-    except ConnectionResetError:
-        return True
-
 
 def test_connections_over_the_node_cap_are_closed_at_once(start_kiln):
     k = start_kiln("--max-connections", "20", "--header-timeout-s", "60")
