@@ -207,7 +207,14 @@ Status SqliteStore::Migrate() {
   return InTransaction([&]() -> Status {
     SqliteStmt q(db_, "PRAGMA user_version");
     KILN_ASSIGN_OR_RETURN(bool row, q.Step());
-    int64_t applied = row ? q.Int(0) : 0;
+    const int64_t applied = row ? q.Int(0) : 0;
+    const auto known = static_cast<int64_t>(std::size(kMigrations));
+    if (applied > known) {
+      // Written by a newer kiln: running on it would set its version back and the newer
+      // kiln would apply its migrations twice.
+      return Internal("the database's schema is version " + std::to_string(applied) +
+                                ", newer than this kiln knows (" + std::to_string(known) + "): run a newer kiln");
+    }
     for (int64_t i = applied; i < static_cast<int64_t>(std::size(kMigrations)); ++i) {
       KILN_RETURN_IF_ERROR(Exec(kMigrations[i]));
     }

@@ -177,6 +177,24 @@ TEST_F(SqliteStoreTest, AuditLogListsTheNewestSinceOldestFirst) {
   EXPECT_EQ(store_->ListAudit(0, 100)->size(), 2u);
 }
 
+TEST_F(SqliteStoreTest, ASchemaNewerThanThisKilnKnowsIsRefusedAndKept) {
+  store_.reset();
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(db_.path().c_str(), &raw), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(raw, "PRAGMA user_version=999", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(raw);
+  auto refused = SqliteStore::Open(db_.path());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("schema is version 999, newer than this kiln knows"), std::string::npos);
+  ASSERT_EQ(sqlite3_open(db_.path().c_str(), &raw), SQLITE_OK);
+  sqlite3_stmt* q = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(raw, "PRAGMA user_version", -1, &q, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(q), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int64(q, 0), 999);  // not set back
+  sqlite3_finalize(q);
+  sqlite3_close(raw);
+}
+
 TEST_F(SqliteStoreTest, StateSurvivesReopen) {
   ASSERT_TRUE(store_->CreateKey({.id = "abcdefgh", .name = "k", .secret_sha256 = "00", .role = ControlRole::kAdmin}).ok());
   ASSERT_TRUE(store_->CreateLayerVersion({.name = "ml", .digest = "sha256:1"}).ok());
