@@ -34,8 +34,9 @@ json RouteView(const Route& r, const FunctionVersion* serving) {
 
 Result<runs::FunctionStats> ControlApi::StatsOf(const std::string& name, int64_t window_ms, int64_t bucket_ms) {
   KILN_ASSIGN_OR_RETURN(runs::FunctionStats stats, runs::StatsWindow(NowEpochMs(), window_ms, bucket_ms));
-  KILN_ASSIGN_OR_RETURN(std::vector<RunSample> samples, d_.store->ListRunSamples(name, stats.from_ms));
-  runs::ComputeStats(samples, stats);
+  runs::StatsBuilder builder(stats);
+  KILN_RETURN_IF_ERROR(d_.store->VisitRunSamples(name, stats.from_ms, [&](const RunSample& s) { builder.Add(s); }));
+  builder.Finish();
   return stats;
 }
 

@@ -25,6 +25,22 @@ constexpr const char* kRunStatusNames[] = {
 
 const char* RunStatusName(RunStatus s) { return kRunStatusNames[static_cast<int>(s)]; }
 
+const char* StartModeName(StartMode m) {
+  switch (m) {
+    case StartMode::kPlain: return "plain";
+    case StartMode::kZygote: return "zygote";
+    case StartMode::kSnapshot: return "snapshot";
+  }
+  return "plain";
+}
+
+std::optional<StartMode> ParseStartMode(std::string_view s) {
+  if (s.empty() || s == "plain") return StartMode::kPlain;
+  if (s == "zygote") return StartMode::kZygote;
+  if (s == "snapshot") return StartMode::kSnapshot;
+  return std::nullopt;
+}
+
 std::optional<RunStatus> ParseRunStatus(std::string_view s) {
   for (int i = 0; i < static_cast<int>(std::size(kRunStatusNames)); ++i) {
     if (s == kRunStatusNames[i]) return static_cast<RunStatus>(i);

@@ -193,15 +193,21 @@ struct RunRecord {
   int64_t stands_for = 1;  // throttled: how many requests this one record stands for
 };
 
+// How a cold start's container started (RunRecord::start names it).
+enum class StartMode : uint8_t { kPlain, kZygote, kSnapshot };
+constexpr size_t kStartModes = 3;
+const char* StartModeName(StartMode m);
+// "" (a record made before start modes) is plain; an unknown name is nullopt.
+std::optional<StartMode> ParseStartMode(std::string_view s);
+
 // The figures of one run that statistics read (runs/run_stats.h).
 struct RunSample {
   int64_t started_at = 0;  // epoch ms
-  bool deploy = false;     // a deploy's pre-warm (trigger deploy), not an invocation
   RunStatus status = RunStatus::kOk;
   bool cold = false;
   double duration_ms = 0;
   std::optional<double> init_ms;
-  std::string start;  // cold runs only
+  StartMode start = StartMode::kPlain;  // cold runs only
   int64_t stands_for = 1;
 };
 

@@ -23,7 +23,9 @@ class FakeStore final : public Store {
   Status DeleteFunction(const std::string&) override { return Internal("unused"); }
   Status DeleteVersion(const std::string&, int64_t) override { return Internal("unused"); }
   Result<std::vector<std::string>> FindRunIds(const std::string&, int) override { return Internal("unused"); }
-  Result<std::vector<RunSample>> ListRunSamples(const std::string&, int64_t) override { return Internal("unused"); }
+  Status VisitRunSamples(const std::string&, int64_t, const std::function<void(const RunSample&)>&) override {
+    return Internal("unused");
+  }
   Result<std::optional<int64_t>> LastRunStarted(const std::string&) override { return Internal("unused"); }
   Status CreateKey(const ApiKeyRecord&) override { return Internal("unused"); }
   Result<std::vector<ApiKeyRecord>> ListKeys() override { return Internal("unused"); }

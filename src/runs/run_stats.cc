@@ -17,14 +17,11 @@ bool NotAnInvocation(const RunSample& s) {
     case RunStatus::kRunning:
       return true;
     default:
-      return s.deploy;
+      return false;
   }
 }
 
-// The durations a bucket collects before its percentiles are taken.
-struct Durations {
-  std::vector<double> warm, cold, init;
-};
+using Durations = StatsBuilder::Durations;
 
 void Add(const RunSample& s, StatsBucket& b, Durations& d) {
   if (s.status == RunStatus::kThrottled) {
@@ -39,7 +36,7 @@ void Add(const RunSample& s, StatsBucket& b, Durations& d) {
     return;
   }
   d.cold.push_back(s.duration_ms);
-  ++b.cold_starts[s.start.empty() ? "plain" : s.start];
+  ++b.cold_starts[static_cast<size_t>(s.start)];
   if (s.init_ms) d.init.push_back(*s.init_ms);
 }
 
@@ -107,17 +104,18 @@ Result<FunctionStats> StatsWindow(int64_t now_ms, int64_t window_ms, int64_t buc
   return s;
 }
 
-void ComputeStats(const std::vector<RunSample>& samples, FunctionStats& window) {
-  std::vector<Durations> per_bucket(window.buckets.size());
-  Durations all;
-  for (const RunSample& s : samples) {
-    if (s.started_at < window.from_ms || s.started_at >= window.to_ms) continue;
-    const size_t i = static_cast<size_t>((s.started_at - window.from_ms) / window.bucket_ms);
-    Add(s, window.buckets[i], per_bucket[i]);
-    Add(s, window.total, all);
-  }
-  for (size_t i = 0; i < window.buckets.size(); ++i) Finish(window.buckets[i], per_bucket[i]);
-  Finish(window.total, all);
+StatsBuilder::StatsBuilder(FunctionStats& window) : window_(window), per_bucket_(window.buckets.size()) {}
+
+void StatsBuilder::Add(const RunSample& s) {
+  if (s.started_at < window_.from_ms || s.started_at >= window_.to_ms) return;
+  const size_t i = static_cast<size_t>((s.started_at - window_.from_ms) / window_.bucket_ms);
+  runs::Add(s, window_.buckets[i], per_bucket_[i]);
+  runs::Add(s, window_.total, all_);
+}
+
+void StatsBuilder::Finish() {
+  for (size_t i = 0; i < window_.buckets.size(); ++i) runs::Finish(window_.buckets[i], per_bucket_[i]);
+  runs::Finish(window_.total, all_);
 }
 
 void to_json(nlohmann::json& j, const StatsBucket& b) {
@@ -125,9 +123,8 @@ void to_json(nlohmann::json& j, const StatsBucket& b) {
     return nlohmann::json{{"count", p.count}, {"p50_ms", Ms(p.p50)}, {"p95_ms", Ms(p.p95)}, {"p99_ms", Ms(p.p99)}};
   };
   nlohmann::json cold_starts = nlohmann::json::object();
-  for (const char* mode : {"plain", "zygote", "snapshot"}) {
-    auto it = b.cold_starts.find(mode);
-    cold_starts[mode] = it == b.cold_starts.end() ? 0 : it->second;
+  for (size_t mode = 0; mode < kStartModes; ++mode) {
+    cold_starts[StartModeName(static_cast<StartMode>(mode))] = b.cold_starts[mode];
   }
   j = {{"start", FormatRfc3339(b.start_ms)},
        {"invocations", b.invocations},

@@ -4,20 +4,21 @@
 // the init phase's median. `kiln ls`, `kiln describe` and the stats API
 // (GET /v1/functions/{name}/stats) all read it, so they never disagree.
 //
-// Model: pure. The store hands over the window's samples (store::ListRunSamples, an
-// index on (function, started_at) covering every column read); ComputeStats sorts
-// them into buckets aligned to the bucket length, so two calls in the same minute
-// agree on their edges. Percentiles interpolate linearly between the closest ranks,
+// Model: pure. The store hands the window's samples over one by one
+// (Store::VisitRunSamples, an index on (function, started_at) covering every column
+// read); a StatsBuilder sorts them into buckets aligned to the bucket length, so two
+// calls in the same minute agree on their edges, keeping only the durations the
+// percentiles need. Percentiles interpolate linearly between the closest ranks,
 // as numpy.percentile does by default, so a test can check them against numpy.
 //
 // What counts: an invocation is a run that reached the pool (every status but
-// throttled, rejected, queued and running) and was not a deploy's pre-warm; an error
+// throttled, rejected, queued and running; a deploy's pre-warm is no sample at all); an error
 // is an invocation whose status is not ok. A throttled record stands for as many
 // requests as it says (dispatch/throttle_log.h folds a second's throttles into one).
 #pragma once
 
 #include <cstdint>
-#include <map>
+#include <array>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,7 +40,7 @@ struct StatsBucket {
   int64_t invocations = 0;
   int64_t errors = 0;
   int64_t throttles = 0;
-  std::map<std::string, int64_t> cold_starts;  // by start mode: plain, zygote, snapshot
+  std::array<int64_t, kStartModes> cold_starts{};  // by StartMode: plain, zygote, snapshot
   Percentiles warm, cold;
   std::optional<double> init_p50;  // ms, over cold starts that report an init phase
 };
@@ -62,8 +63,24 @@ std::optional<double> Percentile(const std::vector<double>& sorted, double p);
 // or past the bounds above.
 Result<FunctionStats> StatsWindow(int64_t now_ms, int64_t window_ms, int64_t bucket_ms);
 
-// Fills `window` (from StatsWindow) from the samples; those outside it are ignored.
-void ComputeStats(const std::vector<RunSample>& samples, FunctionStats& window);
+// Fills a window (from StatsWindow) from samples added one at a time; those outside it
+// are ignored. Finish takes the percentiles; `window` must outlive the builder.
+class StatsBuilder {
+ public:
+  explicit StatsBuilder(FunctionStats& window);
+  void Add(const RunSample& s);
+  void Finish();
+
+  // The durations a bucket collects before its percentiles are taken.
+  struct Durations {
+    std::vector<double> warm, cold, init;
+  };
+
+ private:
+  FunctionStats& window_;
+  std::vector<Durations> per_bucket_;
+  Durations all_;
+};
 
 void to_json(nlohmann::json& j, const StatsBucket& b);
 void to_json(nlohmann::json& j, const FunctionStats& s);

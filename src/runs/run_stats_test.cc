@@ -49,30 +49,31 @@ TEST(StatsWindow, RefusesWindowsItCannotCut) {
   EXPECT_EQ(StatsWindow(kNow, 1440 * kMinute, 1000).status().code(), Code::kInvalidArgument);  // 86,400 buckets
 }
 
-TEST(ComputeStats, SortsRunsIntoBucketsAndCountsWhatIsAnInvocation) {
+TEST(StatsBuilder, SortsRunsIntoBucketsAndCountsWhatIsAnInvocation) {
   auto w = StatsWindow(kNow, 10 * kMinute, kMinute);
   ASSERT_TRUE(w.ok());
   const int64_t last = w->buckets.back().start_ms;
   RunSample cold = Sample(last + 1, 40, RunStatus::kOk, true);
-  cold.start = "zygote";
+  cold.start = StartMode::kZygote;
   cold.init_ms = 30;
   RunSample throttled = Sample(last + 2, 0, RunStatus::kThrottled);
   throttled.stands_for = 12;
-  RunSample deploy = Sample(last + 3, 50, RunStatus::kError, true);
-  deploy.deploy = true;
   std::vector<RunSample> samples = {
       Sample(last, 1), Sample(last + 10, 3), Sample(last + 20, 2, RunStatus::kError),
-      cold, throttled, deploy,
+      cold, throttled,
       Sample(last, 9, RunStatus::kRejected), Sample(last, 9, RunStatus::kRunning),
       Sample(w->from_ms, 5),                  // the first bucket's first millisecond
       Sample(w->from_ms - 1, 5), Sample(w->to_ms, 5),  // outside the window
   };
-  ComputeStats(samples, *w);
+  StatsBuilder builder(*w);
+  for (const RunSample& s : samples) builder.Add(s);
+  builder.Finish();
   const StatsBucket& b = w->buckets.back();
   EXPECT_EQ(b.invocations, 4);
   EXPECT_EQ(b.errors, 1);
   EXPECT_EQ(b.throttles, 12);
-  EXPECT_EQ(b.cold_starts.at("zygote"), 1);
+  EXPECT_EQ(b.cold_starts[static_cast<size_t>(StartMode::kZygote)], 1);
+  EXPECT_EQ(b.cold_starts[static_cast<size_t>(StartMode::kPlain)], 0);
   EXPECT_EQ(b.warm.count, 3);
   EXPECT_DOUBLE_EQ(*b.warm.p50, 2);
   EXPECT_EQ(b.cold.count, 1);
@@ -86,10 +87,10 @@ TEST(ComputeStats, SortsRunsIntoBucketsAndCountsWhatIsAnInvocation) {
   EXPECT_DOUBLE_EQ(*w->total.warm.p50, 2.5);
 }
 
-TEST(ComputeStats, JsonNamesEveryStartModeAndNullsWhatHasNoSamples) {
+TEST(StatsBuilder, JsonNamesEveryStartModeAndNullsWhatHasNoSamples) {
   auto w = StatsWindow(kNow, kMinute, kMinute);
   ASSERT_TRUE(w.ok());
-  ComputeStats({}, *w);
+  StatsBuilder(*w).Finish();
   nlohmann::json j = *w;
   EXPECT_EQ(j["buckets"].size(), 1u);
   EXPECT_EQ(j["totals"]["cold_starts"], (nlohmann::json{{"plain", 0}, {"snapshot", 0}, {"zygote", 0}}));

@@ -85,31 +85,31 @@ Status SqliteStore::UpdateRoute(int64_t id, const std::string& function, std::op
   return OkStatus();
 }
 
-Result<std::vector<RunSample>> SqliteStore::ListRunSamples(const std::string& function, int64_t since_ms) {
+Status SqliteStore::VisitRunSamples(const std::string& function, int64_t since_ms,
+                                    const std::function<void(const RunSample&)>& visit) {
   // Reads only runs_for_stats (migration 8), never the table's rows; about 100,000 rows
-  // in a stats call, so a row costs no string but a cold start's mode.
+  // in a stats call, so a row is read into one sample on the stack, with no string, and
+  // a column only when the row needs it (a warm run's four). A deploy's pre-warm is
+  // never a sample: it is neither an invocation nor a throttle.
   SqliteStmt s(db_,
-               "SELECT started_at, trigger = 'deploy', status, cold, duration_ms, init_ms, start, stands_for FROM runs "
-               "INDEXED BY runs_for_stats WHERE function = ? AND started_at >= ?");
+               "SELECT started_at, status, cold, duration_ms, init_ms, start, stands_for FROM runs "
+               "INDEXED BY runs_for_stats WHERE function = ? AND started_at >= ? AND trigger <> 'deploy'");
   s.Bind(1, function).Bind(2, since_ms);
-  std::vector<RunSample> out;
   for (;;) {
     KILN_ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
+    if (!row) return OkStatus();
     RunSample r;
     r.started_at = s.Int(0);
-    r.deploy = s.Int(1) != 0;
-    r.status = ParseRunStatus(s.View(2)).value_or(RunStatus::kError);
-    r.cold = s.Int(3) != 0;
-    r.duration_ms = s.Double(4);
+    r.status = ParseRunStatus(s.View(1)).value_or(RunStatus::kError);
+    r.cold = s.Int(2) != 0;
+    r.duration_ms = s.Double(3);
     if (r.cold) {
-      if (!s.IsNull(5)) r.init_ms = s.Double(5);
-      r.start = s.Text(6);
+      if (!s.IsNull(4)) r.init_ms = s.Double(4);
+      r.start = ParseStartMode(s.View(5)).value_or(StartMode::kPlain);
     }
-    r.stands_for = s.Int(7);
-    out.push_back(std::move(r));
+    if (r.status == RunStatus::kThrottled) r.stands_for = s.Int(6);
+    visit(r);
   }
-  return out;
 }
 
 Result<std::optional<int64_t>> SqliteStore::LastRunStarted(const std::string& function) {

@@ -35,7 +35,8 @@ class SqliteStore final : public Store, public AuditLog {
   Status DeleteVersion(const std::string& function, int64_t version) override;
   Status UpdateRoute(int64_t id, const std::string& function, std::optional<int64_t> version) override;
   Result<std::vector<std::string>> FindRunIds(const std::string& prefix, int limit) override;
-  Result<std::vector<RunSample>> ListRunSamples(const std::string& function, int64_t since_ms) override;
+  Status VisitRunSamples(const std::string& function, int64_t since_ms,
+                         const std::function<void(const RunSample&)>& visit) override;
   Result<std::optional<int64_t>> LastRunStarted(const std::string& function) override;
   Status CreateKey(const ApiKeyRecord& k) override;
   Result<std::vector<ApiKeyRecord>> ListKeys() override;

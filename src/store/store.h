@@ -7,6 +7,7 @@
 #pragma once
 
 #include <map>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -114,7 +115,10 @@ class Store {
   // Up to `limit` run ids that start with `prefix`, in order.
   virtual Result<std::vector<std::string>> FindRunIds(const std::string& prefix, int limit) = 0;
   // The figures of the function's runs started at or after `since_ms` (run_stats.h).
-  virtual Result<std::vector<RunSample>> ListRunSamples(const std::string& function, int64_t since_ms) = 0;
+  // Each is handed to `visit` as it is read, not gathered: a stats call reads about
+  // 100,000 of them.
+  virtual Status VisitRunSamples(const std::string& function, int64_t since_ms,
+                                 const std::function<void(const RunSample&)>& visit) = 0;
   // When the function's newest run started, if it has any.
   virtual Result<std::optional<int64_t>> LastRunStarted(const std::string& function) = 0;
 
