@@ -14,6 +14,9 @@ Per build, twice:
   process and is not traced).
 - system calls: the same daemon natively, `strace -c -f -p PID` attached around the same
   --requests requests; calls per request by name, and their total.
+With --attribute NAME (repeatable), also the inclusive instructions per request of each
+function whose qualified name ends in NAME (callgrind_annotate --inclusive=yes), and
+their share of the total: what a given set of checks costs, in the same run.
 Prints a table and the ratios to the first build. Every process it starts is stopped by
 its pid; traffic is on 127.0.0.1 only.
 """
@@ -77,7 +80,24 @@ def send(url: str, headers: dict[str, str], n: int) -> None:
         conn.close()
 
 
-def instructions(binary: str, root: Path, tag: str, n: int, auth: str) -> float:
+def attribute(dump: Path, names: list[str], n: int) -> dict[str, float]:
+    """Inclusive instructions per request of the functions whose names end in each of `names`."""
+    text = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(dump)],
+                          check=True, capture_output=True, text=True).stdout
+    found = {name: 0 for name in names}
+    for line in text.splitlines():
+        m = re.match(r"\s*([\d,]+) \([\s\d.]+%\)\s+\S*?:(.*)$", line)
+        if not m:
+            continue
+        symbol = m.group(2)
+        for name in names:
+            # "kiln::gateway::CheckFraming(boost::...)": the name, then its parameters.
+            if re.search(r"(^|::)" + re.escape(name) + r"(\[abi:cxx11\])?\(", symbol):
+                found[name] += int(m.group(1).replace(",", ""))
+    return {name: count / n for name, count in found.items()}
+
+
+def instructions(binary: str, root: Path, tag: str, n: int, auth: str) -> tuple[float, Path]:
     out = root / f"callgrind-{tag}.out"
     # valgrind keeps the soft limit (1024 here) as the only NOFILE limit its guest may set,
     # and the sandbox sets 1024 for each container it clones.
@@ -90,14 +110,14 @@ def instructions(binary: str, root: Path, tag: str, n: int, auth: str) -> float:
         send(url, headers, n)
         subprocess.run(["callgrind_control", "-i", "off", str(proc.pid)], check=True, capture_output=True)
         subprocess.run(["callgrind_control", "-d", str(proc.pid)], check=True, capture_output=True)
-        total = 0
+        total, counted = 0, None
         for dump in root.glob(f"callgrind-{tag}.out*"):  # the -d dump; the file at exit counts nothing
             for line in dump.read_text(errors="replace").splitlines():
-                if line.startswith("totals:"):
-                    total = max(total, int(line.split()[1]))
+                if line.startswith("totals:") and int(line.split()[1]) > total:
+                    total, counted = int(line.split()[1]), dump
         if not total:
             raise RuntimeError(f"no callgrind totals in {out}*")
-        return total / n
+        return total / n, counted
     finally:
         proc.stop()
 
@@ -129,6 +149,8 @@ def main() -> int:
     ap.add_argument("--kiln", action="append", required=True, help="NAME=PATH of a kiln binary (repeatable)")
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--auth", choices=["none", "key"], default="key")
+    ap.add_argument("--attribute", action="append", default=[], metavar="NAME",
+                    help="a function whose inclusive instructions per request to report (repeatable)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     builds = [tuple(k.split("=", 1)) for k in args.kiln]
@@ -137,11 +159,13 @@ def main() -> int:
     try:
         for name, binary in builds:
             log(f"{name}: callgrind over {args.requests} requests")
-            per_request = instructions(binary, root, name, args.requests, args.auth)
+            per_request, dump = instructions(binary, root, name, args.requests, args.auth)
+            attributed = attribute(dump, args.attribute, args.requests) if args.attribute else {}
             log(f"{name}: strace over {args.requests} requests")
             calls = syscalls(binary, root, name, args.requests, args.auth)
             results[name] = {"instructions_per_request": round(per_request),
                              "syscalls_per_request": round(sum(calls.values()), 2),
+                             "attributed": {k: round(v) for k, v in attributed.items()},
                              "syscalls": {k: round(v, 2) for k, v in sorted(calls.items(), key=lambda kv: -kv[1])}}
     finally:
         stop_all()
@@ -151,6 +175,10 @@ def main() -> int:
         ratio = r["instructions_per_request"] / first["instructions_per_request"]
         print(f"{name:<12} {r['instructions_per_request']:>17,} {ratio:>7.3f} {r['syscalls_per_request']:>13.2f}")
         print("             " + ", ".join(f"{k} {v}" for k, v in list(r["syscalls"].items())[:12]))
+        if r["attributed"]:
+            share = sum(r["attributed"].values()) / r["instructions_per_request"]
+            print(f"             attributed {sum(r['attributed'].values()):,.0f} instructions/req ({share:.2%}): " +
+                  ", ".join(f"{k} {v:,}" for k, v in r["attributed"].items()))
     if args.out:
         args.out.write_text(json.dumps({"requests": args.requests, "auth": args.auth, "builds": dict(builds),
                                         "results": results}, indent=2))

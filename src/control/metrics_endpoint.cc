@@ -18,9 +18,7 @@ Response ControlApi::Metrics(unsigned version) {
     shared_bytes += static_cast<int64_t>(c.shared_mb.value_or(0) * (1 << 20));
   }
   node.queued = d_.pool->QueueDepths();
-  if (auto running = d_.store->ListPipelineRuns("", true, 100000); running.ok()) {
-    node.pipeline_runs_running = static_cast<int64_t>(running->size());
-  }
+  if (auto by_status = d_.store->CountPipelineRunsByStatus(); by_status.ok()) node.pipeline_runs = *by_status;
   for (const auto& [key, n] : containers) {
     node.containers.push_back({std::get<0>(key), std::get<1>(key), std::get<2>(key), n});
   }

@@ -190,8 +190,12 @@ std::string FaasMetrics::Render(const NodeView& node) const {
       queued.Add({{"faas_name", function}, {"faas_version", std::to_string(version)}}).Set(static_cast<double>(n));
     }
   }
-  BuildGauge().Name("kiln_pipeline_runs_running").Help("Pipeline runs under way").Register(now)
-      .Add({}).Set(static_cast<double>(node.pipeline_runs_running));
+  auto& pipeline_runs =
+      BuildGauge().Name("kiln_pipeline_runs").Help("Pipeline runs kept (ended ones until retention), by status").Register(now);
+  for (const char* status : {"running", "ok", "failed", "result_too_large"}) {
+    auto it = node.pipeline_runs.find(status);
+    pipeline_runs.Add({{"status", status}}).Set(static_cast<double>(it == node.pipeline_runs.end() ? 0 : it->second));
+  }
   auto& zygotes = BuildGauge().Name("kiln_zygotes").Help("Zygotes and snapshot templates by state").Register(now);
   for (const auto& [state, n] : node.zygotes_by_state) zygotes.Add({{"state", state}}).Set(static_cast<double>(n));
   BuildGauge().Name("kiln_zygote_forks").Help("Containers forked by the live zygotes and templates").Register(now)

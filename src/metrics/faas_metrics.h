@@ -13,7 +13,7 @@
 //   fork, sandbox, init; a cold start's seconds are their sum), kiln_throttled_total;
 // - read when scraped (NodeView): containers by state and start mode, their private
 //   and shared memory, the pool's queues, the OpenFaaS gateway_service_count, zygotes
-//   and their forks, the async queue's depth and oldest age, running pipeline runs,
+//   and their forks, the async queue's depth and oldest age, pipeline runs by status,
 //   the node's memory budget, and the front door's traffic (connections accepted,
 //   refused over a cap and open, accept errors, answers by status class, bodies
 //   refused unread).
@@ -59,7 +59,7 @@ struct NodeView {
   // zygote or template (docs/API.md, memory), in bytes.
   std::map<std::string, std::pair<int64_t, int64_t>> container_memory;
   std::map<std::string, std::map<int64_t, int64_t>> queued;  // pool queue, by function and version
-  int64_t pipeline_runs_running = 0;
+  std::map<std::string, int64_t> pipeline_runs;  // by status: running, ok, failed, result_too_large
   std::map<std::string, int64_t> zygotes_by_state;
   int64_t zygote_forks = 0;
   int64_t async_queued = 0;

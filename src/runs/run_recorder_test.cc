@@ -23,6 +23,7 @@ class FakeStore final : public Store {
   Status DeleteFunction(const std::string&) override { return Internal("unused"); }
   Status DeleteVersion(const std::string&, int64_t) override { return Internal("unused"); }
   Result<std::vector<std::string>> FindRunIds(const std::string&, int) override { return Internal("unused"); }
+  Result<std::map<std::string, int64_t>> CountPipelineRunsByStatus() override { return Internal("unused"); }
   Status VisitRunSamples(const std::string&, int64_t, const std::function<void(const RunSample&)>&) override {
     return Internal("unused");
   }

@@ -181,6 +181,16 @@ Result<std::vector<PipelineRun>> SqliteStore::ListPipelineRuns(const std::string
   return QueryPipelineRuns(where, pipeline, limit);
 }
 
+Result<std::map<std::string, int64_t>> SqliteStore::CountPipelineRunsByStatus() {
+  SqliteStmt s(db_, "SELECT status, COUNT(*) FROM pipeline_runs GROUP BY status");
+  std::map<std::string, int64_t> out;
+  for (;;) {
+    KILN_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return out;
+    out[s.Text(0)] = s.Int(1);
+  }
+}
+
 Result<std::vector<PipelineTask>> SqliteStore::ListPipelineTasks(const std::string& id,
                                                                  std::optional<int64_t> step) {
   std::string sql =

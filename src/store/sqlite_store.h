@@ -81,6 +81,7 @@ class SqliteStore final : public Store, public AuditLog {
   Result<PipelineRun> GetPipelineRun(const std::string& id) override;
   Result<std::vector<PipelineRun>> ListPipelineRuns(const std::string& pipeline, bool running_only,
                                                     int limit) override;
+  Result<std::map<std::string, int64_t>> CountPipelineRunsByStatus() override;
   Result<std::vector<PipelineTask>> ListPipelineTasks(const std::string& id, std::optional<int64_t> step) override;
   Result<int64_t> CountPendingTasks(const std::string& id, int64_t step) override;
   Result<int64_t> PurgeOldRecords(int64_t before, int64_t keys_before, int limit) override;

@@ -172,6 +172,8 @@ class Store {
   // Newest first; `pipeline` "" = all, `running_only` for the runs still under way.
   virtual Result<std::vector<PipelineRun>> ListPipelineRuns(const std::string& pipeline, bool running_only,
                                                             int limit) = 0;
+  // Pipeline runs kept (ended ones until retention), by status name.
+  virtual Result<std::map<std::string, int64_t>> CountPipelineRunsByStatus() = 0;
   // The runs of a pipeline run's step (all steps when unset), by step then element.
   virtual Result<std::vector<PipelineTask>> ListPipelineTasks(const std::string& id,
                                                               std::optional<int64_t> step) = 0;

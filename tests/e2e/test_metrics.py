@@ -78,7 +78,7 @@ def test_metrics_count_what_the_run_records_say(kiln, tmp_path):
                  function_name=name) == 10
     assert value(f, "gateway_service_count", "gateway_service_count", function_name=name) >= 1
     assert value(f, "kiln_memory_budget_bytes", "kiln_memory_budget_bytes", kind="total") > 0
-    assert "kiln_async_queue_depth" in f and "kiln_containers" in f and "kiln_pipeline_runs_running" in f
+    assert "kiln_async_queue_depth" in f and "kiln_containers" in f and "kiln_pipeline_runs" in f
     assert value(f, "kiln_container_memory_bytes", "kiln_container_memory_bytes", faas_name=name, kind="private") > 0
 
 

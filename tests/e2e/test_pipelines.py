@@ -172,6 +172,9 @@ def test_a_failed_step_stops_the_chain_and_names_the_step(kiln, steps):
     assert "ended error after 1 attempt(s) (ValueError): this step always fails" in run["error_message"]
     assert [s["status"] for s in run["steps"]] == ["ok", "failed", "not_run"]
     assert run["steps"][2]["runs"] == [] and run["result"] is None
+    failed = [line for line in kiln.api("GET", "/metrics").text.splitlines()
+              if line.startswith('kiln_pipeline_runs{status="failed"}')]
+    assert len(failed) == 1 and float(failed[0].split()[-1]) >= 1, failed
 
 
 def test_a_map_element_that_crashes_once_is_retried(kiln, steps):
