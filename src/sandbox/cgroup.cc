@@ -81,6 +81,32 @@ std::optional<int64_t> ReadInt(const std::string& path) {
   return std::nullopt;
 }
 
+// A cgroup file opened once and read again at every call: a descriptor kept open and
+// read from offset 0 shows the value now (seq_file starts over at 0; only cgroup v1's
+// pid lists are cached per open). No open or close per read: these are read once a run.
+class KeptFile {
+ public:
+  // An unopenable file (memory.peak before Linux 5.19) reads as nothing.
+  void Open(const std::string& path) { fd_ = UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC)); }
+  bool open() const { return fd_.valid(); }
+  Result<int64_t> ReadInt(const char* what) const {
+    if (!fd_.valid()) return NotFound(std::string(what) + " is not kept");
+    char buf[32];
+    ssize_t n;
+    do {
+      n = ::pread(fd_.get(), buf, sizeof buf, 0);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return ErrnoStatus(std::string("pread(") + what + ")");
+    int64_t value = 0;
+    if (std::from_chars(buf, buf + n, value).ec != std::errc()) return Internal(std::string(what) + " is not a number");
+    return value;
+  }
+  void Close() { fd_ = UniqueFd(); }
+
+ private:
+  UniqueFd fd_;
+};
+
 // The N of a "key N" line, as in memory.events and memory.oom_control.
 std::optional<int64_t> KeyedValue(const std::string& path, const std::string& key) {
   auto text = ReadFile(path);
@@ -311,28 +337,26 @@ class DirGroup : public ContainerCgroup {
   // Keeps <dir>/pids.current open for TaskCount().
   Status KeepTaskCount(const std::string& dir) {
     const std::string path = dir + "/pids.current";
-    task_count_ = UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!task_count_.valid()) return ErrnoStatus("open(" + path + ")");
+    task_count_.Open(path);
+    if (!task_count_.open()) return ErrnoStatus("open(" + path + ")");
     return OkStatus();
   }
 
-  // A kept descriptor read again from offset 0 shows the count now (seq_file starts
-  // over at 0; only cgroup v1's pid lists are cached per open).
   Result<int64_t> TaskCount() const final {
-    if (!task_count_.valid()) return NotFound("no pids controller for this container");
-    char buf[32];
-    ssize_t n;
-    do {
-      n = ::pread(task_count_.get(), buf, sizeof buf, 0);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0) return ErrnoStatus("pread(pids.current)");
-    int64_t count = 0;
-    if (std::from_chars(buf, buf + n, count).ec != std::errc()) return Internal("pids.current is not a number");
-    return count;
+    if (!task_count_.open()) return NotFound("no pids controller for this container");
+    return task_count_.ReadInt("pids.current");
+  }
+
+  // The memory peak file (memory.max_usage_in_bytes on v1, memory.peak on v2), kept.
+  void KeepPeak(const std::string& path) { peak_.Open(path); }
+  std::optional<int64_t> PeakBytes() const final {
+    auto peak = peak_.ReadInt("the memory peak");
+    return peak.ok() ? std::optional(*peak) : std::nullopt;
   }
 
   Status Destroy() final {
-    task_count_ = UniqueFd();
+    task_count_.Close();
+    peak_.Close();
     const auto deadline = Clock::now() + kRemoveBudget;
     Status first;
     std::vector<std::string> left;  // kept so a later Destroy() tries them again
@@ -350,7 +374,8 @@ class DirGroup : public ContainerCgroup {
 
  private:
   std::vector<std::string> dirs_;
-  UniqueFd task_count_;  // pids.current, when the pids controller is there
+  KeptFile task_count_;  // pids.current, when the pids controller is there
+  KeptFile peak_;
 };
 
 // ---- cgroup v1: a memory hierarchy, and a pids hierarchy where mounted --------------
@@ -362,10 +387,6 @@ class V1Container final : public DirGroup {
   explicit V1Container(std::string memory_dir) : memory_dir_(std::move(memory_dir)) {}
 
   Status SetMemoryLimit(int64_t bytes) override { return SetV1MemoryLimit(memory_dir_, bytes); }
-
-  std::optional<int64_t> PeakBytes() const override {
-    return ReadInt(memory_dir_ + "/memory.max_usage_in_bytes");
-  }
 
   std::optional<int64_t> CurrentBytes() const override { return ReadInt(memory_dir_ + "/memory.usage_in_bytes"); }
 
@@ -426,6 +447,7 @@ class V1Manager final : public CgroupManager {
     auto group = std::make_unique<V1Container>(memory_dir);
     KILN_RETURN_IF_ERROR(group->MakeDir(memory_dir));
     KILN_RETURN_IF_ERROR(SetV1MemoryLimit(memory_dir, memory_bytes));
+    group->KeepPeak(memory_dir + "/memory.max_usage_in_bytes");
     if (pids_parent_) {
       const std::string pids_dir = *pids_parent_ + "/" + id;
       KILN_RETURN_IF_ERROR(group->MakeDir(pids_dir));
@@ -465,9 +487,6 @@ class V2Container final : public DirGroup {
   explicit V2Container(std::string dir) : dir_(std::move(dir)) {}
 
   Status SetMemoryLimit(int64_t bytes) override { return WriteFile(dir_ + "/memory.max", std::to_string(bytes)); }
-
-  // memory.peak exists from Linux 5.19; older kernels record no peak.
-  std::optional<int64_t> PeakBytes() const override { return ReadInt(dir_ + "/memory.peak"); }
 
   std::optional<int64_t> CurrentBytes() const override { return ReadInt(dir_ + "/memory.current"); }
 
@@ -529,6 +548,7 @@ class V2Manager final : public CgroupManager {
     auto group = std::make_unique<V2Container>(dir);
     KILN_RETURN_IF_ERROR(group->MakeDir(dir));
     KILN_RETURN_IF_ERROR(WriteFile(dir + "/memory.max", std::to_string(memory_bytes)));
+    group->KeepPeak(dir + "/memory.peak");  // from Linux 5.19; older kernels record no peak
     // memory.swap.max exists only where the kernel accounts swap.
     if (Exists(dir + "/memory.swap.max")) {
       KILN_RETURN_IF_ERROR(WriteFile(dir + "/memory.swap.max", "0"));
