@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,38 +27,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Proc, free_port, http, log, stop_all, wait_http  # noqa: E402
+from common import http, log, stop_all  # noqa: E402
+from echo_daemon import deploy_echo, start  # noqa: E402
 from loadgen import run_wrk  # noqa: E402
 
-ECHO = "def handler(event, context):\n    return {'ok': True}\n"
-
-
-def start(binary: str, root: Path, tag: str) -> tuple[Proc, str, str]:
-    port = free_port()
-    data = root / f"data-{tag}"
-    proc = Proc(f"kiln-{tag}", [binary, "serve", "--data", str(data), "--listen", f"127.0.0.1:{port}"],
-                log=root / f"serve-{tag}.log")
-    url = f"http://127.0.0.1:{port}"
-    wait_http(url + "/healthz", timeout=30)
-    return proc, url, (data / "admin.key").read_text().strip()
-
-
-def deploy(binary: str, url: str, key: str, root: Path, auth: str) -> dict[str, str]:
-    """Deploys the echo handler at POST /echo; returns the headers a call needs."""
-    bundle = root / "echo"
-    bundle.mkdir(exist_ok=True)
-    (bundle / "handler.py").write_text(ECHO)
-    env = {**os.environ, "KILN_URL": url, "KILN_ADMIN_KEY": key}
-
-    def kiln(*cmd: str) -> str:
-        return subprocess.run([binary, *cmd], env=env, check=True, capture_output=True, text=True,
-                              timeout=120).stdout
-
-    kiln("deploy", str(bundle), "--name", "echo")
-    kiln("route", "add", "POST", "/echo", "echo", "--auth", auth)
-    headers = {}
-    if auth == "key":  # a key scoped to the route, as a caller would hold
-        headers["Authorization"] = "Bearer " + kiln("key", "create", "bench", "--route", "/echo").split()[-1]
+def warmed(binary: str, url: str, key: str, root: Path, auth: str) -> dict[str, str]:
+    headers = deploy_echo(binary, url, key, root, auth)
     for _ in range(200):  # warm: the container, the daemon's caches
         status, _, _ = http("POST", url + "/echo", body=b"{}", headers=headers)
         assert status == 200, status
@@ -83,7 +55,7 @@ def main() -> int:
         servers = {}
         for tag, binary in (("a", args.a), ("b", args.b)):
             proc, url, key = start(binary, root, tag)
-            servers[tag] = (proc, url, deploy(binary, url, key, root, args.auth))
+            servers[tag] = (proc, url, warmed(binary, url, key, root, args.auth))
         for i in range(args.rounds):
             for tag in (("a", "b") if i % 2 == 0 else ("b", "a")):
                 proc, url, headers = servers[tag]

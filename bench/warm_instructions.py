@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import re
 import subprocess
 import sys
@@ -35,37 +34,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import Proc, free_port, log, stop_all, wait_http  # noqa: E402
-
-ECHO = "def handler(event, context):\n    return {'ok': True}\n"
-
-
-def start(cmd_prefix: list[str], binary: str, root: Path, tag: str) -> tuple[Proc, str, str]:
-    port = free_port()
-    data = root / f"data-{tag}"
-    proc = Proc(f"kiln-{tag}", [*cmd_prefix, binary, "serve", "--data", str(data), "--listen", f"127.0.0.1:{port}"],
-                log=root / f"serve-{tag}.log")
-    url = f"http://127.0.0.1:{port}"
-    wait_http(url + "/healthz", timeout=300)
-    return proc, url, (data / "admin.key").read_text().strip()
-
-
-def deploy(binary: str, url: str, key: str, root: Path, auth: str) -> dict[str, str]:
-    bundle = root / "echo"
-    bundle.mkdir(exist_ok=True)
-    (bundle / "handler.py").write_text(ECHO)
-    env = {**os.environ, "KILN_URL": url, "KILN_ADMIN_KEY": key}
-
-    def kiln(*cmd: str) -> str:
-        return subprocess.run([binary, *cmd], env=env, check=True, capture_output=True, text=True,
-                              timeout=600).stdout
-
-    kiln("deploy", str(bundle), "--name", "echo")
-    kiln("route", "add", "POST", "/echo", "echo", "--auth", auth)
-    if auth == "key":
-        return {"Authorization": "Bearer " + kiln("key", "create", "bench", "--route", "/echo").split()[-1]}
-    return {}
-
+from common import log, stop_all  # noqa: E402
+from echo_daemon import deploy_echo, start  # noqa: E402
 
 def send(url: str, headers: dict[str, str], n: int) -> None:
     host, port = url.removeprefix("http://").split(":")
@@ -101,10 +71,10 @@ def instructions(binary: str, root: Path, tag: str, n: int, auth: str) -> tuple[
     out = root / f"callgrind-{tag}.out"
     # valgrind keeps the soft limit (1024 here) as the only NOFILE limit its guest may set,
     # and the sandbox sets 1024 for each container it clones.
-    proc, url, key = start(["prlimit", "--nofile=1024:20000", "valgrind", "--tool=callgrind", "--instr-atstart=no",
-                            f"--callgrind-out-file={out}"], binary, root, f"{tag}-cg")
+    proc, url, key = start(binary, root, f"{tag}-cg", prefix=("prlimit", "--nofile=1024:20000", "valgrind",
+                           "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"), timeout=300)
     try:
-        headers = deploy(binary, url, key, root, auth)
+        headers = deploy_echo(binary, url, key, root, auth)
         send(url, headers, 200)
         subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True, capture_output=True)
         send(url, headers, n)
@@ -123,10 +93,10 @@ def instructions(binary: str, root: Path, tag: str, n: int, auth: str) -> tuple[
 
 
 def syscalls(binary: str, root: Path, tag: str, n: int, auth: str) -> dict[str, float]:
-    proc, url, key = start([], binary, root, f"{tag}-st")
+    proc, url, key = start(binary, root, f"{tag}-st")
     report = root / f"strace-{tag}.txt"
     try:
-        headers = deploy(binary, url, key, root, auth)
+        headers = deploy_echo(binary, url, key, root, auth)
         send(url, headers, 200)
         tracer = subprocess.Popen(["strace", "-c", "-f", "-o", str(report), "-p", str(proc.pid)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
