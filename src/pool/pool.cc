@@ -11,60 +11,12 @@
 
 #include "common/crypto.h"
 #include "common/time_util.h"
+#include "pool/slot.h"
 #include "pool/spare_child.h"
 #include "sandbox/fork_server.h"
 #include "sandbox/process_stats.h"
 
 namespace kiln::pool {
-
-// One function version's containers and the requests waiting for one.
-struct Slot {
-  Slot(FunctionVersion v, PoolSettings resolved, TimePoint now)
-      : fv(std::move(v)), settings(resolved), places(resolved.max_containers), last_activity(now) {}
-
-  FunctionVersion fv;
-  PoolSettings settings;
-  bool aspired = false;     // keep min_warm
-  bool superseded = false;  // drained: nothing stays idle
-  std::vector<std::shared_ptr<Container>> idle;     // most recently used last
-  std::vector<std::shared_ptr<Container>> members;  // every spawned container with a place
-  PlaceLedger places;  // members plus starts not yet spawned; each holds memory_mb of budget
-  TimePoint last_activity;
-  TimePoint no_background_start_before;  // back-off after a failed background start
-  std::optional<Refusal> init_failure;   // remembered deterministic init failure
-  std::string init_failure_logs;          // its init phase's output, for a deploy's record
-  std::optional<ContainerSpec> spec;     // computed once: versions are immutable
-
-  // Snapshot mode: the template (outside members and places; its memory is in the
-  // budget), or why there is none.
-  std::shared_ptr<Container> snapshot_template;
-  std::shared_ptr<SpareChild> template_spare;
-  int64_t template_forks = 0;
-  bool making_template = false;
-  bool fork_safety_checked = false;
-  std::string snapshot_refusal;  // the fork-safety check said no: zygote starts instead
-
-  // A queued request is woken with a container, a place to start one in, or news.
-  enum class Wake { kNone, kHanded, kPlace, kInitFailed, kStopping };
-  struct Waiter {
-    asio::steady_timer* timer;
-    Wake* wake;
-    std::shared_ptr<Container>* handed;
-    uint64_t seq;  // arrival order across all versions
-  };
-  std::deque<Waiter> waiters;
-
-  void WakeFront(Wake why, std::shared_ptr<Container> c = nullptr) {
-    Waiter w = waiters.front();
-    waiters.pop_front();
-    *w.handed = std::move(c);
-    *w.wake = why;
-    w.timer->cancel();
-  }
-  void WakeAll(Wake why) {
-    while (!waiters.empty()) WakeFront(why);
-  }
-};
 
 namespace {
 
@@ -98,6 +50,7 @@ Pool::Pool(asio::any_io_executor ex, PoolConfig config, ContainerSpecFn containe
       clock_(clock),
       zygotes_(ex, ZygoteConfig{config_.worker_path, config_.sandbox, config_.blocking, config_.zygote_memory_mb,
                                 config_.init_timeout}),
+      budget_(config_.memory_budget_mb, [this] { return zygotes_.reserved_mb(); }),
       reconcile_timer_(ex) {}
 
 Pool::~Pool() { Shutdown(); }
@@ -134,15 +87,13 @@ std::map<std::string, std::map<int64_t, int64_t>> Pool::QueueDepths() const {
   return out;
 }
 
-int64_t Pool::UsedMemoryMb() const { return used_mb_ + zygotes_.reserved_mb(); }
-
-int64_t Pool::FreeMb() const { return config_.memory_budget_mb - UsedMemoryMb(); }
+int64_t Pool::UsedMemoryMb() const { return budget_.used_mb(); }
 
 bool Pool::ClaimPlace(Slot& s, bool may_evict, std::optional<std::string_view> successor_of) {
   if (!s.places.Admits(successor_of)) return false;
   const int64_t need = s.fv.memory_mb;
-  const int64_t free_mb = FreeMb();
-  if (free_mb < need) {
+  const int64_t free_mb = budget_.free_mb();
+  if (!budget_.Fits(need)) {
     if (!may_evict) return false;
     std::vector<std::pair<Slot*, std::shared_ptr<Container>>> owners;
     std::vector<IdleCandidate> idle;
@@ -158,13 +109,13 @@ bool Pool::ClaimPlace(Slot& s, bool may_evict, std::optional<std::string_view> s
     for (size_t i : victims) Evict(*owners[i].first, owners[i].second, LeaveReason::kBudget);
   }
   s.places.Take(successor_of);
-  used_mb_ += need;
+  budget_.Take(need);
   return true;
 }
 
 void Pool::FreePlace(Slot& s, const std::shared_ptr<Container>& c) {
   s.places.Give(c ? std::optional<std::string_view>(c->id()) : std::nullopt);
-  used_mb_ -= s.fv.memory_mb;
+  budget_.Give(s.fv.memory_mb);
   if (!c) return;
   std::erase(s.members, c);
   std::erase(s.idle, c);
@@ -269,7 +220,7 @@ bool Pool::HasRoomForAsync(const FunctionVersion& fv) {
   size_t idle = 0;
   for (const auto& c : s->idle) idle += c->Alive() ? 1 : 0;
   const size_t free_places = s->places.free();
-  const size_t room = idle + (FreeMb() >= fv.memory_mb ? free_places : 0);
+  const size_t room = idle + (budget_.Fits(fv.memory_mb) ? free_places : 0);
   return room >= (s->settings.max_containers > 1 ? 2 : 1);
 }
 
@@ -380,18 +331,18 @@ asio::awaitable<std::variant<Acquired, Refusal>> Pool::StartContainer(const std:
 
   // The version's template, else its layers' zygote, else a fresh interpreter.
   std::shared_ptr<Container> c;
-  if (fv.start.snapshot && s->snapshot_template) {
+  if (fv.start.snapshot && s->snapshot.state() == SnapshotTemplate::State::kReady) {
     auto forked = co_await ForkFromTemplate(*s, spec);
     if (forked.ok()) {
       c = std::move(forked).value();
     } else {
       AddNote(note, "the snapshot template could not fork: " + forked.status().message());
     }
-  } else if (fv.start.snapshot && !s->snapshot_refusal.empty()) {
-    AddNote(note, "snapshot refused: " + s->snapshot_refusal);
+  } else if (fv.start.snapshot && s->snapshot.state() == SnapshotTemplate::State::kRefused) {
+    AddNote(note, "snapshot refused: " + s->snapshot.refusal());
   }
   if (!c && fv.start.zygote) {
-    auto forked = co_await zygotes_.Fork(cs.zygote, spec, FreeMb());
+    auto forked = co_await zygotes_.Fork(cs.zygote, spec, budget_.free_mb());
     if (forked.ok()) {
       std::string id = forked->id;  // a spare child was named when it was forked
       c = Container::Adopt(ex_, std::move(forked).value(), std::move(id), spec.memory_mb);
@@ -459,19 +410,22 @@ asio::awaitable<std::variant<Acquired, Refusal>> Pool::StartContainer(const std:
   }
   c->init_ms = result.value(restored ? "restore_ms" : "init_ms", 0.0);
   const double init_ms = *c->init_ms;
-  if (fv.start.snapshot && !restored && !s->fork_safety_checked) {
+  if (fv.start.snapshot && !restored && !s->snapshot.fork_safety_checked) {
     // Checked once, at the first init, so a deploy's answer says why a snapshot will
     // not be taken; the template itself is taken after a container's first request.
-    s->fork_safety_checked = true;
+    s->snapshot.fork_safety_checked = true;
     Exchange verdict =
         co_await c->Ask(protocol::Encode(protocol::FrameType::kSnapshot, R"({"check_only":true})", ""),
                         config_.init_timeout);
     auto answer = verdict.end == Exchange::End::kFrame ? nlohmann::json::parse(verdict.frame.header, nullptr, false)
                                                        : nlohmann::json();
     if (answer.is_object() && !answer.value("ok", false)) {
-      s->snapshot_refusal = answer.value("error", "");
-      spdlog::warn("{}: snapshot refused: {}", KeyOf(fv), s->snapshot_refusal);
-      AddNote(note, "snapshot refused: " + s->snapshot_refusal);
+      const std::string why = answer.value("error", "");
+      // A template being made meanwhile is refused with it; one made already (only if
+      // the daemon lost the check's verdict) stays.
+      if (s->snapshot.state() != SnapshotTemplate::State::kReady) s->snapshot.Refuse(why);
+      spdlog::warn("{}: snapshot refused: {}", KeyOf(fv), why);
+      AddNote(note, "snapshot refused: " + why);
     } else if (verdict.end != Exchange::End::kFrame) {
       co_return refuse({RunStatus::kCrashed, 502, "Runtime.InitCrashed",
                         "the container ended at its fork-safety check: " + verdict.how, c->TakeLogs(), {}, true},
@@ -483,19 +437,19 @@ asio::awaitable<std::variant<Acquired, Refusal>> Pool::StartContainer(const std:
 
 asio::awaitable<Result<std::shared_ptr<Container>>> Pool::ForkFromTemplate(Slot& s,
                                                                           const sandbox::SpawnSpec& spec) {
-  std::shared_ptr<Container> source = s.snapshot_template;
+  std::shared_ptr<Container> source = s.snapshot.container();
   if (!source->Alive()) {
     std::string how = source->exit_how().value_or("ended");
     RetireTemplate(s, LeaveReason::kCrashed);
     co_return Internal("it died (" + how + "); the next container to serve a request becomes the template");
   }
-  std::shared_ptr<SpareChild> spares = s.template_spare;
+  std::shared_ptr<SpareChild> spares = s.snapshot.spare();
   auto forked = co_await spares->Fork(source, spec);
   if (!forked.ok()) {
-    if (!source->Alive() && s.snapshot_template == source) RetireTemplate(s, LeaveReason::kCrashed);
+    if (!source->Alive() && s.snapshot.container() == source) RetireTemplate(s, LeaveReason::kCrashed);
     co_return forked.status();
   }
-  ++s.template_forks;
+  s.snapshot.CountFork();
   std::string id = forked->id;
   auto c = Container::Adopt(ex_, std::move(forked).value(), std::move(id), spec.memory_mb);
   c->start = "snapshot";
@@ -507,20 +461,23 @@ asio::awaitable<Result<std::shared_ptr<Container>>> Pool::ForkFromTemplate(Slot&
 // InferenceSession's first run), which its children then skip. If it is not safe to
 // fork, it says why and goes back to serving.
 bool Pool::WantsTemplate(const Slot& s, const Container& c) const {
-  return s.fv.start.snapshot && !s.snapshot_template && s.snapshot_refusal.empty() && !s.making_template &&
-         !s.superseded && !stopping_ && c.invocations() >= 1 && !c.recycle_due && FreeMb() >= s.fv.memory_mb;
+  return s.fv.start.snapshot && s.snapshot.state() == SnapshotTemplate::State::kNone &&
+         !s.superseded && !stopping_ && c.invocations() >= 1 && !c.recycle_due && budget_.Fits(s.fv.memory_mb);
 }
 
 asio::awaitable<void> Pool::MakeTemplate(std::shared_ptr<Slot> s, std::shared_ptr<Container> c) {
-  s->making_template = true;
+  s->snapshot.BeginMaking();
   Exchange verdict = co_await c->Ask(protocol::Encode(protocol::FrameType::kSnapshot, "{}", ""), config_.init_timeout);
-  s->making_template = false;
   auto answer = verdict.end == Exchange::End::kFrame ? nlohmann::json::parse(verdict.frame.header, nullptr, false)
                                                      : nlohmann::json();
+  if (s->snapshot.state() != SnapshotTemplate::State::kMaking) {  // refused meanwhile by the fork-safety check
+    Release(s, std::move(c));
+    co_return;
+  }
   if (!answer.is_object() || !answer.value("ok", false)) {
-    s->snapshot_refusal = answer.is_object() ? answer.value("error", "refused")
-                                             : "the container ended at its snapshot: " + verdict.how;
-    spdlog::warn("{}: snapshot refused: {}", KeyOf(s->fv), s->snapshot_refusal);
+    s->snapshot.Refuse(answer.is_object() ? answer.value("error", "refused")
+                                          : "the container ended at its snapshot: " + verdict.how);
+    spdlog::warn("{}: snapshot refused: {}", KeyOf(s->fv), s->snapshot.refusal());
     Release(s, std::move(c));  // back to serving (or gone, if it died)
     co_return;
   }
@@ -528,25 +485,25 @@ asio::awaitable<void> Pool::MakeTemplate(std::shared_ptr<Slot> s, std::shared_pt
   // memory stays counted, as the template's.
   std::erase(s->members, c);
   s->places.Give(c->id());
-  s->snapshot_template = c;
-  s->template_forks = 0;
   auto made = std::make_shared<int64_t>(0);
-  s->template_spare = std::make_shared<SpareChild>(SpareChild::Config{
-      ex_, config_.blocking, config_.sandbox, sandbox::ForkSourceKind::kTemplate, s->fv.memory_mb,
-      [made, tid = c->id()] { return tid + "." + std::to_string(++*made) + "-" + RandomAlnum(6); }});
+  s->snapshot.Ready(c, std::make_shared<SpareChild>(SpareChild::Config{
+                           ex_, config_.blocking, config_.sandbox, sandbox::ForkSourceKind::kTemplate,
+                           s->fv.memory_mb, [made, tid = c->id()] {
+                             return tid + "." + std::to_string(++*made) + "-" + RandomAlnum(6);
+                           }}));
   spdlog::info("{}: container {} (pid {}) is the snapshot template", KeyOf(s->fv), c->id(), c->pid());
   ServeWaiters();
   ReconcileSlot(s);  // min_warm, from the template now
-  co_await s->template_spare->Replenish(c);
+  co_await s->snapshot.spare()->Replenish(c);
 }
 
 void Pool::RetireTemplate(Slot& s, LeaveReason why) {
-  if (!s.snapshot_template) return;
-  s.template_spare->Drop();
-  s.snapshot_template->Retire(why);  // its children, in its PID namespace, go with it
-  used_mb_ -= s.fv.memory_mb;
-  sink_(RecordOf(s, *s.snapshot_template));
-  s.snapshot_template.reset();
+  if (s.snapshot.state() != SnapshotTemplate::State::kReady) return;
+  s.snapshot.spare()->Drop();
+  std::shared_ptr<Container> gone = s.snapshot.Reset();
+  gone->Retire(why);  // its children, in its PID namespace, go with it
+  budget_.Give(s.fv.memory_mb);
+  sink_(RecordOf(s, *gone));
 }
 
 asio::awaitable<std::variant<PrewarmReport, Refusal>> Pool::Prewarm(const FunctionVersion& fv) {
@@ -640,7 +597,7 @@ void Pool::Reconcile() {
       if (auto spec = SpecOf(*s); spec.ok()) zygotes.emplace((*spec)->zygote.key, (*spec)->zygote);
     }
     bool forgettable = !s->aspired && s->places.taken() == 0 && s->waiters.empty() && !s->init_failure &&
-                       !s->snapshot_template;
+                       s->snapshot.state() != SnapshotTemplate::State::kReady;
     it = forgettable ? slots_.erase(it) : std::next(it);
   }
   if (!stopping_) zygotes_.Keep(zygotes);
@@ -654,12 +611,12 @@ void Pool::ReconcileSlot(const std::shared_ptr<Slot>& s) {
     if (!c->Alive()) FreePlace(*s, c);  // died while idle
   }
   // A template lives while its version is wanted and its children serve.
-  if (s->snapshot_template && !s->snapshot_template->Alive()) {
-    spdlog::warn("{}: the snapshot template died ({})", KeyOf(s->fv),
-                 s->snapshot_template->exit_how().value_or("ended"));
+  const std::shared_ptr<Container>& tmpl = s->snapshot.container();
+  if (tmpl && !tmpl->Alive()) {
+    spdlog::warn("{}: the snapshot template died ({})", KeyOf(s->fv), tmpl->exit_how().value_or("ended"));
     RetireTemplate(*s, LeaveReason::kCrashed);
   }
-  if (s->snapshot_template && !s->aspired && s->members.empty()) {
+  if (s->snapshot.container() && !s->aspired && s->members.empty()) {
     RetireTemplate(*s, LeaveReason::kSuperseded);
   }
   SlotView view{s->settings, s->aspired, s->superseded, s->init_failure.has_value(), s->last_activity};
@@ -719,7 +676,7 @@ std::vector<ContainerInfo> Pool::Containers() const {
 std::vector<ForkSourceInfo> Pool::ForkSources() const {
   std::vector<ForkSourceInfo> out = zygotes_.List();
   for (const auto& [key, s] : slots_) {
-    const auto& t = s->snapshot_template;
+    const std::shared_ptr<Container>& t = s->snapshot.container();
     if (!t) continue;
     ForkSourceInfo info;
     info.id = t->id();
@@ -730,9 +687,9 @@ std::vector<ForkSourceInfo> Pool::ForkSources() const {
     info.pid = t->pid();
     info.state = "ready";
     if (auto kb = sandbox::ResidentKb(t->pid())) info.rss_mb = static_cast<double>(*kb) / 1024.0;
-    info.forks = s->template_forks;
+    info.forks = s->snapshot.forks();
     info.started_at_ms = t->started_at_ms();
-    if (const sandbox::WorkerProcess* spare = s->template_spare->spare()) {
+    if (const sandbox::WorkerProcess* spare = s->snapshot.spare()->spare()) {
       info.spare_id = spare->id;
       info.spare_pid = spare->pid;
     }

@@ -47,6 +47,7 @@
 #include "model/records.h"
 #include "pool/clock.h"
 #include "pool/container.h"
+#include "pool/memory_budget.h"
 #include "pool/place_ledger.h"
 #include "pool/pool_settings.h"
 #include "pool/zygotes.h"
@@ -224,7 +225,6 @@ class Pool {
                                                                  double queue_ms);
   asio::awaitable<void> StartInBackground(std::shared_ptr<Slot> s);
   Result<const ContainerSpec*> SpecOf(Slot& s);
-  int64_t FreeMb() const;
   asio::awaitable<Result<std::shared_ptr<Container>>> ForkFromTemplate(Slot& s, const sandbox::SpawnSpec& spec);
   bool WantsTemplate(const Slot& s, const Container& c) const;
   asio::awaitable<void> MakeTemplate(std::shared_ptr<Slot> s, std::shared_ptr<Container> c);
@@ -238,8 +238,8 @@ class Pool {
   ContainerSink sink_;
   const Clock* clock_;
   Zygotes zygotes_;
+  MemoryBudget budget_;
   std::map<std::string, std::shared_ptr<Slot>> slots_;  // by "function:version"
-  int64_t used_mb_ = 0;                                 // memory limits of all places
   uint64_t next_waiter_ = 0;
   int64_t next_container_ = 1;
   asio::steady_timer reconcile_timer_;
