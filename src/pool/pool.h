@@ -221,8 +221,14 @@ class Pool {
   void Evict(Slot& s, const std::shared_ptr<Container>& c, LeaveReason why);
   void ServeWaiters();
   void ReconcileSlot(const std::shared_ptr<Slot>& s);
+  // container_starter.cc: a start in its steps (the file's comment lists them).
   asio::awaitable<std::variant<Acquired, Refusal>> StartContainer(const std::shared_ptr<Slot>& s,
                                                                  double queue_ms);
+  asio::awaitable<Result<std::shared_ptr<Container>>> MakeProcess(Slot& s, const ContainerSpec& cs,
+                                                                  const sandbox::SpawnSpec& spec, std::string& note);
+  // A refusal (the container not released yet), or nothing: warm, its init_ms set.
+  asio::awaitable<std::optional<Refusal>> RunInit(Slot& s, const ContainerSpec& cs, Container& c, std::string& logs);
+  asio::awaitable<std::optional<Refusal>> CheckForkSafety(Slot& s, Container& c, std::string& note);
   asio::awaitable<void> StartInBackground(std::shared_ptr<Slot> s);
   Result<const ContainerSpec*> SpecOf(Slot& s);
   asio::awaitable<Result<std::shared_ptr<Container>>> ForkFromTemplate(Slot& s, const sandbox::SpawnSpec& spec);

@@ -17,6 +17,9 @@
 
 namespace kiln::pool {
 
+// "name:version", the key of a version's slot and of its log lines.
+inline std::string KeyOf(const FunctionVersion& fv) { return fv.function + ":" + std::to_string(fv.version); }
+
 // One function version's containers and the requests waiting for one.
 struct Slot {
   Slot(FunctionVersion v, PoolSettings resolved, TimePoint now)
