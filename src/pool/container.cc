@@ -10,6 +10,7 @@
 #include <boost/asio/write.hpp>
 
 #include "common/time_util.h"
+#include "pool/blocking_call.h"
 #include "sandbox/leftovers.h"
 
 namespace kiln::pool {
@@ -33,6 +34,16 @@ Result<std::shared_ptr<Container>> Container::Start(asio::any_io_executor ex, co
                                                     const sandbox::Sandbox* sandbox) {
   KILN_ASSIGN_OR_RETURN(sandbox::WorkerProcess w, sandbox::SpawnWorker(spec, sandbox));
   return Adopt(ex, std::move(w), spec.container_id, spec.memory_mb);
+}
+
+asio::awaitable<Result<std::shared_ptr<Container>>> Container::Spawn(asio::any_io_executor ex,
+                                                                   asio::any_io_executor blocking,
+                                                                   const sandbox::SpawnSpec& spec,
+                                                                   const sandbox::Sandbox* sandbox) {
+  Result<sandbox::WorkerProcess> spawned =
+      co_await OnBlockingPool(blocking, [&] { return sandbox::SpawnWorker(spec, sandbox); });
+  if (!spawned.ok()) co_return spawned.status();
+  co_return Adopt(ex, std::move(spawned).value(), spec.container_id, spec.memory_mb);
 }
 
 std::shared_ptr<Container> Container::Adopt(asio::any_io_executor ex, sandbox::WorkerProcess w, std::string id,

@@ -58,6 +58,12 @@ class Container : public std::enable_shared_from_this<Container> {
   static constexpr size_t kMaxLogBytes = 256 * 1024;
 
   // `sandbox` may be null (a plain child process).
+  // A fresh worker, spawned on `blocking` (the clone and the wait for its setup report
+  // never hold the I/O thread), adopted on `ex`.
+  static asio::awaitable<Result<std::shared_ptr<Container>>> Spawn(asio::any_io_executor ex,
+                                                                   asio::any_io_executor blocking,
+                                                                   const sandbox::SpawnSpec& spec,
+                                                                   const sandbox::Sandbox* sandbox);
   static Result<std::shared_ptr<Container>> Start(asio::any_io_executor ex, const sandbox::SpawnSpec& spec,
                                                   const sandbox::Sandbox* sandbox);
   // A worker forked from a zygote or a template (fork_server.h).

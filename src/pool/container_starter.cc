@@ -91,7 +91,7 @@ asio::awaitable<Result<std::shared_ptr<Container>>> Pool::MakeProcess(Slot& s, c
     co_return Internal("the daemon is stopping");
   }
   if (c) co_return c;
-  auto started = Container::Start(ex_, spec, config_.sandbox);
+  auto started = co_await Container::Spawn(ex_, config_.blocking, spec, config_.sandbox);
   if (!started.ok()) co_return started.status();
   c = std::move(started).value();
   c->start = "plain";

@@ -32,7 +32,13 @@
 // of re-importing (versions are immutable), and nothing restarts it in the background.
 //
 // Every container's start and end go to the ContainerSink, the end with its reason.
-// Threading: every method runs on the daemon's I/O thread; no locks.
+// Threading: every method runs on the daemon's I/O thread; no locks. That thread does
+// not wait on another process for a container start: the clone and the child's setup
+// report (a fresh worker), the fork source's answer and the launch of its child (a
+// zygote's or a template's) run on the blocking pool and are awaited
+// (blocking_call.h), so a start held up by its child holds up nothing else
+// (tests/e2e/test_io_thread.py). Not yet so (issue #16): a zygote's own start, the
+// reap after a SIGKILL, and the run recorder's Flush.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>

@@ -6,6 +6,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "pool/blocking_call.h"
+
 namespace kiln::pool {
 
 namespace {
@@ -13,23 +15,29 @@ constexpr std::chrono::seconds kSpareWait{5};
 }  // namespace
 
 asio::awaitable<void> SpareChild::Replenish(std::shared_ptr<Container> source) {
-  if (replenishing_ || spare_ || !source || !source->Alive()) co_return;
+  if (channel_busy_ || spare_ || !source || !source->Alive()) co_return;
   auto self = shared_from_this();
-  replenishing_ = true;
-  auto pending = sandbox::ForkPending(source->channel_fd(), source->pid(), config_.kind, config_.next_id(),
-                                      config_.memory_mb, config_.sandbox);
-  Status made = pending.status();
+  channel_busy_ = true;
+  const int channel = source->channel_fd();
+  const pid_t source_pid = source->pid();
+  const std::string id = config_.next_id();
+  Result<sandbox::PendingWorker> pending = co_await OnBlockingPool(config_.blocking, [&]() -> Result<sandbox::PendingWorker> {
+    auto forked = sandbox::ForkPending(channel, source_pid, config_.kind, id, config_.memory_mb, config_.sandbox);
+    if (forked.ok()) {
+      if (Status attached = sandbox::AttachPending(*forked); !attached.ok()) return attached;
+    }
+    return forked;
+  });
   if (pending.ok()) {
-    made = co_await asio::co_spawn(
-        config_.blocking, [&]() -> asio::awaitable<Status> { co_return sandbox::AttachPending(*pending); },
-        asio::use_awaitable);
-  }
-  if (made.ok()) {
     spare_ = std::move(pending).value();
   } else {
-    spdlog::warn("no spare child forked from {}: {}", source->id(), made.message());
+    spdlog::warn("no spare child forked from {}: {}", source->id(), pending.status().message());
   }
-  replenishing_ = false;
+  ChannelFree();
+}
+
+void SpareChild::ChannelFree() {
+  channel_busy_ = false;
   for (asio::steady_timer* t : std::exchange(waiters_, {})) t->cancel();
 }
 
@@ -37,23 +45,31 @@ asio::awaitable<Result<sandbox::WorkerProcess>> SpareChild::Fork(std::shared_ptr
                                                                 const sandbox::SpawnSpec& child) {
   const auto began = std::chrono::steady_clock::now();
   auto self = shared_from_this();
-  if (replenishing_) {  // the source's channel is busy making the spare: that spare is this start's
+  while (channel_busy_ && !spare_) {  // a spare being made is this start's; a fork under way, the next one
     asio::steady_timer wait(config_.io, kSpareWait);
     waiters_.push_back(&wait);
     boost::system::error_code ec;
     co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     std::erase(waiters_, &wait);
-    if (replenishing_) co_return Internal("making a spare child took over 5 s");
+    if (!ec) co_return Internal("the fork source's channel was busy for over 5 s");
   }
   Result<sandbox::WorkerProcess> forked = Internal("no spare child");
   if (spare_) {
     sandbox::PendingWorker spare = std::move(*spare_);
     spare_.reset();
-    forked = sandbox::Launch(std::move(spare), child.binds, child.memory_mb, config_.sandbox);
+    forked = co_await OnBlockingPool(config_.blocking, [&] {
+      return sandbox::Launch(std::move(spare), child.binds, child.memory_mb, config_.sandbox);
+    });
     if (!forked.ok()) spdlog::warn("a spare child of {} could not start: {}", source->id(), forked.status().message());
   }
   if (!forked.ok()) {
-    forked = sandbox::ForkWorker(source->channel_fd(), source->pid(), config_.kind, child, config_.sandbox);
+    channel_busy_ = true;
+    const int channel = source->channel_fd();
+    const pid_t source_pid = source->pid();
+    forked = co_await OnBlockingPool(config_.blocking, [&] {
+      return sandbox::ForkWorker(channel, source_pid, config_.kind, child, config_.sandbox);
+    });
+    ChannelFree();
   }
   if (forked.ok()) {
     // The fork phase is all but the containment: a spare's fork happened beforehand,

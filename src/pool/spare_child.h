@@ -3,9 +3,13 @@
 // its launch. A cold start launches it instead of forking then, so it does not wait
 // for the fork or for the move into the cgroup, which on cgroup v1 can wait for an
 // RCU grace period (about 10 ms after a quiet spell). After each use a new spare is
-// forked in the background, its cgroup move on the blocking pool; a start that
-// comes while that is under way waits for it (the source serves one FORK at a time).
-// Threading: the daemon's I/O thread, but for the cgroup move.
+// forked in the background; a start that comes while that is under way waits for it
+// (the source serves one FORK at a time, so its channel carries one at a time).
+// Threading: called on the daemon's I/O thread, which never waits on the child or the
+// source: the fork, the cgroup move and the launch (the child's setup report) run on
+// the blocking pool, and the I/O thread awaits them. A child cloned there has that
+// pool thread as its parent thread for PR_SET_PDEATHSIG; the pool's threads live as
+// long as the daemon.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -46,8 +50,11 @@ class SpareChild : public std::enable_shared_from_this<SpareChild> {
 
  private:
   Config config_;
+  // The source's channel is free again: starts waiting for it go on.
+  void ChannelFree();
+
   std::optional<sandbox::PendingWorker> spare_;
-  bool replenishing_ = false;
+  bool channel_busy_ = false;  // a FORK is on the source's channel (a spare, or a start's own)
   std::vector<asio::steady_timer*> waiters_;
 };
 
