@@ -30,12 +30,6 @@ const char* ContainerStateName(ContainerState s) {
   return "gone";
 }
 
-Result<std::shared_ptr<Container>> Container::Start(asio::any_io_executor ex, const sandbox::SpawnSpec& spec,
-                                                    const sandbox::Sandbox* sandbox) {
-  KILN_ASSIGN_OR_RETURN(sandbox::WorkerProcess w, sandbox::SpawnWorker(spec, sandbox));
-  return Adopt(ex, std::move(w), spec.container_id, spec.memory_mb);
-}
-
 asio::awaitable<Result<std::shared_ptr<Container>>> Container::Spawn(asio::any_io_executor ex,
                                                                    asio::any_io_executor blocking,
                                                                    const sandbox::SpawnSpec& spec,

@@ -57,15 +57,14 @@ class Container : public std::enable_shared_from_this<Container> {
  public:
   static constexpr size_t kMaxLogBytes = 256 * 1024;
 
-  // `sandbox` may be null (a plain child process).
   // A fresh worker, spawned on `blocking` (the clone and the wait for its setup report
-  // never hold the I/O thread), adopted on `ex`.
+  // never hold the I/O thread), adopted on `ex`. `sandbox` may be null (a plain child
+  // process).
   static asio::awaitable<Result<std::shared_ptr<Container>>> Spawn(asio::any_io_executor ex,
                                                                    asio::any_io_executor blocking,
                                                                    const sandbox::SpawnSpec& spec,
                                                                    const sandbox::Sandbox* sandbox);
-  static Result<std::shared_ptr<Container>> Start(asio::any_io_executor ex, const sandbox::SpawnSpec& spec,
-                                                  const sandbox::Sandbox* sandbox);
+
   // A worker forked from a zygote or a template (fork_server.h).
   static std::shared_ptr<Container> Adopt(asio::any_io_executor ex, sandbox::WorkerProcess w, std::string id,
                                           int64_t memory_mb);

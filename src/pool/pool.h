@@ -37,8 +37,8 @@
 // report (a fresh worker), the fork source's answer and the launch of its child (a
 // zygote's or a template's) run on the blocking pool and are awaited
 // (blocking_call.h), so a start held up by its child holds up nothing else
-// (tests/e2e/test_io_thread.py). Not yet so (issue #16): a zygote's own start, the
-// reap after a SIGKILL, and the run recorder's Flush.
+// (tests/e2e/test_io_thread.py); a zygote's own start too (zygotes.h). Not yet so
+// (issue #16): the reap after a SIGKILL, and the run recorder's Flush.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>

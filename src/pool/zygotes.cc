@@ -64,17 +64,22 @@ void Zygotes::Launch(const std::shared_ptr<Zygote>& z) {
   }
   sandbox::SpawnSpec spec{config_.worker_path, z->spec.env, z->id, config_.memory_mb, z->spec.binds,
                           sandbox::WorkerRole::kZygote};
-  auto started = Container::Start(ex_, spec, config_.sandbox);
-  if (!started.ok()) {
-    z->process.reset();
-    z->Settle(Zygote::State::kBroken, "could not start: " + started.status().message());
-    return;
-  }
-  z->process = std::move(started).value();
-  asio::co_spawn(ex_, Preload(z), asio::detached);
+  z->process.reset();
+  asio::co_spawn(ex_, Start(z, std::move(spec)), asio::detached);
 }
 
-asio::awaitable<void> Zygotes::Preload(std::shared_ptr<Zygote> z) {
+asio::awaitable<void> Zygotes::Start(std::shared_ptr<Zygote> z, sandbox::SpawnSpec spec) {
+  const std::string id = z->id;
+  auto started = co_await Container::Spawn(ex_, config_.blocking, spec, config_.sandbox);
+  if (z->id != id || z->state != Zygote::State::kStarting) {  // dropped or stopped meanwhile
+    if (started.ok()) (*started)->Retire(LeaveReason::kSuperseded);
+    co_return;
+  }
+  if (!started.ok()) {
+    z->Settle(Zygote::State::kBroken, "could not start: " + started.status().message());
+    co_return;
+  }
+  z->process = std::move(started).value();
   std::shared_ptr<Container> p = z->process;
   Exchange hello = co_await p->Ask(std::nullopt, config_.start_timeout);
   Exchange done = hello;

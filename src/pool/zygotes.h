@@ -12,7 +12,8 @@
 // the background, and meanwhile starts fall back to a fresh interpreter. A broken
 // one (a preload failed) stays broken: the caller falls back, and says why in the
 // run's record. Each counts its memory limit in the node's budget (reserved_mb).
-// Threading: the daemon's I/O thread only.
+// Threading: the daemon's I/O thread only; a zygote's process is spawned on the
+// blocking pool and awaited (blocking_call.h).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -83,8 +84,10 @@ class Zygotes {
 
  private:
   struct Zygote;
+  // Starts (or restarts) a zygote: its process is spawned on the blocking pool, then
+  // it imports its preload list (Start); it is `starting` until then.
   void Launch(const std::shared_ptr<Zygote>& z);
-  asio::awaitable<void> Preload(std::shared_ptr<Zygote> z);
+  asio::awaitable<void> Start(std::shared_ptr<Zygote> z, sandbox::SpawnSpec spec);
 
   asio::any_io_executor ex_;
   ZygoteConfig config_;
