@@ -36,6 +36,18 @@ asio::awaitable<void> SpareChild::Replenish(std::shared_ptr<Container> source) {
   ChannelFree();
 }
 
+asio::awaitable<Status> SpareChild::AwaitChannel(bool or_spare) {
+  while (channel_busy_ && !(or_spare && spare_)) {
+    asio::steady_timer wait(config_.io, kSpareWait);
+    waiters_.push_back(&wait);
+    boost::system::error_code ec;
+    co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    std::erase(waiters_, &wait);
+    if (!ec) co_return Internal("the fork source's channel was busy for over 5 s");
+  }
+  co_return OkStatus();
+}
+
 void SpareChild::ChannelFree() {
   channel_busy_ = false;
   for (asio::steady_timer* t : std::exchange(waiters_, {})) t->cancel();
@@ -45,14 +57,8 @@ asio::awaitable<Result<sandbox::WorkerProcess>> SpareChild::Fork(std::shared_ptr
                                                                 const sandbox::SpawnSpec& child) {
   const auto began = std::chrono::steady_clock::now();
   auto self = shared_from_this();
-  while (channel_busy_ && !spare_) {  // a spare being made is this start's; a fork under way, the next one
-    asio::steady_timer wait(config_.io, kSpareWait);
-    waiters_.push_back(&wait);
-    boost::system::error_code ec;
-    co_await wait.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    std::erase(waiters_, &wait);
-    if (!ec) co_return Internal("the fork source's channel was busy for over 5 s");
-  }
+  // A spare being made is this start's; a fork under way, the next one's.
+  if (Status free = co_await AwaitChannel(/*or_spare=*/true); !free.ok()) co_return free;
   Result<sandbox::WorkerProcess> forked = Internal("no spare child");
   if (spare_) {
     sandbox::PendingWorker spare = std::move(*spare_);
@@ -63,6 +69,8 @@ asio::awaitable<Result<sandbox::WorkerProcess>> SpareChild::Fork(std::shared_ptr
     if (!forked.ok()) spdlog::warn("a spare child of {} could not start: {}", source->id(), forked.status().message());
   }
   if (!forked.ok()) {
+    // Another start may have taken the channel while this one launched its spare.
+    if (Status free = co_await AwaitChannel(/*or_spare=*/false); !free.ok()) co_return free;
     channel_busy_ = true;
     const int channel = source->channel_fd();
     const pid_t source_pid = source->pid();

@@ -50,6 +50,9 @@ class SpareChild : public std::enable_shared_from_this<SpareChild> {
 
  private:
   Config config_;
+  // Until the source's channel is free (or, with `or_spare`, a spare is there to
+  // launch), at most 5 s at a time.
+  asio::awaitable<Status> AwaitChannel(bool or_spare);
   // The source's channel is free again: starts waiting for it go on.
   void ChannelFree();
 
