@@ -1,11 +1,19 @@
-// Wall-clock helpers. Durations on the hot path use std::chrono::steady_clock; these
-// are only for timestamps users read.
+// Wall-clock helpers for timestamps users read, and the milliseconds between two
+// steady_clock points, the one clock durations on the hot path use.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 
 namespace kiln {
+
+inline double MsBetween(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+inline double MsSince(std::chrono::steady_clock::time_point since) {
+  return MsBetween(since, std::chrono::steady_clock::now());
+}
 
 int64_t NowEpochMs();
 // RFC 3339 UTC with milliseconds: 2026-11-28T11:43:39.123Z

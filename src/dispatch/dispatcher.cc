@@ -12,10 +12,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double MsSince(Clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
 void Fail(Invocation& inv, RunStatus status, int http_status, std::string type, std::string msg) {
   inv.run.status = status;
   inv.run.http_status = http_status;

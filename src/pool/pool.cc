@@ -20,10 +20,6 @@ namespace kiln::pool {
 
 namespace {
 
-double MsBetween(TimePoint a, TimePoint b) {
-  return std::chrono::duration<double, std::milli>(b - a).count();
-}
-
 constexpr std::chrono::seconds kBackgroundStartBackoff{5};
 
 }  // namespace

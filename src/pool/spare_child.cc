@@ -6,6 +6,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/time_util.h"
 #include "pool/blocking_call.h"
 
 namespace kiln::pool {
@@ -82,7 +83,7 @@ asio::awaitable<Result<sandbox::WorkerProcess>> SpareChild::Fork(std::shared_ptr
   if (forked.ok()) {
     // The fork phase is all but the containment: a spare's fork happened beforehand,
     // so it is what this start waited for it (or for a fork of its own).
-    forked->phases.fork_ms = sandbox::MsSince(began) - forked->phases.sandbox_ms;
+    forked->phases.fork_ms = MsSince(began) - forked->phases.sandbox_ms;
     asio::co_spawn(config_.io, [self, source]() { return self->Replenish(source); }, asio::detached);
   }
   co_return forked;

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "common/time_util.h"
 #include "runtime/protocol.h"
 #include "sandbox/contain.h"
 #include "sandbox/namespaces.h"

@@ -10,6 +10,7 @@
 
 #include <cstring>
 
+#include "common/time_util.h"
 #include "sandbox/contain.h"
 #include "sandbox/namespaces.h"
 #include "sandbox/sandbox.h"
@@ -45,10 +46,6 @@ Result<std::pair<UniqueFd, UniqueFd>> MakeChannel() {
     return ErrnoStatus("socketpair(AF_UNIX, SOCK_STREAM)");
   }
   return std::make_pair(UniqueFd(sv[0]), UniqueFd(sv[1]));
-}
-
-double MsSince(std::chrono::steady_clock::time_point since) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - since).count();
 }
 
 Status AwaitSetup(int error_read, pid_t pid) {
@@ -115,7 +112,7 @@ Result<WorkerProcess> SpawnWorker(const SpawnSpec& spec, const Sandbox* sandbox)
   }
   w.channel = std::move(parent_end);
   w.logs = std::move(logs.read);
-  w.phases = {std::chrono::duration<double, std::milli>(cloned - began).count(), MsSince(cloned)};
+  w.phases = {MsBetween(began, cloned), MsSince(cloned)};
   return w;
 }
 

@@ -81,8 +81,6 @@ struct Pipe {
 };
 Result<Pipe> MakePipe();
 Result<std::pair<UniqueFd, UniqueFd>> MakeChannel();  // {daemon's end, worker's end}
-// Milliseconds since `since`, on the steady clock.
-double MsSince(std::chrono::steady_clock::time_point since);
 // Nothing on the error pipe before it closes is success.
 Status AwaitSetup(int error_read, pid_t pid);
 
