@@ -1,6 +1,7 @@
 #include "auth/api_key.h"
 
 #include <algorithm>
+#include <array>
 #include <boost/crc.hpp>
 
 #include "common/crypto.h"
@@ -15,18 +16,30 @@ constexpr size_t kLegacyLen = kPrefix.size() + kIdLen + 1 + kSecretLen;
 constexpr std::string_view kBase62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 bool Alnum(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return kBase62.find(c) != std::string_view::npos; });
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+  });
+}
+
+}  // namespace
+
+namespace {
+
+std::array<char, kChecksumLen> ChecksumChars(std::string_view body) {
+  boost::crc_32_type crc;
+  crc.process_bytes(body.data(), body.size());
+  uint32_t v = crc.checksum();
+  std::array<char, kChecksumLen> out;
+  out.fill('0');
+  for (size_t i = kChecksumLen; i-- > 0 && v > 0; v /= 62) out[i] = kBase62[v % 62];
+  return out;
 }
 
 }  // namespace
 
 std::string Checksum(std::string_view body) {
-  boost::crc_32_type crc;
-  crc.process_bytes(body.data(), body.size());
-  uint64_t v = crc.checksum();
-  std::string out(kChecksumLen, '0');
-  for (size_t i = kChecksumLen; i-- > 0 && v > 0; v /= 62) out[i] = kBase62[v % 62];
-  return out;
+  std::array<char, kChecksumLen> c = ChecksumChars(body);
+  return std::string(c.data(), c.size());
 }
 
 IssuedSecret IssueSecret(const std::string& id) {
@@ -55,7 +68,10 @@ std::optional<KeyParts> ParseKey(std::string_view token) {
   const bool legacy = token.size() == kLegacyLen;
   if (!legacy && token.size() != kLegacyLen + kChecksumLen) return std::nullopt;
   if (token.substr(0, kPrefix.size()) != kPrefix || token[kPrefix.size() + kIdLen] != '_') return std::nullopt;
-  if (!legacy && Checksum(token.substr(0, kLegacyLen)) != token.substr(kLegacyLen)) return std::nullopt;
+  if (!legacy) {
+    const std::array<char, kChecksumLen> sum = ChecksumChars(token.substr(0, kLegacyLen));
+    if (std::string_view(sum.data(), sum.size()) != token.substr(kLegacyLen)) return std::nullopt;
+  }
   std::string_view id = token.substr(kPrefix.size(), kIdLen);
   std::string_view secret = token.substr(kPrefix.size() + kIdLen + 1, kSecretLen);
   if (!Alnum(id) || !Alnum(secret)) return std::nullopt;

@@ -26,6 +26,7 @@ double FailureLimiter::Refill(Bucket& b, std::chrono::steady_clock::time_point n
 }
 
 std::optional<int64_t> FailureLimiter::RetryAfter(const std::string& source) {
+  if (buckets_.empty()) return std::nullopt;  // the common case: no recent failure at all
   auto it = buckets_.find(SourceKey(source));
   if (it == buckets_.end()) return std::nullopt;
   double tokens = Refill(it->second, now_());

@@ -1,5 +1,7 @@
 #include "gateway/http_framing.h"
 
+#include <algorithm>
+#include <array>
 #include <cctype>
 #include <vector>
 
@@ -28,12 +30,43 @@ bool IEquals(std::string_view a, std::string_view b) {
   return true;
 }
 
+// The fields framing depends on, found in one pass over the header (Beast keeps
+// fields in arrival order; `count`/`find` would each search again by name).
+struct FramingFields {
+  std::vector<std::string_view> transfer_encoding;  // each line's value, in order
+  size_t content_lengths = 0;
+  std::string_view content_length;
+  size_t hosts = 0;
+  std::string_view host;
+};
+
+FramingFields Collect(const RequestHeader& h) {
+  FramingFields f;
+  for (const auto& field : h) {
+    std::string_view value(field.value().data(), field.value().size());
+    switch (field.name()) {
+      case http::field::transfer_encoding:
+        f.transfer_encoding.push_back(value);
+        break;
+      case http::field::content_length:
+        ++f.content_lengths;
+        f.content_length = value;
+        break;
+      case http::field::host:
+        ++f.hosts;
+        f.host = value;
+        break;
+      default:
+        break;
+    }
+  }
+  return f;
+}
+
 // Every coding of every Transfer-Encoding line, in order ("" for an empty element).
-std::vector<std::string_view> Codings(const RequestHeader& h) {
+std::vector<std::string_view> Codings(const std::vector<std::string_view>& lines) {
   std::vector<std::string_view> out;
-  auto [first, last] = h.equal_range(http::field::transfer_encoding);
-  for (auto it = first; it != last; ++it) {
-    std::string_view v(it->value().data(), it->value().size());
+  for (std::string_view v : lines) {
     for (;;) {
       size_t comma = v.find(',');
       out.push_back(Trim(v.substr(0, comma)));
@@ -44,10 +77,10 @@ std::vector<std::string_view> Codings(const RequestHeader& h) {
   return out;
 }
 
-Refusal CheckTransferEncoding(const RequestHeader& h) {
-  std::vector<std::string_view> codings = Codings(h);
+Refusal CheckTransferEncoding(const RequestHeader& h, const FramingFields& f) {
+  std::vector<std::string_view> codings = Codings(f.transfer_encoding);
   if (h.version() < 11) return Bad("Transfer-Encoding in an HTTP/1.0 request");
-  if (h.count(http::field::content_length) > 0) return Bad("both Transfer-Encoding and Content-Length");
+  if (f.content_lengths > 0) return Bad("both Transfer-Encoding and Content-Length");
   for (size_t i = 0; i < codings.size(); ++i) {
     if (codings[i].empty()) return Bad("an empty transfer coding");
     if (IEquals(codings[i], "chunked") && i + 1 < codings.size()) {
@@ -65,10 +98,9 @@ Refusal CheckTransferEncoding(const RequestHeader& h) {
   return std::nullopt;
 }
 
-Refusal CheckContentLength(const RequestHeader& h) {
-  if (h.count(http::field::content_length) > 1) return Bad("Content-Length is repeated");
-  auto cl = h.find(http::field::content_length);
-  std::string_view v(cl->value().data(), cl->value().size());
+Refusal CheckContentLength(const FramingFields& f) {
+  if (f.content_lengths > 1) return Bad("Content-Length is repeated");
+  std::string_view v = f.content_length;
   if (v.empty() || v.size() > 19) return Bad("Content-Length is not a decimal number of bytes");
   for (char c : v) {
     if (c < '0' || c > '9') return Bad("Content-Length is not a decimal number of bytes");
@@ -76,25 +108,27 @@ Refusal CheckContentLength(const RequestHeader& h) {
   return std::nullopt;
 }
 
-// uri-host [ ":" port ]: reg-name, IPv4 or an IP-literal in brackets.
+// The bytes of uri-host [ ":" port ]: reg-name, IPv4 or an IP-literal in brackets.
+constexpr std::array<bool, 256> kHostBytes = [] {
+  std::array<bool, 256> ok{};
+  for (int c = 0; c < 256; ++c) {
+    ok[c] = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+  }
+  for (char c : std::string_view("-._~%!$&'()*+,;=:[]")) ok[static_cast<unsigned char>(c)] = true;
+  return ok;
+}();
+
 bool ValidHost(std::string_view host) {
   if (host.empty()) return false;
-  for (char c : host) {
-    const bool ok = std::isalnum(static_cast<unsigned char>(c)) ||
-                    std::string_view("-._~%!$&'()*+,;=:[]").find(c) != std::string_view::npos;
-    if (!ok) return false;
-  }
-  return true;
+  return std::all_of(host.begin(), host.end(), [](char c) { return kHostBytes[static_cast<unsigned char>(c)]; });
 }
 
-Refusal CheckHost(const RequestHeader& h) {
-  const size_t hosts = h.count(http::field::host);
-  if (hosts > 1) return Bad("Host is repeated");
-  if (hosts == 0) {
+Refusal CheckHost(const RequestHeader& h, const FramingFields& f) {
+  if (f.hosts > 1) return Bad("Host is repeated");
+  if (f.hosts == 0) {
     return h.version() >= 11 ? Bad("an HTTP/1.1 request without Host") : std::nullopt;
   }
-  auto host = h.find(http::field::host);
-  if (!ValidHost(std::string_view(host->value().data(), host->value().size()))) return Bad("Host is malformed");
+  if (!ValidHost(f.host)) return Bad("Host is malformed");
   return std::nullopt;
 }
 
@@ -114,13 +148,14 @@ Refusal CheckFraming(const RequestHeader& h) {
     return HttpRefusal{505, "HTTP/" + std::to_string(h.version() / 10) + "." + std::to_string(h.version() % 10) +
                                 " is not supported"};
   }
-  if (h.count(http::field::transfer_encoding) > 0) {
-    if (Refusal r = CheckTransferEncoding(h)) return r;
+  const FramingFields fields = Collect(h);
+  if (!fields.transfer_encoding.empty()) {
+    if (Refusal r = CheckTransferEncoding(h, fields)) return r;
   }
-  if (h.count(http::field::content_length) > 0) {
-    if (Refusal r = CheckContentLength(h)) return r;
+  if (fields.content_lengths > 0) {
+    if (Refusal r = CheckContentLength(fields)) return r;
   }
-  if (Refusal r = CheckHost(h)) return r;
+  if (Refusal r = CheckHost(h, fields)) return r;
   return CheckTarget(h);
 }
 
