@@ -144,6 +144,9 @@ asio::awaitable<Response> ControlApi::Handle(Request req, const gateway::Request
   } else if (seg == Segments{"metrics"} && req.method() == http::verb::get) {
     res = Metrics(req.version());
   } else {
+    // A read sees every run emitted before it (a listing right after a run shows it):
+    // awaited, so the I/O thread serves on while the writer commits.
+    if (req.method() == http::verb::get) co_await d_.recorder->Flush();
     res = co_await Route(req, info, seg);
   }
   if (caller->key && !IsRead(req.method())) Audit(req.base(), info, *caller->key, seg, res);
@@ -366,7 +369,6 @@ Result<json> ControlApi::ListRuns(const Request& req) {
   if (!cold.empty()) f.cold = cold == "true" || cold == "1";
   std::string limit = QueryParam(Sv(req.target()), "limit");
   if (!limit.empty()) f.limit = std::clamp(std::atoi(limit.c_str()), 1, 1000);
-  d_.recorder->Flush();
   KILN_ASSIGN_OR_RETURN(auto runs, d_.store->ListRuns(f));
   json list = json::array();
   for (const auto& r : runs) {
@@ -379,7 +381,6 @@ Result<json> ControlApi::ListRuns(const Request& req) {
 
 // A run by its id, or by a unique prefix of it (at least 4 characters).
 Result<json> ControlApi::GetRun(const std::string& id) {
-  d_.recorder->Flush();
   Result<RunRecord> run = d_.store->GetRun(id);
   if (!run.ok() && run.status().code() == Code::kNotFound && id.size() >= 4) {
     KILN_ASSIGN_OR_RETURN(std::vector<std::string> ids, d_.store->FindRunIds(id, 2));

@@ -117,7 +117,7 @@ class ControlApi {
   Result<nlohmann::json> ListFunctions();
   Result<nlohmann::json> GetFunction(const std::string& name);
   Result<nlohmann::json> GetStats(const std::string& name, const Request& req);
-  // From the store as it is: callers Flush the recorder first.
+  // From the store as it is (Handle flushed the recorder before a GET).
   Result<runs::FunctionStats> StatsOf(const std::string& name, int64_t window_ms, int64_t bucket_ms);
   // lifecycle_endpoints.cc
   Response RemoveFunction(const std::string& name, const Request& req);

@@ -266,7 +266,6 @@ Result<json> ControlApi::ListContainers(const Request& req) {
   json list = json::array();
   for (const pool::ContainerInfo& c : d_.pool->Containers()) list.push_back(ContainerJson(c));
   if (QueryParam(std::string_view(req.target().data(), req.target().size()), "all") == "true") {
-    d_.recorder->Flush();
     KILN_ASSIGN_OR_RETURN(auto ended, d_.store->ListEndedContainers(kMaxEndedContainers));
     for (const ContainerRecord& c : ended) list.push_back(c);
   }

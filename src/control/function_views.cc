@@ -41,7 +41,6 @@ Result<runs::FunctionStats> ControlApi::StatsOf(const std::string& name, int64_t
 }
 
 Result<json> ControlApi::ListFunctions() {
-  d_.recorder->Flush();  // once, for every function's figures below
   std::map<std::string, int64_t> live;
   for (const pool::ContainerInfo& c : d_.pool->Containers()) ++live[c.function];
   std::map<std::string, std::vector<std::string>> routes;
@@ -74,7 +73,6 @@ Result<json> ControlApi::GetFunction(const std::string& name) {
   const auto versions = d_.catalog->Versions(name);
   if (versions.empty()) return NotFound("no function " + name);
   const FunctionVersion* serving = d_.catalog->Find(name, std::nullopt);
-  d_.recorder->Flush();
   json list = json::array();
   for (const FunctionVersion* v : versions) {
     json jv = *v;
@@ -111,7 +109,6 @@ Result<json> ControlApi::GetStats(const std::string& name, const Request& req) {
   };
   const int64_t window = duration("window", "1h"), bucket = duration("bucket", "1m");
   if (window < 0 || bucket < 0) return InvalidArgument("window and bucket are durations such as 1h, 6h, 24h, 1m, 5m");
-  d_.recorder->Flush();
   KILN_ASSIGN_OR_RETURN(runs::FunctionStats stats, StatsOf(name, window, bucket));
   json out = stats;
   out["function"] = name;

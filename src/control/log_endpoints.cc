@@ -32,54 +32,6 @@ Result<RunFilter> LogFilter(std::string_view target) {
 }
 
 
-// One follower's events as server-sent events: "event: start|output|end|dropped" and
-// "data: {run_id, version, at, text}"; a comment every 15 s without events, so a
-// client that left is noticed by the write that fails.
-class LogEventStream final : public gateway::ResponseStream {
- public:
-  // `history`: what the stream says before the live events (the runs kiln logs would
-  // list); the follower subscribed before it was read, so nothing falls in between.
-  LogEventStream(std::unique_ptr<runs::LogFollower> follower, std::deque<runs::LogEvent> history)
-      : follower_(std::move(follower)), history_(std::move(history)) {}
-
-  Response Head() override {
-    Response res{gateway::http::status::ok, 11};
-    res.set(gateway::http::field::content_type, "text/event-stream");
-    res.set(gateway::http::field::cache_control, "no-cache");
-    return res;
-  }
-
-  void Cancel() override {
-    cancelled_ = true;
-    follower_->Wake();
-  }
-
-  asio::awaitable<std::optional<std::string>> Next() override {
-    if (cancelled_) co_return std::nullopt;
-    std::optional<runs::LogEvent> event;
-    if (!history_.empty()) {
-      event = std::move(history_.front());
-      history_.pop_front();
-    } else {
-      if (follower_->ended()) co_return std::nullopt;
-      event = co_await follower_->Next(std::chrono::seconds(15));
-    }
-    if (cancelled_ || (!event && follower_->ended())) co_return std::nullopt;
-    if (!event) co_return ": keep-alive\n\n";
-    nlohmann::json data = {{"run_id", event->run_id},
-                           {"version", event->version},
-                           {"at", FormatRfc3339(event->at_ms)},
-                           {"text", event->text}};
-    co_return std::string("event: ") + runs::LogEventKindName(event->kind) + "\ndata: " +
-        data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n\n";
-  }
-
- private:
-  std::unique_ptr<runs::LogFollower> follower_;
-  std::deque<runs::LogEvent> history_;
-  bool cancelled_ = false;
-};
-
 // A recorded run as the events a follower would have seen: its start, its output (a
 // running run's so far), and, once ended, its REPORT line.
 void AppendRun(const RunRecord& run, const runs::LogStream& live, std::deque<runs::LogEvent>* out) {
@@ -101,6 +53,69 @@ void AppendRun(const RunRecord& run, const runs::LogStream& live, std::deque<run
   if (!running) out->push_back({Kind::kEnd, run.id, run.version, run.started_at, std::move(report)});
 }
 
+// One follower's events as server-sent events: "event: start|output|end|dropped" and
+// "data: {run_id, version, at, text}"; a comment every 15 s without events, so a
+// client that left is noticed by the write that fails.
+class LogEventStream final : public gateway::ResponseStream {
+ public:
+  // Before the live events, the stream says what `kiln logs` would list (`filter`):
+  // read at its first event, once every run emitted before is durable (an awaited
+  // flush). The follower subscribed before that read, so nothing falls in between.
+  LogEventStream(std::unique_ptr<runs::LogFollower> follower, RunFilter filter, runs::RunRecorder* recorder,
+                 Store* store, const runs::LogStream* live)
+      : follower_(std::move(follower)), filter_(std::move(filter)), recorder_(recorder), store_(store), live_(live) {}
+
+  Response Head() override {
+    Response res{gateway::http::status::ok, 11};
+    res.set(gateway::http::field::content_type, "text/event-stream");
+    res.set(gateway::http::field::cache_control, "no-cache");
+    return res;
+  }
+
+  void Cancel() override {
+    cancelled_ = true;
+    follower_->Wake();
+  }
+
+  asio::awaitable<std::optional<std::string>> Next() override {
+    if (cancelled_) co_return std::nullopt;
+    if (!history_read_) {
+      history_read_ = true;
+      co_await recorder_->Flush();
+      Result<std::vector<RunRecord>> runs = store_->ListRuns(filter_);
+      if (!runs.ok()) co_return "event: error\ndata: " + nlohmann::json(runs.status().message()).dump() + "\n\n";
+      for (auto it = runs->rbegin(); it != runs->rend(); ++it) AppendRun(*it, *live_, &history_);
+    }
+    std::optional<runs::LogEvent> event;
+    if (!history_.empty()) {
+      event = std::move(history_.front());
+      history_.pop_front();
+    } else {
+      if (follower_->ended()) co_return std::nullopt;
+      event = co_await follower_->Next(std::chrono::seconds(15));
+    }
+    if (cancelled_ || (!event && follower_->ended())) co_return std::nullopt;
+    if (!event) co_return ": keep-alive\n\n";
+    nlohmann::json data = {{"run_id", event->run_id},
+                           {"version", event->version},
+                           {"at", FormatRfc3339(event->at_ms)},
+                           {"text", event->text}};
+    co_return std::string("event: ") + runs::LogEventKindName(event->kind) + "\ndata: " +
+        data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n\n";
+  }
+
+ private:
+  std::unique_ptr<runs::LogFollower> follower_;
+  RunFilter filter_;
+  runs::RunRecorder* recorder_;
+  Store* store_;
+  const runs::LogStream* live_;
+  bool history_read_ = false;
+  std::deque<runs::LogEvent> history_;
+  bool cancelled_ = false;
+};
+
+
 }  // namespace
 
 Result<std::unique_ptr<gateway::ResponseStream>> ControlApi::FollowLogs(const gateway::RequestHeader& header) {
@@ -110,12 +125,8 @@ Result<std::unique_ptr<gateway::ResponseStream>> ControlApi::FollowLogs(const ga
   if (d_.catalog->Versions(function).empty()) return NotFound("no function " + function);
   KILN_ASSIGN_OR_RETURN(std::unique_ptr<runs::LogFollower> follower, d_.logs->Follow(function));
   KILN_ASSIGN_OR_RETURN(RunFilter filter, LogFilter(target));
-  d_.recorder->Flush();
-  KILN_ASSIGN_OR_RETURN(std::vector<RunRecord> runs, d_.store->ListRuns(filter));
-  std::deque<runs::LogEvent> history;
-  for (auto it = runs.rbegin(); it != runs.rend(); ++it) AppendRun(*it, *d_.logs, &history);
   return std::unique_ptr<gateway::ResponseStream>(
-      std::make_unique<LogEventStream>(std::move(follower), std::move(history)));
+      std::make_unique<LogEventStream>(std::move(follower), std::move(filter), d_.recorder, d_.store, d_.logs));
 }
 
 bool ControlApi::AsksToFollowLogs(const gateway::RequestHeader& header) {
@@ -132,7 +143,6 @@ Result<nlohmann::json> ControlApi::ListLogs(const Request& req) {
     KILN_ASSIGN_OR_RETURN(auto kept, d_.store->ListRuns(any));  // a removed function's runs stay readable
     if (kept.empty()) return NotFound("no function " + f.function);
   }
-  d_.recorder->Flush();
   KILN_ASSIGN_OR_RETURN(std::vector<RunRecord> runs, d_.store->ListRuns(f));
   nlohmann::json list = nlohmann::json::array();
   for (auto it = runs.rbegin(); it != runs.rend(); ++it) {  // oldest first

@@ -160,7 +160,6 @@ Result<json> ControlApi::ListPipelineRuns(const std::string& name, const Request
 }
 
 Result<json> ControlApi::GetPipelineRun(const std::string& id) {
-  d_.recorder->Flush();  // the step runs' latest records
   KILN_ASSIGN_OR_RETURN(PipelineRun run, d_.store->GetPipelineRun(id));
   KILN_ASSIGN_OR_RETURN(auto tasks, d_.store->ListPipelineTasks(id, std::nullopt));
   return RunView(run, tasks);

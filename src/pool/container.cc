@@ -1,6 +1,8 @@
 #include "pool/container.h"
 
 #include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -40,31 +42,50 @@ asio::awaitable<Result<std::shared_ptr<Container>>> Container::Spawn(asio::any_i
   co_return Adopt(ex, std::move(spawned).value(), spec.container_id, spec.memory_mb);
 }
 
-std::shared_ptr<Container> Container::Adopt(asio::any_io_executor ex, sandbox::WorkerProcess w, std::string id,
-                                            int64_t memory_mb) {
-  std::shared_ptr<Container> c(new Container(ex, std::move(w), std::move(id), memory_mb));
+Result<std::shared_ptr<Container>> Container::Adopt(asio::any_io_executor ex, sandbox::WorkerProcess w,
+                                                    std::string id, int64_t memory_mb) {
+  // A template's child comes with its pidfd; the daemon's own child gets one here.
+  UniqueFd pidfd = std::move(w.pidfd);
+  const bool reaps = !pidfd.valid();
+  if (reaps) pidfd = UniqueFd(static_cast<int>(syscall(SYS_pidfd_open, w.pid, 0)));
+  if (!pidfd.valid()) {
+    Status why = ErrnoStatus("pidfd_open(" + std::to_string(w.pid) + ")");
+    if (reaps) sandbox::KillAndReap(w.pid);  // it is stopped before its first frame: at once
+    return why;
+  }
+  std::shared_ptr<Container> c(new Container(ex, std::move(w), std::move(pidfd), std::move(id), memory_mb));
+  c->reaps_ = reaps;
   asio::co_spawn(ex, [c]() { return c->PumpLogs(); }, asio::detached);
+  asio::co_spawn(ex, [c]() { return c->WatchExit(); }, asio::detached);
   return c;
 }
 
-Container::Container(asio::any_io_executor ex, sandbox::WorkerProcess w, std::string id, int64_t memory_mb)
+Container::Container(asio::any_io_executor ex, sandbox::WorkerProcess w, UniqueFd pidfd, std::string id,
+                     int64_t memory_mb)
     : id_(std::move(id)),
       pid_(w.pid),
       started_at_ms_(NowEpochMs()),
       start_phases_(w.phases),
       memory_mb_(memory_mb),
       cgroup_(std::move(w.cgroup)),
-      pidfd_(std::move(w.pidfd)),
+      reaps_(true),
       channel_(ex, w.channel.release()),
       logs_(ex, w.logs.release()),
-      deadline_(ex) {
+      pidfd_(ex, pidfd.release()),
+      deadline_(ex),
+      exited_(ex, std::chrono::steady_clock::time_point::max()) {
   // Non-blocking once, so DrainLogs can read what is there without a syscall to set it.
   boost::system::error_code ec;
   logs_.non_blocking(true, ec);
   if (cgroup_) leftovers_.emplace(cgroup_.get(), pid_);
 }
 
-Container::~Container() { Retire(LeaveReason::kShutdown); }  // then cgroup_ removes its group
+// WatchExit holds the container until its worker is reaped: only at shutdown, with
+// the event loop gone, is it still there here, and then waiting is what is left.
+Container::~Container() {
+  Retire(LeaveReason::kShutdown);
+  if (!exit_how_) exit_how_ = sandbox::KillAndReap(pid_, reaps_ ? -1 : pidfd_.native_handle());
+}  // then cgroup_ removes its group
 
 std::optional<double> Container::PeakMemoryMb() const {
   if (!cgroup_) return std::nullopt;
@@ -94,37 +115,61 @@ void Container::Drain() {
 }
 
 void Container::Retire(LeaveReason why) {
-  if (exit_how_) return;
+  if (state_ == ContainerState::kGone) return;
   leave_reason_ = why;
   Transition(ContainerState::kGone);
   DrainLogs();  // what the worker wrote before its end belongs to the current run
   boost::system::error_code ec;
   channel_.close(ec);
-  exit_how_ = sandbox::KillAndReap(pid_, pidfd_.get());
+  Kill();
   logs_.close(ec);  // also ends PumpLogs if a grandchild still holds the pipe
   deadline_.cancel();
 }
 
-bool Container::Alive() {
-  if (exit_how_) return false;
-  std::optional<std::string> how = sandbox::ReapIfExited(pid_, pidfd_.get());
-  if (!how && ChannelClosedByPeer()) how = sandbox::KillAndReap(pid_, pidfd_.get());  // dying: its fds are gone
-  if (!how) return true;
-  DrainLogs();
-  exit_how_ = std::move(how);
-  leave_reason_ = LeaveReason::kCrashed;
-  Transition(ContainerState::kGone);
-  boost::system::error_code ec;
-  channel_.close(ec);
-  logs_.close(ec);
-  return false;
+void Container::Kill() {
+  if (exit_how_) return;  // reaped: its pid may be someone else's now
+  ::kill(-pid_, SIGKILL);
+  ::syscall(SYS_pidfd_send_signal, pidfd_.native_handle(), SIGKILL, nullptr, 0);
+  killed_ = true;
 }
 
-// A worker that is being torn down (a PID namespace's processes are killed one by
-// one) closes its descriptors before it can be reaped: its channel tells first.
-bool Container::ChannelClosedByPeer() {
-  pollfd p{channel_.native_handle(), POLLRDHUP, 0};
-  return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+asio::awaitable<void> Container::WatchExit() {
+  auto self = shared_from_this();
+  boost::system::error_code ec;
+  co_await pidfd_.async_wait(asio::posix::stream_descriptor::wait_read,
+                             asio::redirect_error(asio::use_awaitable, ec));
+  if (!ec) Exited();
+}
+
+void Container::Exited() {
+  if (exit_how_) return;
+  exit_how_ = sandbox::CollectExit(pid_, reaps_, killed_);
+  Retire(LeaveReason::kCrashed);  // unless something retired it first: it ended on its own
+  exited_.cancel();
+}
+
+asio::awaitable<void> Container::AwaitExit() {
+  if (exit_how_) co_return;
+  boost::system::error_code ec;
+  co_await exited_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+// One poll of two descriptors: the pidfd (it has exited, and the watch may not have run
+// yet) and the channel (a worker being torn down, a PID namespace's processes killed
+// one by one, closes its descriptors before it can be reaped: its channel tells first).
+bool Container::Alive() {
+  if (state_ == ContainerState::kGone) return false;
+  pollfd p[2] = {{pidfd_.native_handle(), POLLIN, 0}, {channel_.native_handle(), POLLRDHUP, 0}};
+  if (::poll(p, 2, 0) <= 0) return true;
+  const bool exited = (p[0].revents & POLLIN) != 0;
+  const bool hung_up = (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+  if (!exited && !hung_up) return true;
+  if (exited) {
+    Exited();  // reaped now, so its record says how it ended
+  } else {
+    Retire(LeaveReason::kCrashed);
+  }
+  return false;
 }
 
 asio::awaitable<Exchange> Container::Initialize(std::string init_header,
@@ -217,7 +262,12 @@ asio::awaitable<Exchange> Container::Exchange1(std::optional<std::string> reques
   bool timed_out = timed_out_;
   bool oom = !timed_out && cgroup_ && cgroup_->OomKilled();
   std::string protocol_error = (!ec && !frame.ok()) ? frame.status().message() : "";
-  Retire(timed_out ? LeaveReason::kTimeout : oom ? LeaveReason::kOom : LeaveReason::kCrashed);
+  const LeaveReason why = timed_out ? LeaveReason::kTimeout : oom ? LeaveReason::kOom : LeaveReason::kCrashed;
+  if (state_ == ContainerState::kGone && leave_reason_ == LeaveReason::kCrashed) {
+    leave_reason_ = why;  // the exit watch saw it end first; the exchange knows why
+  }
+  Retire(why);
+  co_await AwaitExit();
   std::string how = "worker " + *exit_how_;
   if (!protocol_error.empty()) how += " (" + protocol_error + ")";
   auto end = timed_out ? Exchange::End::kTimeout : oom ? Exchange::End::kOom : Exchange::End::kCrashed;

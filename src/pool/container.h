@@ -12,6 +12,17 @@
 // pending read then ends, and the outcome says timeout, not crash. A worker that
 // dies while its cgroup reports an OOM kill ended as oom.
 //
+// Exits (issue #16: the I/O thread never waits on another process): the worker's
+// pidfd is watched by the event loop from the container's start (WatchExit). Retire
+// only sends SIGKILL; the watch reaps the worker once it has exited (waitpid WNOHANG,
+// which cannot wait then) and records how it ended, and an exchange that needs to
+// say how (a crash's message) awaits that (AwaitExit). A worker that dies on its own
+// while idle is gone as soon as the watch sees it; Alive() also asks the pidfd and
+// the channel directly (one poll of both), so a request never takes a container
+// that died a moment ago. The watch holds the container until its worker is reaped,
+// so its cgroup is removed only once it is empty; the destructor reaps (blocking)
+// only at shutdown, when the event loop that would have is gone.
+//
 // Leftovers: when the init phase or a run ends, every process of the container but its
 // worker is killed (sandbox/leftovers.h), and the run's logs say how many.
 //
@@ -66,8 +77,8 @@ class Container : public std::enable_shared_from_this<Container> {
                                                                    const sandbox::Sandbox* sandbox);
 
   // A worker forked from a zygote or a template (fork_server.h).
-  static std::shared_ptr<Container> Adopt(asio::any_io_executor ex, sandbox::WorkerProcess w, std::string id,
-                                          int64_t memory_mb);
+  static Result<std::shared_ptr<Container>> Adopt(asio::any_io_executor ex, sandbox::WorkerProcess w,
+                                                  std::string id, int64_t memory_mb);
   ~Container();
 
   // HELLO, then INIT; returns the INIT_DONE frame.
@@ -88,7 +99,7 @@ class Container : public std::enable_shared_from_this<Container> {
   // Also hands every piece of output to `tap` as it is read, until cleared (a run's
   // live output: runs/log_stream.h).
   void SetLogTap(std::function<void(std::string_view)> tap) { log_tap_ = std::move(tap); }
-  void Retire(LeaveReason why);  // kill and reap now
+  void Retire(LeaveReason why);  // SIGKILL now; reaped when its exit is seen
   // False once the worker is gone, also when it died while idle (then it is reaped
   // here, so a dead container is never leased).
   bool Alive();
@@ -107,9 +118,11 @@ class Container : public std::enable_shared_from_this<Container> {
   int64_t started_at_ms() const { return started_at_ms_; }
   // How its start went before the worker ran (the fork and sandbox phases).
   const sandbox::StartPhases& start_phases() const { return start_phases_; }
-  // Why it left (once gone) and how its process ended.
+  // Why it left (once gone) and how its process ended (once reaped).
   LeaveReason leave_reason() const { return leave_reason_; }
   const std::optional<std::string>& exit_how() const { return exit_how_; }
+  // Whether Kiln has sent its worker SIGKILL.
+  bool killed() const { return killed_; }
 
   // Bookkeeping the pool keeps with the container.
   std::optional<double> init_ms;
@@ -119,9 +132,15 @@ class Container : public std::enable_shared_from_this<Container> {
   bool successor_started = false;  // its recycle started a successor
 
  private:
-  Container(asio::any_io_executor ex, sandbox::WorkerProcess w, std::string id, int64_t memory_mb);
+  Container(asio::any_io_executor ex, sandbox::WorkerProcess w, UniqueFd pidfd, std::string id, int64_t memory_mb);
   void Transition(ContainerState to);
-  bool ChannelClosedByPeer();
+  // SIGKILL to its process group and to it (through the pidfd); its exit is seen by WatchExit.
+  void Kill();
+  asio::awaitable<void> WatchExit();
+  // Its worker has exited: reap it (once), and if nothing retired it, it crashed.
+  void Exited();
+  // Resumes once the worker has exited and been reaped.
+  asio::awaitable<void> AwaitExit();
   asio::awaitable<Exchange> Exchange1(std::optional<std::string> request,
                                       std::chrono::steady_clock::duration budget);
   asio::awaitable<Result<std::optional<protocol::Frame>>> ReadFrame();
@@ -138,14 +157,17 @@ class Container : public std::enable_shared_from_this<Container> {
   sandbox::StartPhases start_phases_;
   int64_t memory_mb_;
   std::unique_ptr<sandbox::ContainerCgroup> cgroup_;  // destroyed with the container
-  UniqueFd pidfd_;  // when the worker is not the daemon's child (a template's)
+  bool reaps_;      // the worker is the daemon's own child (not a template's): waitpid it
+  bool killed_ = false;
   std::optional<sandbox::Leftovers> leftovers_;  // over cgroup_; set when there is one
   ContainerState state_ = ContainerState::kStarting;
   int64_t invocations_ = 0;
   LeaveReason leave_reason_ = LeaveReason::kCrashed;
   asio::posix::stream_descriptor channel_;
   asio::posix::stream_descriptor logs_;
+  asio::posix::stream_descriptor pidfd_;  // readable once the worker has exited
   asio::steady_timer deadline_;
+  asio::steady_timer exited_;  // cancelled once the worker is reaped (AwaitExit)
   protocol::Decoder decoder_;
   std::string log_buf_;
   bool log_capped_ = false;

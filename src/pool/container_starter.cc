@@ -58,7 +58,7 @@ asio::awaitable<Result<std::shared_ptr<Container>>> Pool::ForkFromTemplate(Slot&
   s.snapshot.CountFork();
   std::string id = forked->id;
   auto c = Container::Adopt(ex_, std::move(forked).value(), std::move(id), spec.memory_mb);
-  c->start = "snapshot";
+  if (c.ok()) (*c)->start = "snapshot";
   co_return c;
 }
 asio::awaitable<Result<std::shared_ptr<Container>>> Pool::MakeProcess(Slot& s, const ContainerSpec& cs,
@@ -80,8 +80,13 @@ asio::awaitable<Result<std::shared_ptr<Container>>> Pool::MakeProcess(Slot& s, c
     auto forked = co_await zygotes_.Fork(cs.zygote, spec, budget_.free_mb());
     if (forked.ok()) {
       std::string id = forked->id;  // a spare child was named when it was forked
-      c = Container::Adopt(ex_, std::move(forked).value(), std::move(id), spec.memory_mb);
-      c->start = "zygote";
+      auto adopted = Container::Adopt(ex_, std::move(forked).value(), std::move(id), spec.memory_mb);
+      if (adopted.ok()) {
+        c = std::move(adopted).value();
+        c->start = "zygote";
+      } else {
+        AddNote(note, adopted.status().message() + "; started a fresh interpreter");
+      }
     } else {
       AddNote(note, forked.status().message() + "; started a fresh interpreter");
     }

@@ -121,7 +121,7 @@ asio::awaitable<void> AsyncRunner::Deliver(QueuedRun q) {
                                "queued for " + std::to_string((now - q.enqueued_at) / 1000) +
                                    " s, past the function's max_event_age_s of " +
                                    std::to_string(fv.async.max_event_age_s));
-    recorder_->Flush();
+    co_await recorder_->Flush();
     Dequeue(q);
     co_return;
   }
@@ -139,7 +139,7 @@ asio::awaitable<void> AsyncRunner::Deliver(QueuedRun q) {
                                   static_cast<int64_t>(q.event.size()), attempt, true};
   dispatch::Invocation inv = co_await dispatcher_->Invoke(std::move(req));
   ReadyRoomWaiters(fv.function);
-  recorder_->Flush();  // the final record is durable before the run leaves the queue
+  co_await recorder_->Flush();  // the final record is durable before the run leaves the queue
   if (Retryable(inv.run, fv.async) && attempt <= fv.async.retries) {
     const int64_t delay = Ms(config_.backoff) << (attempt - 1);
     RunRecord again = inv.run;
@@ -147,7 +147,7 @@ asio::awaitable<void> AsyncRunner::Deliver(QueuedRun q) {
     again.error_message = "attempt " + std::to_string(attempt) + " ended " + RunStatusName(inv.run.status) + ": " +
                           inv.run.error_message + "; retrying in " + std::to_string(delay) + " ms";
     recorder_->Emit(again);
-    recorder_->Flush();
+    co_await recorder_->Flush();
     (void)store_->RequeueRun(q.run_id, NowEpochMs() + delay);
     co_return;
   }

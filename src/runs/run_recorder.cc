@@ -2,7 +2,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 namespace kiln::runs {
+
+namespace asio = boost::asio;
 
 RunRecorder::RunRecorder(std::unique_ptr<Store> store)
     : store_(std::move(store)), writer_([this] { WriterLoop(); }) {}
@@ -38,14 +45,27 @@ void RunRecorder::EmitContainer(ContainerRecord container) {
   if (first) wake_.notify_one();
 }
 
-void RunRecorder::Flush() {
-  std::unique_lock lock(mu_);
-  uint64_t target = emitted_;
-  if (durable_ >= target) return;
-  ++flush_waiters_;
+asio::awaitable<void> RunRecorder::Flush() {
+  auto done = std::make_shared<asio::steady_timer>(co_await asio::this_coro::executor,
+                                                   std::chrono::steady_clock::time_point::max());
+  {
+    std::lock_guard lock(mu_);
+    if (durable_ >= emitted_) co_return;
+    flush_waiters_.push_back({emitted_, done});
+  }
   wake_.notify_one();
-  written_.wait(lock, [&] { return durable_ >= target; });
-  --flush_waiters_;
+  boost::system::error_code ec;
+  co_await done->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+}
+
+void RunRecorder::ResumeFlushed() {
+  std::erase_if(flush_waiters_, [&](FlushWaiter& w) {
+    if (w.target > durable_) return false;
+    // A timer is touched only on its own executor's thread.
+    auto ex = w.done->get_executor();
+    asio::post(ex, [done = std::move(w.done)] { done->cancel(); });
+    return true;
+  });
 }
 
 void RunRecorder::WriterLoop() {
@@ -55,7 +75,7 @@ void RunRecorder::WriterLoop() {
     wake_.wait(lock, [&] { return stopping_ || !idle(); });
     if (idle() && stopping_) return;
     // Group commit: let more runs join, unless someone waits or we are stopping.
-    wake_.wait_for(lock, kGroupCommitWindow, [&] { return stopping_ || flush_waiters_ > 0; });
+    wake_.wait_for(lock, kGroupCommitWindow, [&] { return stopping_ || !flush_waiters_.empty(); });
     std::deque<RunRecord> taken;
     taken.swap(queue_);
     std::deque<ContainerRecord> taken_containers;
@@ -73,7 +93,7 @@ void RunRecorder::WriterLoop() {
     }
     lock.lock();
     durable_ += count;
-    written_.notify_all();
+    ResumeFlushed();
   }
 }
 

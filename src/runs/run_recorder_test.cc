@@ -2,6 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <condition_variable>
+
 #include <mutex>
 
 namespace kiln::runs {
@@ -84,16 +90,42 @@ class FakeStore final : public Store {
 
   Status UpsertRecords(const std::vector<RunRecord>& runs,
                        const std::vector<ContainerRecord>& containers) override {
-    std::lock_guard lock(mu);
+    std::unique_lock lock(mu);
+    open.wait(lock, [&] { return !gated; });
     batches.push_back(runs);
     container_batches.push_back(containers);
     return OkStatus();
   }
 
+  // While gated, a write waits (the writer thread with it) until Open().
+  void Open() {
+    {
+      std::lock_guard lock(mu);
+      gated = false;
+    }
+    open.notify_all();
+  }
+
   std::mutex mu;
+  std::condition_variable open;
+  bool gated = false;
   std::vector<std::vector<RunRecord>> batches;
   std::vector<std::vector<ContainerRecord>> container_batches;
 };
+
+// Flush, awaited on an event loop of its own: returns once it has resumed.
+void FlushOn(RunRecorder& recorder) {
+  boost::asio::io_context io;
+  bool resumed = false;
+  boost::asio::co_spawn(
+      io, [&]() -> boost::asio::awaitable<void> {
+        co_await recorder.Flush();
+        resumed = true;
+      },
+      boost::asio::detached);
+  io.run();
+  ASSERT_TRUE(resumed);
+}
 
 RunRecord MakeRun(const std::string& id, RunStatus status) {
   RunRecord r;
@@ -118,7 +150,7 @@ TEST(RunRecorder, FlushMakesEverythingEmittedDurable) {
   recorder.Emit(MakeRun("a", RunStatus::kRunning));
   recorder.Emit(MakeRun("a", RunStatus::kOk));
   recorder.Emit(MakeRun("b", RunStatus::kError));
-  recorder.Flush();
+  FlushOn(recorder);
   std::lock_guard lock(fake->mu);
   size_t written = 0;
   for (const auto& b : fake->batches) written += b.size();
@@ -135,7 +167,7 @@ TEST(RunRecorder, ContainersFoldLikeRuns) {
   c.ended_at = 5;
   c.reason = "idle";
   recorder.EmitContainer(c);
-  recorder.Flush();
+  FlushOn(recorder);
   std::lock_guard lock(fake->mu);
   std::vector<ContainerRecord> written;
   for (const auto& b : fake->container_batches) written.insert(written.end(), b.begin(), b.end());
@@ -151,10 +183,41 @@ TEST(RunRecorder, DestructionWritesWhatIsQueued) {
     RunRecorder recorder(std::move(store));
     recorder.Emit(MakeRun("x", RunStatus::kOk));
     // `fake` is owned by the recorder: read it before the recorder goes.
-    recorder.Flush();
+    FlushOn(recorder);
     std::lock_guard lock(fake->mu);
     EXPECT_EQ(fake->batches.size(), 1u);
   }
+}
+
+// The thread that awaits a Flush goes on serving: here, the handler that lets the
+// store's write finish runs on the same one-thread event loop the Flush waits on.
+TEST(RunRecorder, AFlushDoesNotHoldItsThread) {
+  auto store = std::make_unique<FakeStore>();
+  FakeStore* fake = store.get();
+  fake->gated = true;
+  RunRecorder recorder(std::move(store));
+  recorder.Emit(MakeRun("x", RunStatus::kOk));
+  boost::asio::io_context io;
+  std::vector<std::string> order;
+  boost::asio::co_spawn(
+      io, [&]() -> boost::asio::awaitable<void> {
+        co_await recorder.Flush();
+        order.push_back("flushed");
+      },
+      boost::asio::detached);
+  boost::asio::post(io, [&] {
+    order.push_back("served meanwhile");
+    fake->Open();
+  });
+  io.run();
+  EXPECT_EQ(order, (std::vector<std::string>{"served meanwhile", "flushed"}));
+  std::lock_guard lock(fake->mu);
+  EXPECT_EQ(fake->batches.size(), 1u);
+}
+
+TEST(RunRecorder, AFlushWithNothingPendingResumesAtOnce) {
+  RunRecorder recorder(std::make_unique<FakeStore>());
+  FlushOn(recorder);
 }
 
 }  // namespace

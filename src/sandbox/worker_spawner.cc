@@ -145,6 +145,16 @@ std::string KillAndReap(pid_t pid, int pidfd) {
   return DescribeExit(status);
 }
 
+std::string CollectExit(pid_t pid, bool reap, bool killed) {
+  if (!reap) return killed ? "killed by signal SIGKILL" : "ended on its own (its exit status goes to its template)";
+  int status = 0;
+  pid_t got;
+  while ((got = waitpid(pid, &status, WNOHANG)) < 0 && errno == EINTR) {
+  }
+  if (got != pid) return got < 0 ? std::string("waitpid: ") + std::strerror(errno) : "ended (not yet reapable)";
+  return DescribeExit(status);
+}
+
 std::optional<std::string> ReapIfExited(pid_t pid, int pidfd) {
   if (pidfd >= 0) {
     pollfd p{pidfd, POLLIN, 0};

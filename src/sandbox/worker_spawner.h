@@ -74,6 +74,11 @@ std::string KillAndReap(pid_t pid, int pidfd = -1);
 // If the worker has exited on its own, reaps it and says how; else nullopt.
 std::optional<std::string> ReapIfExited(pid_t pid, int pidfd = -1);
 
+// For a worker its pidfd says has exited: reaps it when it is the daemon's own child
+// (`reap`) and says how it ended; `killed`: the daemon sent it SIGKILL (what a
+// template's child is known by: its exit status goes to its template). Never waits.
+std::string CollectExit(pid_t pid, bool reap, bool killed);
+
 // Shared with fork_server.cc: the descriptors a new worker gets, and the wait for
 // its setup report.
 struct Pipe {
