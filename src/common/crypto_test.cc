@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+#include <thread>
+#include <vector>
+
 namespace kiln {
 namespace {
 
@@ -28,6 +32,20 @@ TEST(Crypto, UuidShape) {
   ASSERT_EQ(u.size(), 36u);
   EXPECT_EQ(u[14], '4');
   EXPECT_EQ(u[8], '-');
+}
+
+// Random bytes come a page (4 KiB) at a time: ids drawn across several pages, and on
+// two threads (a page each), are all different.
+TEST(Crypto, UuidsAcrossPagesAndThreadsAreDistinct) {
+  std::set<std::string> seen;
+  std::vector<std::string> other(1000);
+  std::thread t([&] {
+    for (auto& u : other) u = RandomUuid();
+  });
+  for (int i = 0; i < 1000; ++i) seen.insert(RandomUuid());
+  t.join();
+  seen.insert(other.begin(), other.end());
+  EXPECT_EQ(seen.size(), 2000u);
 }
 
 TEST(Crypto, ConstantTimeEquals) {

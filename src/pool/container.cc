@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -48,9 +49,9 @@ Result<std::shared_ptr<Container>> Container::Adopt(asio::any_io_executor ex, sa
   UniqueFd pidfd = std::move(w.pidfd);
   const bool reaps = !pidfd.valid();
   if (reaps) pidfd = UniqueFd(static_cast<int>(syscall(SYS_pidfd_open, w.pid, 0)));
-  if (!pidfd.valid()) {
+  if (!pidfd.valid() && errno != ENOSYS) {  // ENOSYS: polled instead (WatchExit)
     Status why = ErrnoStatus("pidfd_open(" + std::to_string(w.pid) + ")");
-    if (reaps) sandbox::KillAndReap(w.pid);  // it is stopped before its first frame: at once
+    sandbox::KillAndReap(w.pid);  // it is stopped before its first frame: at once
     return why;
   }
   std::shared_ptr<Container> c(new Container(ex, std::move(w), std::move(pidfd), std::move(id), memory_mb));
@@ -71,9 +72,10 @@ Container::Container(asio::any_io_executor ex, sandbox::WorkerProcess w, UniqueF
       reaps_(true),
       channel_(ex, w.channel.release()),
       logs_(ex, w.logs.release()),
-      pidfd_(ex, pidfd.release()),
+      pidfd_(ex),
       deadline_(ex),
       exited_(ex, std::chrono::steady_clock::time_point::max()) {
+  if (pidfd.valid()) pidfd_.assign(pidfd.release());
   // Non-blocking once, so DrainLogs can read what is there without a syscall to set it.
   boost::system::error_code ec;
   logs_.non_blocking(true, ec);
@@ -129,16 +131,40 @@ void Container::Retire(LeaveReason why) {
 void Container::Kill() {
   if (exit_how_) return;  // reaped: its pid may be someone else's now
   ::kill(-pid_, SIGKILL);
-  ::syscall(SYS_pidfd_send_signal, pidfd_.native_handle(), SIGKILL, nullptr, 0);
+  if (pidfd_.is_open()) ::syscall(SYS_pidfd_send_signal, pidfd_.native_handle(), SIGKILL, nullptr, 0);
   killed_ = true;
 }
 
 asio::awaitable<void> Container::WatchExit() {
   auto self = shared_from_this();
   boost::system::error_code ec;
-  co_await pidfd_.async_wait(asio::posix::stream_descriptor::wait_read,
-                             asio::redirect_error(asio::use_awaitable, ec));
-  if (!ec) Exited();
+  if (pidfd_.is_open()) {
+    co_await pidfd_.async_wait(asio::posix::stream_descriptor::wait_read,
+                               asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec) Exited();
+    co_return;
+  }
+  // No pidfd_open (a kernel before 5.3, or valgrind 3.19, which the instruction
+  // benchmark runs under): the daemon's own child is looked at every 100 ms instead.
+  asio::steady_timer poll(pidfd_.get_executor());
+  while (!exit_how_) {
+    if (HasExited()) {
+      Exited();
+      co_return;
+    }
+    poll.expires_after(std::chrono::milliseconds(100));
+    co_await poll.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return;
+  }
+}
+
+bool Container::HasExited() {
+  if (pidfd_.is_open()) {
+    pollfd p{pidfd_.native_handle(), POLLIN, 0};
+    return ::poll(&p, 1, 0) == 1;
+  }
+  siginfo_t info{};
+  return ::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid_;
 }
 
 void Container::Exited() {
@@ -159,10 +185,10 @@ asio::awaitable<void> Container::AwaitExit() {
 // one by one, closes its descriptors before it can be reaped: its channel tells first).
 bool Container::Alive() {
   if (state_ == ContainerState::kGone) return false;
-  pollfd p[2] = {{pidfd_.native_handle(), POLLIN, 0}, {channel_.native_handle(), POLLRDHUP, 0}};
-  if (::poll(p, 2, 0) <= 0) return true;
-  const bool exited = (p[0].revents & POLLIN) != 0;
-  const bool hung_up = (p[1].revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+  pollfd p[2] = {{channel_.native_handle(), POLLRDHUP, 0}, {pidfd_.native_handle(), POLLIN, 0}};
+  const int ready = ::poll(p, pidfd_.is_open() ? 2 : 1, 0);
+  const bool hung_up = ready > 0 && (p[0].revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+  const bool exited = pidfd_.is_open() ? ready > 0 && (p[1].revents & POLLIN) != 0 : HasExited();
   if (!exited && !hung_up) return true;
   if (exited) {
     Exited();  // reaped now, so its record says how it ended

@@ -137,6 +137,8 @@ class Container : public std::enable_shared_from_this<Container> {
   // SIGKILL to its process group and to it (through the pidfd); its exit is seen by WatchExit.
   void Kill();
   asio::awaitable<void> WatchExit();
+  // Whether the worker has exited (not yet reaped): its pidfd, else waitid(WNOWAIT).
+  bool HasExited();
   // Its worker has exited: reap it (once), and if nothing retired it, it crashed.
   void Exited();
   // Resumes once the worker has exited and been reaped.
@@ -165,7 +167,7 @@ class Container : public std::enable_shared_from_this<Container> {
   LeaveReason leave_reason_ = LeaveReason::kCrashed;
   asio::posix::stream_descriptor channel_;
   asio::posix::stream_descriptor logs_;
-  asio::posix::stream_descriptor pidfd_;  // readable once the worker has exited
+  asio::posix::stream_descriptor pidfd_;  // readable once the worker has exited; closed without pidfd_open
   asio::steady_timer deadline_;
   asio::steady_timer exited_;  // cancelled once the worker is reaped (AwaitExit)
   protocol::Decoder decoder_;
