@@ -256,7 +256,7 @@ asio::awaitable<Response> ControlApi::Route(Request& req, const gateway::Request
       Status st = d_.store->DeletePipeline(seg[2]);
       co_return st.ok() ? NoContent() : gateway::ErrorResponse(st, 11, true);
     }
-    if (n == 4 && is(3, "runs") && m == http::verb::post) co_return StartPipelineRun(req, seg[2]);
+    if (n == 4 && is(3, "runs") && m == http::verb::post) co_return co_await StartPipelineRun(req, seg[2]);
     if (n == 4 && is(3, "runs") && m == http::verb::get) co_return FromResult(200, ListPipelineRuns(seg[2], req));
   }
   if (n == 3 && is(1, "pipeline-runs") && m == http::verb::get) co_return FromResult(200, GetPipelineRun(seg[2]));
@@ -306,8 +306,11 @@ asio::awaitable<Response> ControlApi::Invoke(Request& req, const std::string& na
     std::string key;
     if (auto h = req.find("Idempotency-Key"); h != req.end()) key = std::string(h->value());
     const int64_t bytes = static_cast<int64_t>(req.body().size());
-    co_return gateway::RenderAccepted(d_.async->Enqueue({*fv, std::move(event), "async", "", std::move(key), bytes}),
-                                      req.version());
+    // Named, not a braced temporary in the co_await: GCC 12 destroys such a temporary
+    // argument of a coroutine twice.
+    runs::AsyncRequest request{*fv, std::move(event), "async", "", std::move(key), bytes};
+    Result<Enqueued> queued = co_await d_.async->Enqueue(std::move(request));
+    co_return gateway::RenderAccepted(queued, req.version());
   }
   dispatch::InvocationRequest ir{*fv, std::move(event), RandomUuid(), "cli", "",
                                  static_cast<int64_t>(req.body().size())};

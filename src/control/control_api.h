@@ -137,7 +137,7 @@ class ControlApi {
   Result<nlohmann::json> PutPipeline(const std::string& name, const std::string& body, bool* created);
   Result<nlohmann::json> ListPipelines();
   Result<nlohmann::json> GetPipeline(const std::string& name);
-  Response StartPipelineRun(const Request& req, const std::string& name);
+  asio::awaitable<Response> StartPipelineRun(const Request& req, const std::string& name);
   Result<nlohmann::json> ListPipelineRuns(const std::string& name, const Request& req);
   Result<nlohmann::json> GetPipelineRun(const std::string& id);
   // secret_endpoints.cc: /v1/secrets[/{name}]

@@ -135,18 +135,19 @@ Result<json> ControlApi::GetPipeline(const std::string& name) {
   return json(p);
 }
 
-Response ControlApi::StartPipelineRun(const Request& req, const std::string& name) {
+asio::awaitable<Response> ControlApi::StartPipelineRun(const Request& req, const std::string& name) {
   std::string key;
   if (auto h = req.find("Idempotency-Key"); h != req.end()) key = std::string(h->value());
-  auto run = d_.pipelines->StartRun(name, req.body().empty() ? "null" : req.body(), key);
+  const std::string input = req.body().empty() ? "null" : req.body();  // named: see AsyncRequest in control_api.cc
+  auto run = co_await d_.pipelines->StartRun(name, input, key);
   if (!run.ok()) {
     Response res = gateway::ErrorResponse(run.status(), req.version(), true);
     if (run.status().code() == Code::kResourceExhausted) res.set(boost::beast::http::field::retry_after, "1");
-    return res;
+    co_return res;
   }
   Response res = Json(202, {{"run_id", run->run_id}, {"pipeline", name}, {"created", run->created}});
   res.set(boost::beast::http::field::location, "/v1/pipeline-runs/" + run->run_id);
-  return res;
+  co_return res;
 }
 
 Result<json> ControlApi::ListPipelineRuns(const std::string& name, const Request& req) {

@@ -266,10 +266,13 @@ int Serve(const DaemonConfig& config) {
   runs::LogStream log_stream(io.get_executor(), config.max_log_followers);
   dispatch::Dispatcher dispatcher(&pool, &recorder, dispatch::Limits{config.max_response_bytes, 64u << 10},
                                   &metrics, &log_stream);
-  runs::AsyncRunner async(io.get_executor(), store->get(), &catalog, &pool, &dispatcher, &recorder, {});
+  auto queue_store = SqliteStore::Open(db_path);
+  if (!queue_store.ok()) return Fatal(queue_store.status());
+  runs::StoreLane queue_lane(std::move(queue_store).value());
+  runs::AsyncRunner async(io.get_executor(), &queue_lane, &catalog, &pool, &dispatcher, &recorder, {});
   runs::PipelineConfig pipeline_config;
   pipeline_config.max_event_bytes = config.max_body_bytes;
-  runs::PipelineRunner pipelines(io.get_executor(), store->get(), &catalog, &async, pipeline_config);
+  runs::PipelineRunner pipelines(io.get_executor(), store->get(), &queue_lane, &catalog, &async, pipeline_config);
   async.SetStepEndHook([&pipelines](const std::string& pipeline_run) { pipelines.Advance(pipeline_run); });
   auth::FailureLimiter failures(config.auth_failures, [] { return std::chrono::steady_clock::now(); });
   control::Deployer deployer(&catalog, store->get(), &pool, &recorder);

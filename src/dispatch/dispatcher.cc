@@ -5,6 +5,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
+#include "common/json_text.h"
 #include "common/time_util.h"
 
 namespace kiln::dispatch {
@@ -20,6 +21,19 @@ void Fail(Invocation& inv, RunStatus status, int http_status, std::string type, 
   inv.http.reset();
   inv.body = nlohmann::json{{"errorType", inv.run.error_type},
                             {"errorMessage", inv.run.error_message}}.dump();
+}
+
+// The INVOKE frame's header, written straight (no JSON tree per request):
+// {"request_id": ..., "remaining_ms": ..., "attempt": ...}.
+std::string InvokeHeader(std::string_view request_id, int64_t remaining_ms, int attempt) {
+  std::string out = "{\"request_id\":";
+  AppendJsonString(&out, request_id);
+  out += ",\"remaining_ms\":";
+  out += std::to_string(remaining_ms);
+  out += ",\"attempt\":";
+  out += std::to_string(attempt);
+  out += '}';
+  return out;
 }
 
 // The first `max` bytes, not cutting a UTF-8 sequence in two.
@@ -123,8 +137,7 @@ boost::asio::awaitable<Invocation> Dispatcher::Invoke(InvocationRequest req) {
 
   // The handler's budget starts when the event is sent (the init phase has its own).
   const auto invoke_start = Clock::now();
-  nlohmann::json header = {{"request_id", run.id}, {"remaining_ms", budget_ms}, {"attempt", req.attempt}};
-  pool::Exchange ex = co_await container.Invoke(header.dump(), std::move(req.event), budget);
+  pool::Exchange ex = co_await container.Invoke(InvokeHeader(run.id, budget_ms, req.attempt), std::move(req.event), budget);
   container.SetLogTap(nullptr);
   run.duration_ms = MsSince(invoke_start);
   run.logs = got.init_logs + container.TakeLogs();

@@ -90,9 +90,12 @@ asio::awaitable<Response> UserGateway::Handle(Request req, const RequestInfo& in
     std::string key;
     if (auto h = req.find("Idempotency-Key"); h != req.end()) key = std::string(h->value());
     const int64_t bytes = static_cast<int64_t>(req.body().size());
-    co_return RenderAccepted(
-        async_->Enqueue({std::move(t.fv), BuildHttpEvent(req, ctx), "async", ctx.route_key, std::move(key), bytes}),
-        req.version());
+    // Named, not a braced temporary in the co_await: GCC 12 destroys such a temporary
+    // argument of a coroutine twice.
+    runs::AsyncRequest request{std::move(t.fv), BuildHttpEvent(req, ctx), "async", ctx.route_key, std::move(key),
+                               bytes};
+    Result<Enqueued> queued = co_await async_->Enqueue(std::move(request));
+    co_return RenderAccepted(queued, req.version());
   }
   dispatch::InvocationRequest ir{std::move(t.fv), BuildHttpEvent(req, ctx), ctx.request_id, "http",
                                  ctx.route_key, static_cast<int64_t>(req.body().size())};

@@ -32,10 +32,10 @@ bool Retryable(const RunRecord& run, const AsyncOptions& options) {
 
 }  // namespace
 
-AsyncRunner::AsyncRunner(asio::any_io_executor ex, Store* store, Catalog* catalog, pool::Pool* pool,
+AsyncRunner::AsyncRunner(asio::any_io_executor ex, StoreLane* lane, Catalog* catalog, pool::Pool* pool,
                          dispatch::Dispatcher* dispatcher, RunRecorder* recorder, AsyncConfig config)
     : ex_(ex),
-      store_(store),
+      lane_(lane),
       catalog_(catalog),
       pool_(pool),
       dispatcher_(dispatcher),
@@ -44,18 +44,20 @@ AsyncRunner::AsyncRunner(asio::any_io_executor ex, Store* store, Catalog* catalo
       owner_("kiln-" + std::to_string(getpid()) + "-" + RandomAlnum(8)),
       timer_(ex) {}
 
-Result<Enqueued> AsyncRunner::Enqueue(AsyncRequest req) {
+asio::awaitable<Result<Enqueued>> AsyncRunner::Enqueue(AsyncRequest req) {
   RunRecord run = dispatch::NewRunRecord(req.fv, RandomUuid(), req.trigger, req.route, req.request_bytes);
   run.status = RunStatus::kQueued;
   run.attempt = 0;
   const int64_t dedupe_since = run.started_at - std::chrono::milliseconds(config_.idempotency_window).count();
-  auto queued = store_->EnqueueRun(run, req.event, req.idempotency_key, dedupe_since, req.fv.async.max_queued);
+  auto queued = co_await lane_->Run([&](Store& s) {
+    return s.EnqueueRun(run, req.event, req.idempotency_key, dedupe_since, req.fv.async.max_queued);
+  });
   if (queued.ok() && queued->created) timer_.cancel();  // look at the queue now
-  return queued;
+  co_return queued;
 }
 
 Status AsyncRunner::Start() {
-  KILN_ASSIGN_OR_RETURN(int64_t released, store_->ReleaseLeases());
+  KILN_ASSIGN_OR_RETURN(int64_t released, lane_->RunNow([](Store& s) { return s.ReleaseLeases(); }));
   if (released > 0) spdlog::warn("{} async runs were in flight when the daemon last stopped: queued again", released);
   asio::co_spawn(ex_, [this]() { return Loop(); }, asio::detached);
   return OkStatus();
@@ -66,21 +68,24 @@ void AsyncRunner::Stop() {
   timer_.cancel();
 }
 
-void AsyncRunner::RenewLeases() {
+asio::awaitable<void> AsyncRunner::RenewLeases() {
   const auto now = std::chrono::steady_clock::now();
-  if (running_.empty() || now < next_renewal_) return;
+  if (running_.empty() || now < next_renewal_) co_return;
   next_renewal_ = now + config_.lease / 3;
-  Status st = store_->RenewLeases(owner_, {running_.begin(), running_.end()}, NowEpochMs() + Ms(config_.lease));
+  const std::vector<std::string> ids(running_.begin(), running_.end());
+  const int64_t until = NowEpochMs() + Ms(config_.lease);
+  Status st = co_await lane_->Run([&](Store& s) { return s.RenewLeases(owner_, ids, until); });
   if (!st.ok()) spdlog::warn("renewing the leases of {} async runs: {}", running_.size(), st.message());
 }
 
 asio::awaitable<void> AsyncRunner::Loop() {
   while (!stopping_) {
-    RenewLeases();
+    co_await RenewLeases();
     if (running_.size() < config_.max_running) {
       const int64_t now = NowEpochMs();
-      auto leased = store_->LeaseRuns(owner_, now, now + Ms(config_.lease),
-                                      static_cast<int>(config_.max_running - running_.size()));
+      const int room = static_cast<int>(config_.max_running - running_.size());
+      auto leased = co_await lane_->Run(
+          [&](Store& s) { return s.LeaseRuns(owner_, now, now + Ms(config_.lease), room); });
       if (!leased.ok()) spdlog::warn("leasing async runs: {}", leased.status().message());
       for (QueuedRun& q : leased.ok() ? *leased : std::vector<QueuedRun>{}) {
         running_.insert(q.run_id);
@@ -122,23 +127,25 @@ asio::awaitable<void> AsyncRunner::Deliver(QueuedRun q) {
                                    " s, past the function's max_event_age_s of " +
                                    std::to_string(fv.async.max_event_age_s));
     co_await recorder_->Flush();
-    Dequeue(q);
+    co_await Dequeue(q);
     co_return;
   }
+  const int64_t retry_at = now + Ms(config_.no_room_delay);
   if (!pool_->HasRoomForAsync(fv)) {  // sync requests first: try again in a moment
-    if (store_->RequeueRun(q.run_id, now + Ms(config_.no_room_delay)).ok()) room_waiters_[fv.function].insert(q.run_id);
+    Status requeued = co_await lane_->Run([&](Store& s) { return s.RequeueRun(q.run_id, retry_at); });
+    if (requeued.ok()) room_waiters_[fv.function].insert(q.run_id);
     co_return;
   }
   const int attempt = q.attempt + 1;
-  if (Status st = store_->StartAttempt(q.run_id, attempt); !st.ok()) {
+  if (Status st = co_await lane_->Run([&](Store& s) { return s.StartAttempt(q.run_id, attempt); }); !st.ok()) {
     spdlog::warn("async run {}: {}", q.run_id, st.message());
-    (void)store_->RequeueRun(q.run_id, now + Ms(config_.no_room_delay));
+    (void)co_await lane_->Run([&](Store& s) { return s.RequeueRun(q.run_id, retry_at); });
     co_return;
   }
   dispatch::InvocationRequest req{fv, q.event, q.run_id, trigger, q.route,
                                   static_cast<int64_t>(q.event.size()), attempt, true};
   dispatch::Invocation inv = co_await dispatcher_->Invoke(std::move(req));
-  ReadyRoomWaiters(fv.function);
+  co_await ReadyRoomWaiters(fv.function);
   co_await recorder_->Flush();  // the final record is durable before the run leaves the queue
   if (Retryable(inv.run, fv.async) && attempt <= fv.async.retries) {
     const int64_t delay = Ms(config_.backoff) << (attempt - 1);
@@ -148,25 +155,28 @@ asio::awaitable<void> AsyncRunner::Deliver(QueuedRun q) {
                           inv.run.error_message + "; retrying in " + std::to_string(delay) + " ms";
     recorder_->Emit(again);
     co_await recorder_->Flush();
-    (void)store_->RequeueRun(q.run_id, NowEpochMs() + delay);
+    const int64_t again_at = NowEpochMs() + delay;
+    (void)co_await lane_->Run([&](Store& s) { return s.RequeueRun(q.run_id, again_at); });
     co_return;
   }
-  Dequeue(q);
+  co_await Dequeue(q);
 }
 
-void AsyncRunner::ReadyRoomWaiters(const std::string& function) {
+asio::awaitable<void> AsyncRunner::ReadyRoomWaiters(const std::string& function) {
   auto it = room_waiters_.find(function);
-  if (it == room_waiters_.end()) return;
+  if (it == room_waiters_.end()) co_return;
   // Only rows nobody leased meanwhile: a waiter whose delay ran out may be running now.
-  Status st = store_->MakeReady({it->second.begin(), it->second.end()}, NowEpochMs());
-  if (!st.ok()) spdlog::warn("async runs of {}: {}", function, st.message());
+  const std::vector<std::string> ids(it->second.begin(), it->second.end());
   room_waiters_.erase(it);
+  const int64_t now = NowEpochMs();
+  Status st = co_await lane_->Run([&](Store& s) { return s.MakeReady(ids, now); });
+  if (!st.ok()) spdlog::warn("async runs of {}: {}", function, st.message());
 }
 
-void AsyncRunner::Dequeue(const QueuedRun& q) {
-  if (Status st = store_->DeleteQueuedRun(q.run_id); !st.ok()) {
+asio::awaitable<void> AsyncRunner::Dequeue(const QueuedRun& q) {
+  if (Status st = co_await lane_->Run([&](Store& s) { return s.DeleteQueuedRun(q.run_id); }); !st.ok()) {
     spdlog::warn("async run {} stays queued, to be delivered again: {}", q.run_id, st.message());
-    return;
+    co_return;
   }
   if (!q.pipeline_run.empty() && step_end_) step_end_(q.pipeline_run);
 }

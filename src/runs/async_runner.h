@@ -21,7 +21,8 @@
 // Runs of pipeline steps (pipeline_runner) are queued runs too, carrying their pipeline
 // run and their step's budget; when one leaves the queue, the step-end hook is called
 // so the pipeline can go on at once.
-// Threading: the daemon's I/O thread.
+// Threading: the daemon's I/O thread; every store call goes through the store lane
+// (runs/store_lane.h) and is awaited, so no commit holds the I/O thread.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -35,6 +36,7 @@
 #include "dispatch/dispatcher.h"
 #include "registry/catalog.h"
 #include "runs/run_recorder.h"
+#include "runs/store_lane.h"
 #include "store/store.h"
 
 namespace kiln::runs {
@@ -61,11 +63,11 @@ struct AsyncRequest {
 
 class AsyncRunner {
  public:
-  AsyncRunner(asio::any_io_executor ex, Store* store, Catalog* catalog, pool::Pool* pool,
+  AsyncRunner(asio::any_io_executor ex, StoreLane* lane, Catalog* catalog, pool::Pool* pool,
               dispatch::Dispatcher* dispatcher, RunRecorder* recorder, AsyncConfig config);
 
-  // Durable before it returns. kResourceExhausted past the function's max_queued.
-  Result<Enqueued> Enqueue(AsyncRequest req);
+  // Durable before it resumes. kResourceExhausted past the function's max_queued.
+  asio::awaitable<Result<Enqueued>> Enqueue(AsyncRequest req);
 
   // Releases what a dead daemon leased, then starts the loop.
   Status Start();
@@ -79,14 +81,14 @@ class AsyncRunner {
  private:
   asio::awaitable<void> Loop();
   asio::awaitable<void> Deliver(QueuedRun q);
-  void RenewLeases();
+  asio::awaitable<void> RenewLeases();
   // Out of the queue for good (its final record is durable).
-  void Dequeue(const QueuedRun& q);
+  asio::awaitable<void> Dequeue(const QueuedRun& q);
   // A delivery of `function` ended: its runs that found no room are ready now.
-  void ReadyRoomWaiters(const std::string& function);
+  asio::awaitable<void> ReadyRoomWaiters(const std::string& function);
 
   asio::any_io_executor ex_;
-  Store* store_;
+  StoreLane* lane_;
   Catalog* catalog_;
   pool::Pool* pool_;
   dispatch::Dispatcher* dispatcher_;

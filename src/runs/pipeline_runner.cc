@@ -39,9 +39,9 @@ PipelineEnding EndingOf(const Status& st) {
 
 }  // namespace
 
-PipelineRunner::PipelineRunner(asio::any_io_executor ex, Store* store, const Catalog* catalog, AsyncRunner* async,
-                               PipelineConfig config)
-    : store_(store), catalog_(catalog), async_(async), config_(config), timer_(ex) {}
+PipelineRunner::PipelineRunner(asio::any_io_executor ex, Store* store, StoreLane* lane, const Catalog* catalog,
+                               AsyncRunner* async, PipelineConfig config)
+    : ex_(ex), store_(store), lane_(lane), catalog_(catalog), async_(async), config_(config), timer_(ex) {}
 
 Result<std::pair<Pipeline, bool>> PipelineRunner::Define(const std::string& name, const json& body) {
   if (!ValidName(name)) return InvalidArgument("pipeline name '" + name + "': use 1-64 of [A-Za-z0-9_-]");
@@ -142,30 +142,44 @@ std::variant<std::string, PipelineEnding> PipelineRunner::StepResult(const Pipel
   return combined + "]";
 }
 
-void PipelineRunner::End(PipelineRun run, const PipelineEnding& why) {
+asio::awaitable<void> PipelineRunner::End(PipelineRun run, const PipelineEnding& why) {
   run.status = why.status;
   run.ended_at = NowEpochMs();
   run.failed_step = run.current_step;
   run.error_type = why.error_type;
   run.error_message = why.error_message;
-  auto ended = store_->EndPipelineRun(run);
+  auto ended = co_await lane_->Run([&](Store& s) { return s.EndPipelineRun(run); });
   if (!ended.ok()) spdlog::warn("pipeline run {}: ending it: {}", run.id, ended.status().message());
 }
 
-bool PipelineRunner::AdvanceOnce(const std::string& id) {
-  auto run = store_->GetPipelineRun(id);
-  if (!run.ok() || run->status != PipelineRunStatus::kRunning) return false;
-  auto pending = store_->CountPendingTasks(id, run->current_step);
-  if (!pending.ok() || *pending > 0) return false;
-  auto tasks = store_->ListPipelineTasks(id, run->current_step);
-  if (!tasks.ok()) {
-    spdlog::warn("pipeline run {}: {}", id, tasks.status().message());
-    return false;
+// The step's state in one call on the lane: the run, and its current step's runs once
+// none of them is pending (nullopt while one is, or when the run is not running).
+namespace {
+struct StepState {
+  PipelineRun run;
+  std::vector<PipelineTask> tasks;
+};
+}  // namespace
+
+asio::awaitable<bool> PipelineRunner::AdvanceOnce(const std::string& id) {
+  Result<std::optional<StepState>> state = co_await lane_->Run([&](Store& s) -> Result<std::optional<StepState>> {
+    KILN_ASSIGN_OR_RETURN(PipelineRun run, s.GetPipelineRun(id));
+    if (run.status != PipelineRunStatus::kRunning) return std::optional<StepState>();
+    KILN_ASSIGN_OR_RETURN(int64_t pending, s.CountPendingTasks(id, run.current_step));
+    if (pending > 0) return std::optional<StepState>();
+    KILN_ASSIGN_OR_RETURN(std::vector<PipelineTask> tasks, s.ListPipelineTasks(id, run.current_step));
+    return std::optional<StepState>(StepState{std::move(run), std::move(tasks)});
+  });
+  if (!state.ok()) {
+    if (state.status().code() != Code::kNotFound) spdlog::warn("pipeline run {}: {}", id, state.status().message());
+    co_return false;
   }
-  auto result = StepResult(*run, *tasks);
+  if (!state->has_value()) co_return false;
+  std::optional<PipelineRun> run = std::move((*state)->run);
+  auto result = StepResult(*run, (*state)->tasks);
   if (auto* ending = std::get_if<PipelineEnding>(&result)) {
-    End(std::move(*run), *ending);
-    return false;
+    co_await End(std::move(*run), *ending);
+    co_return false;
   }
   std::string& value = std::get<std::string>(result);
   const size_t next = static_cast<size_t>(run->current_step) + 1;
@@ -176,63 +190,72 @@ bool PipelineRunner::AdvanceOnce(const std::string& id) {
                                    " bytes, over the " + std::to_string(config_.max_result_chars >> 10) +
                                    " KiB a pipeline run keeps: page the results, or write them to your own "
                                    "store and return where"};
-      End(std::move(*run), too_large);
-      return false;
+      co_await End(std::move(*run), too_large);
+      co_return false;
     }
     run->status = PipelineRunStatus::kOk;
     run->ended_at = NowEpochMs();
     run->result = std::move(value);
-    auto ended = store_->EndPipelineRun(*run);
+    auto ended = co_await lane_->Run([&](Store& s) { return s.EndPipelineRun(*run); });
     if (!ended.ok()) spdlog::warn("pipeline run {}: ending it: {}", id, ended.status().message());
-    return false;
+    co_return false;
   }
   auto runs = StepRuns(*run, next, value);
   if (!runs.ok()) {
     ++run->current_step;  // the ending names the step that could not start
-    End(std::move(*run), EndingOf(runs.status()));
-    return false;
+    co_await End(std::move(*run), EndingOf(runs.status()));
+    co_return false;
   }
-  auto moved = store_->AdvancePipelineRun(id, run->current_step, *runs);
+  auto moved = co_await lane_->Run([&](Store& s) { return s.AdvancePipelineRun(id, run->current_step, *runs); });
   if (!moved.ok()) {
     if (moved.status().code() == Code::kResourceExhausted) {
       ++run->current_step;
-      End(std::move(*run), EndingOf(moved.status()));
+      co_await End(std::move(*run), EndingOf(moved.status()));
     } else {
       spdlog::warn("pipeline run {}: queuing {}: {}", id, StepName(*run, next), moved.status().message());
     }
-    return false;
+    co_return false;
   }
   if (*moved) async_->Wake();
-  return *moved && runs->empty();
+  co_return *moved && runs->empty();
 }
 
 void PipelineRunner::Advance(const std::string& id) {
+  asio::co_spawn(ex_, AdvanceAll(id), asio::detached);
+}
+
+asio::awaitable<void> PipelineRunner::AdvanceAll(std::string id) {
   // A map over an empty list is done as soon as it starts: go on at once.
-  while (AdvanceOnce(id)) {
+  for (;;) {  // not `while (co_await ...)`: GCC 12 miscompiles a co_await in a loop's condition
+    const bool again = co_await AdvanceOnce(id);
+    if (!again) break;
   }
 }
 
-Result<Enqueued> PipelineRunner::StartRun(const std::string& name, const std::string& input,
-                                          const std::string& idempotency_key) {
-  KILN_ASSIGN_OR_RETURN(Pipeline p, store_->GetPipeline(name));
-  if (!json::accept(input)) return InvalidArgument("the pipeline's input must be JSON");
+asio::awaitable<Result<Enqueued>> PipelineRunner::StartRun(const std::string& name, const std::string& input,
+                                                           const std::string& idempotency_key) {
+  Result<Pipeline> p = store_->GetPipeline(name);
+  if (!p.ok()) co_return p.status();
+  if (!json::accept(input)) co_return InvalidArgument("the pipeline's input must be JSON");
   PipelineRun run;
   run.id = RandomUuid();
   run.pipeline = name;
-  run.steps = std::move(p.steps);
+  run.steps = std::move(p->steps);
   run.started_at = NowEpochMs();
   run.input_bytes = static_cast<int64_t>(input.size());
-  KILN_ASSIGN_OR_RETURN(std::vector<StepRun> first, StepRuns(run, 0, input));
+  Result<std::vector<StepRun>> first = StepRuns(run, 0, input);
+  if (!first.ok()) co_return first.status();
   const int64_t dedupe_since = run.started_at - std::chrono::milliseconds(config_.idempotency_window).count();
-  KILN_ASSIGN_OR_RETURN(Enqueued started, store_->CreatePipelineRun(run, first, idempotency_key, dedupe_since));
-  if (!started.created) return started;
+  Result<Enqueued> started = co_await lane_->Run(
+      [&](Store& s) { return s.CreatePipelineRun(run, *first, idempotency_key, dedupe_since); });
+  if (!started.ok() || !started->created) co_return started;
   async_->Wake();
-  if (first.empty()) Advance(run.id);
-  return started;
+  if (first->empty()) co_await AdvanceAll(run.id);
+  co_return started;
 }
 
 void PipelineRunner::Start() {
-  auto running = store_->ListPipelineRuns("", /*running_only=*/true, 100000);
+  auto running = lane_->RunNow([](Store& s) { return s.ListPipelineRuns("", /*running_only=*/true, 100000); });
   if (!running.ok()) spdlog::warn("pipeline runs: {}", running.status().message());
   if (running.ok() && !running->empty()) spdlog::info("{} pipeline runs under way: going on", running->size());
   asio::co_spawn(timer_.get_executor(), [this]() { return Sweep(); }, asio::detached);
@@ -245,8 +268,9 @@ void PipelineRunner::Stop() {
 
 asio::awaitable<void> PipelineRunner::Sweep() {
   while (!stopping_) {
-    auto running = store_->ListPipelineRuns("", /*running_only=*/true, 100000);
-    for (const PipelineRun& r : running.ok() ? *running : std::vector<PipelineRun>{}) Advance(r.id);
+    auto running =
+        co_await lane_->Run([](Store& s) { return s.ListPipelineRuns("", /*running_only=*/true, 100000); });
+    for (const PipelineRun& r : running.ok() ? *running : std::vector<PipelineRun>{}) co_await AdvanceAll(r.id);
     timer_.expires_after(config_.sweep);
     boost::system::error_code ec;
     co_await timer_.async_wait(asio::redirect_error(asio::use_awaitable, ec));

@@ -20,7 +20,11 @@
 // the largest event a function takes), and a pipeline run keeps at most
 // max_result_chars of result; past either the run ends result_too_large, with a
 // message to page the results or write them to one's own store.
-// Threading: the daemon's I/O thread.
+// Threading: the daemon's I/O thread. A definition is the I/O thread's store's (the
+// control plane's, like a deploy); everything about runs goes through the store lane
+// (runs/store_lane.h) and is awaited. Advances of one pipeline run may interleave at
+// those awaits: each store change is conditional (the step it moves from, a run still
+// running), so the second of two finds nothing left to do.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -55,8 +59,8 @@ struct PipelineEnding {
 
 class PipelineRunner {
  public:
-  PipelineRunner(asio::any_io_executor ex, Store* store, const Catalog* catalog, AsyncRunner* async,
-                 PipelineConfig config);
+  PipelineRunner(asio::any_io_executor ex, Store* store, StoreLane* lane, const Catalog* catalog,
+                 AsyncRunner* async, PipelineConfig config);
 
   // Creates or replaces the pipeline `name` from {"steps": [...]}; every step's
   // function must exist. The bool is true when it was created.
@@ -64,8 +68,9 @@ class PipelineRunner {
   // Records a run of the pipeline with `input` (JSON text) as the first step's event,
   // and queues that step: durable before it returns. The same non-empty
   // `idempotency_key` for the pipeline within 24 h gives the first run's id instead.
-  Result<Enqueued> StartRun(const std::string& name, const std::string& input, const std::string& idempotency_key);
-  // Goes on with the pipeline run if its current step is done.
+  asio::awaitable<Result<Enqueued>> StartRun(const std::string& name, const std::string& input,
+                                             const std::string& idempotency_key);
+  // Goes on with the pipeline run if its current step is done (in the background).
   void Advance(const std::string& id);
 
   // Advances every running pipeline run (a dead daemon's too), then sweeps them.
@@ -79,11 +84,14 @@ class PipelineRunner {
   std::variant<std::string, PipelineEnding> StepResult(const PipelineRun& run,
                                                        const std::vector<PipelineTask>& tasks) const;
   // One step of converging; true when it moved on to a step with nothing queued.
-  bool AdvanceOnce(const std::string& id);
-  void End(PipelineRun run, const PipelineEnding& why);
+  asio::awaitable<bool> AdvanceOnce(const std::string& id);
+  asio::awaitable<void> AdvanceAll(std::string id);
+  asio::awaitable<void> End(PipelineRun run, const PipelineEnding& why);
   asio::awaitable<void> Sweep();
 
-  Store* store_;
+  asio::any_io_executor ex_;
+  Store* store_;  // definitions
+  StoreLane* lane_;  // runs
   const Catalog* catalog_;
   AsyncRunner* async_;
   PipelineConfig config_;
