@@ -47,6 +47,7 @@ MODES = {
                  cold_bundles=2, mem_containers=8, mem_load_s=2, bulk_rows=100000, bulk_reps=5),
 }
 CONCURRENCY = 16
+HIGH_CONCURRENCY = 64  # issue #16: where a front end's per-connection costs show
 ALL_SYSTEMS = ["limit", "kiln", "uvicorn-1w", "uvicorn-2w", "lambda-rie", "kiln-norecycle"]
 DEFAULT_SYSTEMS = ["limit", "kiln", "uvicorn-1w", "uvicorn-2w", "lambda-rie"]  # kiln-norecycle on request
 
@@ -205,10 +206,12 @@ def measure_endpoint(ep, w, cfg, expect) -> dict:
             threads=nthreads, duration_s=cfg["warm_s"], server_pids=ep.pids)
     c16 = run_wrk(addrs=ep.addrs, path=ep.path, body=body, headers=hdrs, connections=CONCURRENCY,
                   threads=nthreads, duration_s=cfg["tput_s"], server_pids=ep.pids)
-    for r in (c1, c16):
+    c64 = run_wrk(addrs=ep.addrs, path=ep.path, body=body, headers=hdrs, connections=HIGH_CONCURRENCY,
+                  threads=nthreads, duration_s=cfg["tput_s"], server_pids=ep.pids)
+    for r in (c1, c16, c64):
         if not r["errors"]["status"]:
             r.pop("stderr", None)
-    return {"c1": c1, "c16": c16, "predictions_match_limit": ok, "memory_after_c1": mem_c1}
+    return {"c1": c1, "c16": c16, "c64": c64, "predictions_match_limit": ok, "memory_after_c1": mem_c1}
 
 
 def run_http_system(sysobj, bundles, workloads, cfg, expect, do_cold=True) -> dict:
@@ -224,7 +227,8 @@ def run_http_system(sysobj, bundles, workloads, cfg, expect, do_cold=True) -> di
                 out["workloads"][w.name] = r
                 log(f"  {sysobj.name}/{w.name}: c1 p50 {r['c1']['p50']} us p99 {r['c1']['p99']} us "
                     f"({r['c1']['requests']} req) | c16 {r['c16']['rps']} rps p99 {r['c16']['p99']} us "
-                    f"errors {r['c16']['errors']} | match={r['predictions_match_limit']}")
+                    f"errors {r['c16']['errors']} | c64 {r['c64']['rps']} rps p99 {r['c64']['p99']} us "
+                    f"| match={r['predictions_match_limit']}")
             out["memory"][bname] = m = tree_memory(ep)
             out.setdefault("memory_after_c1", {})[bname] = out["workloads"][ws[0].name]["memory_after_c1"]
             log(f"  {sysobj.name}/{bname}: memory {m['count']} processes RSS {m['rss_mb']} MB PSS {m['pss_mb']} MB")
