@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <string_view>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "common/crypto.h"
@@ -45,7 +47,7 @@ std::string DecodeComponent(std::string_view in) {
 // Well-formed UTF-8 as RFC 3629 defines it (the table in its section 4): no overlong
 // forms, no surrogates, nothing past U+10FFFF. What passes here is text a JSON parser
 // reads back as it was (a lax check let "\xC1\x97" through; found by fuzzing).
-bool ValidUtf8(const std::string& s) {
+bool ValidUtf8(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
@@ -92,99 +94,162 @@ bool IsTextBody(const std::string& content_type, const std::string& body) {
   return ValidUtf8(body);
 }
 
+namespace {
+
+// `s` as a JSON string: escaped straight when it is well-formed UTF-8 (the common
+// case), else through nlohmann, which puts U+FFFD for each byte that is not.
+void AppendText(std::string* out, std::string_view s) {
+  if (ValidUtf8(s)) {
+    AppendJsonString(out, s);
+  } else {
+    *out += nlohmann::json(std::string(s)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+}
+
+// ,"key": (the key is a literal of this file: plain ASCII)
+void AppendKey(std::string* out, std::string_view key, bool first = false) {
+  if (!first) *out += ',';
+  *out += '"';
+  *out += key;
+  *out += "\":";
+}
+
+void AppendTextField(std::string* out, std::string_view key, std::string_view value, bool first = false) {
+  AppendKey(out, key, first);
+  AppendText(out, value);
+}
+
+// {"k":"v",...} of a map, in its (sorted) order.
+void AppendObject(std::string* out, const std::map<std::string, std::string>& m) {
+  *out += '{';
+  bool first = true;
+  for (const auto& [k, v] : m) {
+    if (!first) *out += ',';
+    first = false;
+    AppendText(out, k);
+    *out += ':';
+    AppendText(out, v);
+  }
+  *out += '}';
+}
+
+}  // namespace
+
+// Written as text, field by field: the event is on every request's path, and a JSON
+// tree of it cost more than the rest of the daemon's work for a small request.
 std::string BuildHttpEvent(const Request& req, const EventContext& ctx) {
-  using nlohmann::json;
-  std::string target(req.target());
-  size_t q = target.find('?');
-  std::string path = target.substr(0, q);
-  std::string raw_query = q == std::string::npos ? "" : target.substr(q + 1);
+  const std::string_view target(req.target().data(), req.target().size());
+  const size_t q = target.find('?');
+  const std::string_view path = target.substr(0, q);
+  const std::string_view raw_query = q == std::string_view::npos ? std::string_view() : target.substr(q + 1);
 
   // Header names lower-cased, repeated headers joined by commas; cookies apart.
   std::map<std::string, std::string> headers;
-  json cookies = json::array();
+  std::vector<std::string> cookies;
   for (const auto& field : req.base()) {
     std::string name = Lower(std::string(field.name_string()));
-    std::string value(field.value());
+    std::string_view value(field.value().data(), field.value().size());
     if (name == "cookie") {
       size_t start = 0;
       while (start < value.size()) {
         size_t end = value.find(';', start);
-        if (end == std::string::npos) end = value.size();
-        std::string c = value.substr(start, end - start);
-        c.erase(0, c.find_first_not_of(' '));
-        if (!c.empty()) cookies.push_back(c);
+        if (end == std::string_view::npos) end = value.size();
+        std::string_view c = value.substr(start, end - start);
+        const size_t lead = c.find_first_not_of(' ');
+        c = lead == std::string_view::npos ? std::string_view() : c.substr(lead);
+        if (!c.empty()) cookies.emplace_back(c);
         start = end + 1;
       }
       continue;
     }
     if (name == "authorization" || name == "x-api-key") continue;
-    auto [it, fresh] = headers.emplace(name, value);
-    if (!fresh) it->second += "," + value;
+    auto [it, fresh] = headers.emplace(std::move(name), value);
+    if (!fresh) (it->second += ',') += value;
   }
 
-  json query = json::object();
+  std::map<std::string, std::string> query;
   size_t start = 0;
   while (!raw_query.empty() && start <= raw_query.size()) {
     size_t end = raw_query.find('&', start);
-    if (end == std::string::npos) end = raw_query.size();
-    std::string_view pair(raw_query.data() + start, end - start);
+    if (end == std::string_view::npos) end = raw_query.size();
+    std::string_view pair = raw_query.substr(start, end - start);
     if (!pair.empty()) {
       size_t eq = pair.find('=');
       std::string key = DecodeComponent(pair.substr(0, eq));
       std::string value = eq == std::string_view::npos ? "" : DecodeComponent(pair.substr(eq + 1));
-      if (query.contains(key)) {
-        query[key] = query[key].get<std::string>() + "," + value;
-      } else {
-        query[key] = value;
-      }
+      auto [it, fresh] = query.emplace(std::move(key), value);
+      if (!fresh) (it->second += ',') += value;
     }
     start = end + 1;
   }
 
   const std::string& body = req.body();
-  std::string content_type = headers.count("content-type") ? headers["content-type"] : "";
-  bool text = IsTextBody(content_type, body);
-  std::string user_agent = headers.count("user-agent") ? headers["user-agent"] : "";
-
-  json event = {
-      {"version", "2.0"},
-      {"routeKey", ctx.route_key},
-      {"rawPath", path},
-      {"rawQueryString", raw_query},
-      {"headers", headers},
-      {"requestContext",
-       {{"accountId", "anonymous"},
-        {"apiId", "kiln"},
-        {"domainName", headers.count("host") ? headers["host"] : ""},
-        {"http",
-         {{"method", std::string(req.method_string())},
-          {"path", path},
-          {"protocol", req.version() == 10 ? "HTTP/1.0" : "HTTP/1.1"},
-          {"sourceIp", ctx.source_ip},
-          {"userAgent", user_agent}}},
-        {"requestId", ctx.request_id},
-        {"routeKey", ctx.route_key},
-        {"stage", "$default"},
-        {"time", FormatClf(ctx.epoch_ms)},
-        {"timeEpoch", ctx.epoch_ms}}},
-      {"isBase64Encoded", !body.empty() && !text},
+  auto header = [&](const char* name) -> std::string_view {
+    auto it = headers.find(name);
+    return it == headers.end() ? std::string_view() : std::string_view(it->second);
   };
+  const bool text = IsTextBody(std::string(header("content-type")), body);
+
+  std::string out;
+  out.reserve(512 + body.size() + target.size());
+  out += '{';
+  AppendTextField(&out, "version", "2.0", /*first=*/true);
+  AppendTextField(&out, "routeKey", ctx.route_key);
+  AppendTextField(&out, "rawPath", path);
+  AppendTextField(&out, "rawQueryString", raw_query);
+  if (!cookies.empty()) {
+    AppendKey(&out, "cookies");
+    out += '[';
+    for (size_t i = 0; i < cookies.size(); ++i) {
+      if (i > 0) out += ',';
+      AppendText(&out, cookies[i]);
+    }
+    out += ']';
+  }
+  AppendKey(&out, "headers");
+  AppendObject(&out, headers);
+  if (!query.empty()) {
+    AppendKey(&out, "queryStringParameters");
+    AppendObject(&out, query);
+  }
+  AppendKey(&out, "requestContext");
+  out += '{';
+  AppendTextField(&out, "accountId", "anonymous", /*first=*/true);
+  AppendTextField(&out, "apiId", "kiln");
   if (ctx.authorizer) {
-    event["requestContext"]["authorizer"] = {
-        {"kiln", {{"keyId", ctx.authorizer->key_id}, {"keyName", ctx.authorizer->key_name}}}};
+    AppendKey(&out, "authorizer");
+    out += "{\"kiln\":{";
+    AppendTextField(&out, "keyId", ctx.authorizer->key_id, /*first=*/true);
+    AppendTextField(&out, "keyName", ctx.authorizer->key_name);
+    out += "}}";
   }
-  if (!cookies.empty()) event["cookies"] = cookies;
-  if (!query.empty()) event["queryStringParameters"] = query;
-  if (body.empty()) event["body"] = nullptr;
-  std::string out = event.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  if (!body.empty()) {
-    // The body is most of the bytes: append it with the fast escaper (it is valid
-    // UTF-8 when sent as text, ASCII when base64) instead of nlohmann's per-byte one.
-    out.pop_back();  // the object's closing brace
-    out += ",\"body\":";
+  AppendTextField(&out, "domainName", header("host"));
+  AppendKey(&out, "http");
+  out += '{';
+  AppendTextField(&out, "method", std::string_view(req.method_string().data(), req.method_string().size()),
+                  /*first=*/true);
+  AppendTextField(&out, "path", path);
+  AppendTextField(&out, "protocol", req.version() == 10 ? "HTTP/1.0" : "HTTP/1.1");
+  AppendTextField(&out, "sourceIp", ctx.source_ip);
+  AppendTextField(&out, "userAgent", header("user-agent"));
+  out += '}';
+  AppendTextField(&out, "requestId", ctx.request_id);
+  AppendTextField(&out, "routeKey", ctx.route_key);
+  AppendTextField(&out, "stage", "$default");
+  AppendTextField(&out, "time", FormatClf(ctx.epoch_ms));
+  AppendKey(&out, "timeEpoch");
+  out += std::to_string(ctx.epoch_ms);
+  out += '}';
+  AppendKey(&out, "isBase64Encoded");
+  out += !body.empty() && !text ? "true" : "false";
+  AppendKey(&out, "body");
+  if (body.empty()) {
+    out += "null";
+  } else {
+    // Valid UTF-8 when sent as text, ASCII when base64: the fast escaper, as is.
     AppendJsonString(&out, text ? std::string_view(body) : std::string_view(Base64Encode(body)));
-    out += '}';
   }
+  out += '}';
   return out;
 }
 

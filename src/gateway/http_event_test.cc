@@ -42,6 +42,20 @@ TEST(HttpEvent, V2ShapeForAJsonPost) {
   EXPECT_EQ(e["isBase64Encoded"], false);
 }
 
+// The event is written as text field by field: bytes that are not UTF-8 in a header, a
+// decoded query value or the path still make valid JSON, each bad byte as U+FFFD.
+TEST(HttpEvent, BytesThatAreNotUtf8BecomeReplacementCharacters) {
+  Request req{http::verb::get, "/p\xff?k=%C1%97&q=\"x\"", 11};
+  req.set("X-Raw", "a\xfe\"b");
+  json e = Build(req);
+  EXPECT_EQ(e["rawPath"], "/p\xef\xbf\xbd");
+  EXPECT_EQ(e["queryStringParameters"]["k"], "\xef\xbf\xbd\xef\xbf\xbd");
+  EXPECT_EQ(e["queryStringParameters"]["q"], "\"x\"");
+  EXPECT_EQ(e["headers"]["x-raw"], "a\xef\xbf\xbd\"b");
+  EXPECT_TRUE(e["body"].is_null());
+  EXPECT_FALSE(e.contains("cookies")) << "no cookies, no field";
+}
+
 TEST(HttpEvent, BinaryBodyIsBase64) {
   Request req{http::verb::post, "/x", 11};
   req.set("Content-Type", "application/octet-stream");
