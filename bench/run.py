@@ -206,12 +206,16 @@ def measure_endpoint(ep, w, cfg, expect) -> dict:
             threads=nthreads, duration_s=cfg["warm_s"], server_pids=ep.pids)
     c16 = run_wrk(addrs=ep.addrs, path=ep.path, body=body, headers=hdrs, connections=CONCURRENCY,
                   threads=nthreads, duration_s=cfg["tput_s"], server_pids=ep.pids)
-    c64 = run_wrk(addrs=ep.addrs, path=ep.path, body=body, headers=hdrs, connections=HIGH_CONCURRENCY,
-                  threads=nthreads, duration_s=cfg["tput_s"], server_pids=ep.pids)
-    for r in (c1, c16, c64):
-        if not r["errors"]["status"]:
-            r.pop("stderr", None)
-    return {"c1": c1, "c16": c16, "c64": c64, "predictions_match_limit": ok, "memory_after_c1": mem_c1}
+    out = {"c1": c1, "c16": c16, "predictions_match_limit": ok, "memory_after_c1": mem_c1}
+    # c=64 where one address takes any concurrency; not the RIE, one emulator per slot,
+    # each serving one invocation at a time (more connections than slots make it fail).
+    if len(ep.addrs) == 1:
+        out["c64"] = run_wrk(addrs=ep.addrs, path=ep.path, body=body, headers=hdrs, connections=HIGH_CONCURRENCY,
+                             threads=nthreads, duration_s=cfg["tput_s"], server_pids=ep.pids)
+    for key in ("c1", "c16", "c64"):
+        if key in out and not out[key]["errors"]["status"]:
+            out[key].pop("stderr", None)
+    return out
 
 
 def run_http_system(sysobj, bundles, workloads, cfg, expect, do_cold=True) -> dict:
@@ -227,8 +231,9 @@ def run_http_system(sysobj, bundles, workloads, cfg, expect, do_cold=True) -> di
                 out["workloads"][w.name] = r
                 log(f"  {sysobj.name}/{w.name}: c1 p50 {r['c1']['p50']} us p99 {r['c1']['p99']} us "
                     f"({r['c1']['requests']} req) | c16 {r['c16']['rps']} rps p99 {r['c16']['p99']} us "
-                    f"errors {r['c16']['errors']} | c64 {r['c64']['rps']} rps p99 {r['c64']['p99']} us "
-                    f"| match={r['predictions_match_limit']}")
+                    f"errors {r['c16']['errors']} | "
+                    + (f"c64 {r['c64']['rps']} rps p99 {r['c64']['p99']} us | " if "c64" in r else "")
+                    + f"match={r['predictions_match_limit']}")
             out["memory"][bname] = m = tree_memory(ep)
             out.setdefault("memory_after_c1", {})[bname] = out["workloads"][ws[0].name]["memory_after_c1"]
             log(f"  {sysobj.name}/{bname}: memory {m['count']} processes RSS {m['rss_mb']} MB PSS {m['pss_mb']} MB")

@@ -161,7 +161,8 @@ asio::awaitable<std::optional<Refusal>> Pool::CheckForkSafety(Slot& s, Container
     const std::string why = answer.value("error", "");
     // A template being made meanwhile is refused with it; one made already (only if
     // the daemon lost the check's verdict) stays.
-    if (s.snapshot.state() != SnapshotTemplate::State::kReady) s.snapshot.Refuse(why);
+    const SnapshotTemplate::State st = s.snapshot.state();
+    if (st == SnapshotTemplate::State::kNone || st == SnapshotTemplate::State::kMaking) s.snapshot.Refuse(why);
     spdlog::warn("{}: snapshot refused: {}", KeyOf(s.fv), why);
     AddNote(note, "snapshot refused: " + why);
   }

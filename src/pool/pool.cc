@@ -187,6 +187,9 @@ void Pool::Release(const std::shared_ptr<Slot>& s, std::shared_ptr<Container> c)
     return;
   }
   if (WantsTemplate(*s, *c)) {  // neither idle nor handed on while it becomes the template
+    // Making from here, not from the coroutine: its start is posted, and another
+    // container released before it runs must not begin a second template.
+    s->snapshot.BeginMaking();
     asio::co_spawn(ex_, MakeTemplate(s, std::move(c)), asio::detached);
     return;
   }
@@ -288,7 +291,6 @@ bool Pool::WantsTemplate(const Slot& s, const Container& c) const {
 }
 
 asio::awaitable<void> Pool::MakeTemplate(std::shared_ptr<Slot> s, std::shared_ptr<Container> c) {
-  s->snapshot.BeginMaking();
   Exchange verdict = co_await c->Ask(protocol::Encode(protocol::FrameType::kSnapshot, "{}", ""), config_.init_timeout);
   auto answer = verdict.end == Exchange::End::kFrame ? nlohmann::json::parse(verdict.frame.header, nullptr, false)
                                                      : nlohmann::json();

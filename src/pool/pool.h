@@ -239,6 +239,7 @@ class Pool {
   Result<const ContainerSpec*> SpecOf(Slot& s);
   asio::awaitable<Result<std::shared_ptr<Container>>> ForkFromTemplate(Slot& s, const sandbox::SpawnSpec& spec);
   bool WantsTemplate(const Slot& s, const Container& c) const;
+  // Called with the template begun (making): asks `c` for its SNAPSHOT.
   asio::awaitable<void> MakeTemplate(std::shared_ptr<Slot> s, std::shared_ptr<Container> c);
   void RetireTemplate(Slot& s, LeaveReason why);
   asio::awaitable<void> ReconcileLoop();
