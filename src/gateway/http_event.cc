@@ -83,8 +83,8 @@ bool ValidUtf8(std::string_view s) {
 
 }  // namespace
 
-bool IsTextBody(const std::string& content_type, const std::string& body) {
-  std::string ct = Lower(content_type.substr(0, content_type.find(';')));
+bool IsTextBody(std::string_view content_type, const std::string& body) {
+  std::string ct = Lower(std::string(content_type.substr(0, content_type.find(';'))));
   static const char* kBinaryPrefixes[] = {"application/octet-stream", "image/", "audio/", "video/",
                                           "application/zip", "application/gzip",
                                           "application/x-protobuf", "application/pdf"};
@@ -188,7 +188,7 @@ std::string BuildHttpEvent(const Request& req, const EventContext& ctx) {
     auto it = headers.find(name);
     return it == headers.end() ? std::string_view() : std::string_view(it->second);
   };
-  const bool text = IsTextBody(std::string(header("content-type")), body);
+  const bool text = IsTextBody(header("content-type"), body);
 
   std::string out;
   out.reserve(512 + body.size() + target.size());

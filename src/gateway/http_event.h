@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "dispatch/dispatcher.h"
 #include "store/store.h"
@@ -35,7 +36,7 @@ struct EventContext {
 std::string BuildHttpEvent(const Request& req, const EventContext& ctx);
 
 // Is this body text (sent as is) or binary (sent base64-encoded)?
-bool IsTextBody(const std::string& content_type, const std::string& body);
+bool IsTextBody(std::string_view content_type, const std::string& body);
 
 // `errors`: a failed run's body is its {"errorType","errorMessage"} (detailed), or only
 // {"error":"internal","run_id"} (generic: a public route's default, SPEC §3). Refusals

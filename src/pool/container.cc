@@ -54,14 +54,13 @@ Result<std::shared_ptr<Container>> Container::Adopt(asio::any_io_executor ex, sa
     sandbox::KillAndReap(w.pid);  // it is stopped before its first frame: at once
     return why;
   }
-  std::shared_ptr<Container> c(new Container(ex, std::move(w), std::move(pidfd), std::move(id), memory_mb));
-  c->reaps_ = reaps;
+  std::shared_ptr<Container> c(new Container(ex, std::move(w), std::move(pidfd), reaps, std::move(id), memory_mb));
   asio::co_spawn(ex, [c]() { return c->PumpLogs(); }, asio::detached);
   asio::co_spawn(ex, [c]() { return c->WatchExit(); }, asio::detached);
   return c;
 }
 
-Container::Container(asio::any_io_executor ex, sandbox::WorkerProcess w, UniqueFd pidfd, std::string id,
+Container::Container(asio::any_io_executor ex, sandbox::WorkerProcess w, UniqueFd pidfd, bool reaps, std::string id,
                      int64_t memory_mb)
     : id_(std::move(id)),
       pid_(w.pid),
@@ -69,7 +68,7 @@ Container::Container(asio::any_io_executor ex, sandbox::WorkerProcess w, UniqueF
       start_phases_(w.phases),
       memory_mb_(memory_mb),
       cgroup_(std::move(w.cgroup)),
-      reaps_(true),
+      reaps_(reaps),
       channel_(ex, w.channel.release()),
       logs_(ex, w.logs.release()),
       pidfd_(ex),

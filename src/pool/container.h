@@ -132,7 +132,8 @@ class Container : public std::enable_shared_from_this<Container> {
   bool successor_started = false;  // its recycle started a successor
 
  private:
-  Container(asio::any_io_executor ex, sandbox::WorkerProcess w, UniqueFd pidfd, std::string id, int64_t memory_mb);
+  Container(asio::any_io_executor ex, sandbox::WorkerProcess w, UniqueFd pidfd, bool reaps, std::string id,
+            int64_t memory_mb);
   void Transition(ContainerState to);
   // SIGKILL to its process group and to it (through the pidfd); its exit is seen by WatchExit.
   void Kill();
